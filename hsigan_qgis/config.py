@@ -1,0 +1,77 @@
+"""One configuration object per job. The QGIS algorithms and the command line both fill these in, so a
+parameter has one name, one default and one help text (field metadata: help, advanced, choices)."""
+from dataclasses import dataclass, field, fields
+
+DEVICES = ("auto", "cpu", "cuda")
+GAN_MODES = ("none", "wgan", "ssgan")
+LABEL_RULES = ("centre", "all_touched")
+LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "
+                   "it touches (all_touched). Points label the pixel they fall in.")
+
+
+def opt(default, help, advanced=False, choices=None, minimum=None, maximum=None):
+    return field(default=default, metadata=dict(help=help, advanced=advanced, choices=choices,
+                                                 minimum=minimum, maximum=maximum))
+
+
+def req(help):
+    return field(metadata=dict(help=help, advanced=False, choices=None, minimum=None, maximum=None))
+
+
+@dataclass
+class TrainConfig:
+    input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).")
+    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).")
+    class_field: str = req("Attribute holding the class: integer codes or text names.")
+    output_model: str = req("Model file to write (.hsigan).")
+    samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.", minimum=0)
+    patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
+                          minimum=1, maximum=31)
+    epochs: int = opt(40, "Passes over the training pixels.", minimum=1, maximum=10000)
+    gan: str = opt("wgan", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
+                   "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES)
+    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample (wgan).",
+                                 advanced=True, minimum=0.0, maximum=20.0)
+    gan_steps: int = opt(600, "Generator updates of the GAN (wgan, ssgan).", advanced=True, minimum=1)
+    batch_size: int = opt(64, "Training batch size.", advanced=True, minimum=2, maximum=4096)
+    learning_rate: float = opt(1e-3, "Adam learning rate of the classifier.", advanced=True,
+                               minimum=1e-6, maximum=1.0)
+    validation_fraction: float = opt(0.2, "Share of spatial blocks held out for validation (0 = none).",
+                                     advanced=True, minimum=0.0, maximum=0.9)
+    block_size: int = opt(16, "Side of the spatial blocks used for the validation split, in pixels.",
+                          advanced=True, minimum=2)
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+    device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
+                      choices=DEVICES)
+    seed: int = opt(0, "Random seed; the same seed on the same device gives the same model.", minimum=0)
+
+
+@dataclass
+class ClassifyConfig:
+    input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).")
+    model: str = req("Model file written by hsigan:train (.hsigan).")
+    output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).")
+    output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).")
+    output_probabilities: str = opt("", "Optional raster with one probability band per class.",
+                                    advanced=True)
+    tile_size: int = opt(256, "Side of the tiles processed at once, in pixels; memory grows with it.",
+                         advanced=True, minimum=16, maximum=8192)
+    batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
+                          minimum=1, maximum=256)
+    cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True)
+    device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
+                      choices=DEVICES)
+
+
+@dataclass
+class AssessConfig:
+    input: str = req("Classification raster (from hsigan:classify or any integer class map).")
+    reference: str = req("Reference polygons or points, spatially disjoint from the training data.")
+    class_field: str = req("Attribute of the reference holding the class (ids or names as in training).")
+    output_report: str = opt("", "HTML report to write (a JSON twin is written beside it).")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+
+
+def describe(config_class):
+    """(name, default, metadata) for each field, for the CLI and the QGIS dialogs."""
+    return [(f.name, f.default, f.metadata) for f in fields(config_class)]

@@ -1,0 +1,165 @@
+"""The two ways a GAN enlarges what the classifier learns from.
+
+wgan:  a class-conditional generator trained against a projection critic with the WGAN-GP objective
+       (Gulrajani et al. 2017: lambda=10, n_critic=5, Adam lr 1e-4, betas (0.5, 0.9)) on the training
+       patches; it then draws labelled synthetic patches that join the classifier's training set.
+ssgan: the classifier itself is the discriminator, with K real classes and an implicit fake class
+       (Odena 2016; Salimans et al. 2016); it learns from the labelled pixels, from the raster's
+       unlabelled pixels and from generated patches, the generator trained by feature matching.
+"""
+import math
+
+import numpy as np
+
+from .sampling import gather_patches
+from .training import Diverged, random_dihedral
+
+N_CRITIC = 5
+GP_WEIGHT = 10.0
+
+
+def _real_batch(block, pixels, labels_t, radius, batch_size, generator):
+    import torch
+
+    idx = torch.randint(0, len(pixels), (batch_size,), generator=generator).numpy()
+    x = gather_patches(block, pixels.rows[idx], pixels.cols[idx], radius)
+    return random_dihedral(x, generator), labels_t[idx]
+
+
+def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_size=64):
+    """Fit a conditional WGAN-GP on the training patches; returns (generator, history)."""
+    import torch
+    from models.critic import ConditionalCritic
+    from models.generator import ConditionalGenerator
+    from models.losses import critic_loss, generator_loss, gradient_penalty
+
+    device = block.device
+    bands, patch = block.shape[0], 2 * radius + 1
+    rng = torch.Generator().manual_seed(seed + 1)
+    torch.manual_seed(seed + 1)
+    gen = ConditionalGenerator(bands, n_classes, patch).to(device)
+    critic = ConditionalCritic(bands, n_classes, patch).to(device)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    labels_t = torch.as_tensor(train.labels, device=device)
+    history = []
+    for step in range(steps):
+        feedback.check_cancel()
+        for _ in range(N_CRITIC):
+            real, y = _real_batch(block, train, labels_t, radius, batch_size, rng)
+            with torch.no_grad():
+                fake = gen(torch.randn(len(y), gen.noise_dim, generator=rng).to(device), y)
+            d_loss = critic_loss(critic(real, y), critic(fake, y)) + gradient_penalty(critic, real, fake, y, GP_WEIGHT)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+        y = torch.randint(0, n_classes, (batch_size,), generator=rng).to(device)
+        g_loss = generator_loss(critic(gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y), y))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if not (math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))):
+            raise Diverged(f"the GAN's losses became non-finite at step {step + 1}")
+        if step % 10 == 0 or step == steps - 1:
+            history.append(dict(step=step + 1, critic=float(d_loss), generator=float(g_loss)))
+        feedback.progress(100.0 * (step + 1) / steps)
+        if (step + 1) % max(1, steps // 5) == 0:
+            feedback.info(f"GAN step {step + 1}/{steps}: critic {float(d_loss):.3f}, generator {float(g_loss):.3f}")
+    gen.eval()
+    return gen, history
+
+
+def draw_synthetic(gen, counts, seed, batch=256):
+    """Synthetic (patches, labels) with counts[k] samples of class k."""
+    import torch
+
+    rng = torch.Generator().manual_seed(seed + 2)
+    device = next(gen.parameters()).device
+    labels = torch.cat([torch.full((int(c),), k, dtype=torch.long) for k, c in enumerate(counts)]).to(device)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(labels), batch):
+            y = labels[start:start + batch]
+            out.append(gen(torch.randn(len(y), gen.noise_dim, generator=rng).to(device), y))
+    patches = torch.cat(out) if out else torch.zeros(0)
+    return patches, labels
+
+
+def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
+                feedback, batch_size=64):
+    """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history."""
+    import torch
+    import torch.nn.functional as F
+    from models.generator import ConditionalGenerator
+    from models.losses import feature_matching_loss, ssgan_discriminator_loss
+
+    device = block.device
+    bands, patch = block.shape[0], 2 * radius + 1
+    rng = torch.Generator().manual_seed(seed + 3)
+    torch.manual_seed(seed + 3)
+    gen = ConditionalGenerator(bands, n_classes, patch).to(device)
+    opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(0.5, 0.999), weight_decay=1e-4)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=learning_rate, betas=(0.5, 0.999))
+    labels_t = torch.as_tensor(train.labels, device=device)
+    valid_rows, valid_cols = np.nonzero(valid_block)
+    if len(valid_rows) == 0:
+        valid_rows, valid_cols = train.rows, train.cols
+
+    def unlabelled(n):
+        idx = torch.randint(0, len(valid_rows), (n,), generator=rng).numpy()
+        return random_dihedral(gather_patches(block, valid_rows[idx], valid_cols[idx], radius), rng)
+
+    def pooled(x):
+        return classifier.features(x).mean(dim=(2, 3))
+
+    history = []
+    for step in range(steps):
+        feedback.check_cancel()
+        for group in opt_d.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
+        classifier.train()
+        x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng)
+        x_u = unlabelled(batch_size)
+        y_f = torch.randint(0, n_classes, (batch_size,), generator=rng).to(device)
+        x_f = gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y_f)
+        logits = classifier(torch.cat([x_l, x_u, x_f.detach()])).flatten(1)
+        sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:2 * batch_size],
+                                              logits[2 * batch_size:])
+        d_loss = sup + 0.5 * unsup
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = feature_matching_loss(pooled(x_u).detach(), pooled(x_f))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        if not (math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))):
+            raise Diverged(f"the semi-supervised GAN's losses became non-finite at step {step + 1}")
+        if step % 10 == 0 or step == steps - 1:
+            history.append(dict(step=step + 1, supervised=float(sup), unsupervised=float(unsup),
+                                generator=float(g_loss)))
+        feedback.progress(100.0 * (step + 1) / steps)
+        if (step + 1) % max(1, steps // 5) == 0:
+            feedback.info(f"SSGAN step {step + 1}/{steps}: supervised {float(sup):.3f}, "
+                          f"unsupervised {float(unsup):.3f}, generator {float(g_loss):.3f}")
+    recalibrate_batchnorm(classifier, lambda: unlabelled(256), rounds=8)
+    classifier.eval()
+    return history
+
+
+def recalibrate_batchnorm(model, draw_real, rounds):
+    """Re-estimate BatchNorm running statistics on real patches only (fakes passed through it in
+    training would otherwise skew the statistics used at inference)."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for _ in range(rounds):
+            model(draw_real())
+    for m in norms:
+        m.momentum = 0.1
+    model.eval()

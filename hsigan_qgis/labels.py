@@ -1,0 +1,232 @@
+"""Vector labels onto the raster grid: read polygons/points with OGR, map the class attribute to class
+ids, reproject to the raster's CRS and rasterise with rasterio (pixel centre or all-touched rule).
+
+Class ids: an integer field keeps its codes (0 and negatives are refused: 0 is the map's nodata);
+a text field is matched case- and whitespace-insensitively and numbered 1..K in sorted order.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+
+
+@dataclass
+class ClassTable:
+    ids: list      # class ids written into maps, in model output order
+    names: list    # display names, same order
+
+    def index_of(self):
+        return {cid: i for i, cid in enumerate(self.ids)}
+
+
+@dataclass
+class LabelGrid:
+    """Class index per pixel (-1 = unlabelled) over a window of the raster."""
+    index: np.ndarray       # (h, w) int32, index into ClassTable.ids
+    row: int                # window origin in the raster
+    col: int
+    classes: ClassTable
+    skipped_null: int       # features whose class value was NULL or empty
+
+
+def split_layer_uri(uri: str):
+    """'file.gpkg|layername=x' (QGIS style) -> ('file.gpkg', 'x')."""
+    path, _, rest = uri.partition("|")
+    layer = None
+    for part in rest.split("|"):
+        if part.startswith("layername="):
+            layer = part[len("layername="):]
+    return path, layer
+
+
+def _open_layer(uri: str, parameter: str):
+    from osgeo import ogr
+
+    path, layer_name = split_layer_uri(uri)
+    source = ogr.Open(path, 0)
+    if source is None:
+        raise InputError(parameter, f"cannot open vector '{path}'; give a GDAL/OGR-readable file")
+    layer = source.GetLayerByName(layer_name) if layer_name else source.GetLayer(0)
+    if layer is None:
+        raise InputError(parameter, f"vector '{path}' has no layer '{layer_name or 0}'")
+    return source, layer
+
+
+def normalise_name(value) -> str:
+    return " ".join(str(value).split()).casefold()
+
+
+def read_features(uri: str, class_field: str, parameter: str = "LABELS", field_parameter: str = "CLASS_FIELD"):
+    """[(ogr geometry, raw class value)], the layer's SRS (or None) and the count of NULL classes."""
+    source, layer = _open_layer(uri, parameter)
+    definition = layer.GetLayerDefn()
+    names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    if not class_field:
+        raise InputError(field_parameter, f"no class field given; choose one of {names}")
+    if class_field not in names:
+        raise InputError(field_parameter, f"field '{class_field}' is not in '{uri}'; it has {names}")
+    from osgeo import ogr
+    field_def = definition.GetFieldDefn(names.index(class_field))
+    is_int = field_def.GetType() in (ogr.OFTInteger, ogr.OFTInteger64)
+    is_real = field_def.GetType() == ogr.OFTReal
+    features, nulls = [], 0
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is None or geometry.IsEmpty():
+            continue
+        if not feature.IsFieldSetAndNotNull(class_field):
+            nulls += 1
+            continue
+        if is_int:
+            value = feature.GetFieldAsInteger64(class_field)
+        elif is_real:
+            real = feature.GetFieldAsDouble(class_field)
+            if real != int(real):
+                raise InputError(field_parameter, f"field '{class_field}' holds {real}, not a class code; "
+                                                  "use an integer or text field")
+            value = int(real)
+        else:
+            value = feature.GetFieldAsString(class_field)
+            if not value.strip():
+                nulls += 1
+                continue
+        features.append((geometry.Clone(), value))
+    srs = layer.GetSpatialRef()
+    srs = srs.Clone() if srs is not None else None
+    if not features:
+        raise InputError(field_parameter, f"no feature of '{uri}' has a value in '{class_field}'"
+                                          + (f" ({nulls} are NULL or empty)" if nulls else ""))
+    return features, srs, nulls, (is_int or is_real)
+
+
+def class_table_from_values(values, numeric: bool, field_parameter: str = "CLASS_FIELD") -> ClassTable:
+    if numeric:
+        ids = sorted(set(int(v) for v in values))
+        if ids[0] <= 0:
+            raise InputError(field_parameter, f"class code {ids[0]} found; codes must be positive integers "
+                                              "(0 is reserved for nodata in the map)")
+        return ClassTable(ids=ids, names=[str(i) for i in ids])
+    first_spelling = {}
+    for value in values:
+        first_spelling.setdefault(normalise_name(value), " ".join(str(value).split()))
+    keys = sorted(first_spelling)
+    return ClassTable(ids=list(range(1, len(keys) + 1)), names=[first_spelling[k] for k in keys])
+
+
+def value_to_index(value, table: ClassTable, numeric: bool):
+    """Index of a raw attribute value in the table, or None when it is not a known class."""
+    if numeric:
+        try:
+            return table.index_of().get(int(value))
+        except (TypeError, ValueError):
+            return None
+    key = normalise_name(value)
+    for i, name in enumerate(table.names):
+        if normalise_name(name) == key:
+            return i
+    if key.lstrip("-").isdigit():  # text codes such as "3" matching integer class ids
+        return table.index_of().get(int(key))
+    return None
+
+
+def _raster_srs(dataset):
+    from osgeo import osr
+    if dataset.crs is None:
+        return None
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(dataset.crs.to_wkt())
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _describe(srs):
+    if srs is None:
+        return "no CRS"
+    code = srs.GetAuthorityCode(None)
+    return f"{srs.GetAuthorityName(None)}:{code}" if code else srs.GetName()
+
+
+def to_raster_crs(features, layer_srs, dataset, parameter="LABELS"):
+    """Reproject feature geometries into the raster's CRS (in place); clear errors for missing CRSs."""
+    from osgeo import osr
+
+    raster_srs = _raster_srs(dataset)
+    if raster_srs is None and layer_srs is None:
+        return features
+    if raster_srs is None:
+        raise InputError("INPUT", "the raster has no CRS, so the labels cannot be placed on it; "
+                                  "assign the raster a CRS (Raster > Projections > Assign Projection)")
+    if layer_srs is None:
+        raise InputError(parameter, "the label layer has no CRS; set its CRS (Layer Properties > Source) "
+                                    f"to the one it was digitised in (the raster's is {_describe(raster_srs)})")
+    layer_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    if not layer_srs.IsSame(raster_srs):
+        transform = osr.CoordinateTransformation(layer_srs, raster_srs)
+        for geometry, _ in features:
+            if geometry.Transform(transform) != 0:
+                raise InputError(parameter, f"a feature cannot be reprojected from {_describe(layer_srs)} "
+                                            f"to the raster's {_describe(raster_srs)}")
+    return features
+
+
+def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTable = None,
+              parameter="LABELS", field_parameter="CLASS_FIELD", halo=0) -> LabelGrid:
+    """Label grid over the window of the raster that the features cover (plus halo, clipped)."""
+    from rasterio.features import rasterize
+    from rasterio.windows import Window, from_bounds
+    import json
+
+    features, srs, nulls, numeric = read_features(uri, class_field, parameter, field_parameter)
+    if classes is None:
+        classes = class_table_from_values([v for _, v in features], numeric, field_parameter)
+    features = to_raster_crs(features, srs, dataset, parameter)
+    minx = min(g.GetEnvelope()[0] for g, _ in features)
+    maxx = max(g.GetEnvelope()[1] for g, _ in features)
+    miny = min(g.GetEnvelope()[2] for g, _ in features)
+    maxy = max(g.GetEnvelope()[3] for g, _ in features)
+    window = from_bounds(minx, miny, maxx, maxy, transform=dataset.transform)
+    r0 = int(np.floor(window.row_off)) - 1 - halo
+    c0 = int(np.floor(window.col_off)) - 1 - halo
+    r1 = int(np.ceil(window.row_off + window.height)) + 1 + halo
+    c1 = int(np.ceil(window.col_off + window.width)) + 1 + halo
+    r0, c0 = max(r0, 0), max(c0, 0)
+    r1, c1 = min(r1, dataset.height), min(c1, dataset.width)
+    if r1 <= r0 or c1 <= c0:
+        b = dataset.bounds
+        raise InputError(parameter, f"no feature lies inside the raster: the labels span x {minx:.6g}..{maxx:.6g}, "
+                                    f"y {miny:.6g}..{maxy:.6g} and the raster x {b.left:.6g}..{b.right:.6g}, "
+                                    f"y {b.bottom:.6g}..{b.top:.6g} (in the raster's CRS, "
+                                    f"{dataset.crs.to_string() if dataset.crs else 'none'}); check the layer's CRS")
+    window = Window(c0, r0, c1 - c0, r1 - r0)
+    shapes = []
+    unknown = set()
+    for geometry, value in features:
+        index = value_to_index(value, classes, numeric)
+        if index is None:
+            unknown.add(str(value))
+            continue
+        shapes.append((json.loads(geometry.ExportToJson()), index))
+    if not shapes:
+        raise InputError(field_parameter, f"none of the classes {sorted(unknown)[:10]} is known to the model "
+                                          f"(it knows {classes.names}); check the class field")
+    # Small shapes first would be overwritten by large ones; burn polygons then points on top.
+    shapes.sort(key=lambda s: s[0]["type"] in ("Point", "MultiPoint"))
+    index = rasterize(shapes, out_shape=(window.height, window.width), fill=-1,
+                      transform=dataset.window_transform(window), all_touched=(label_rule == "all_touched"),
+                      dtype="int32")
+    # A polygon smaller than a pixel may cover no pixel centre: it labels the pixel of its centroid.
+    if label_rule == "centre":
+        from osgeo import ogr
+        from rasterio.transform import rowcol
+        pixel_area = abs(dataset.transform.a * dataset.transform.e)
+        for geometry, value in features:
+            idx = value_to_index(value, classes, numeric)
+            flat = ogr.GT_Flatten(geometry.GetGeometryType())
+            if idx is None or flat not in (ogr.wkbPolygon, ogr.wkbMultiPolygon) or geometry.GetArea() >= pixel_area:
+                continue
+            point = geometry.Centroid()
+            r, c = rowcol(dataset.window_transform(window), point.GetX(), point.GetY())
+            if 0 <= r < window.height and 0 <= c < window.width and index[r, c] == -1:
+                index[r, c] = idx
+    return LabelGrid(index=index, row=r0, col=c0, classes=classes, skipped_null=nulls)

@@ -1,0 +1,122 @@
+"""Which labelled pixels train and which validate, and patches around them.
+
+Validation is spatially disjoint: the label window is cut into square blocks, and for each class (rarest
+first) about `validation_fraction` of the blocks holding it are held out whole. Training pixels closer
+than the patch radius to a validation pixel are dropped, so no training patch overlaps a validation
+pixel and the reported validation accuracy does not leak through shared neighbourhoods.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from .errors import InputError
+
+
+@dataclass
+class PixelSet:
+    rows: np.ndarray
+    cols: np.ndarray
+    labels: np.ndarray  # class index
+
+    def __len__(self):
+        return len(self.labels)
+
+
+def split_blocks(index, valid, validation_fraction, block_size, radius, rng):
+    """Boolean masks (train, validation) over the label window."""
+    labelled = (index >= 0) & valid
+    if validation_fraction <= 0:
+        return labelled, np.zeros_like(labelled)
+    block_id = (np.arange(index.shape[0])[:, None] // block_size) * (index.shape[1] // block_size + 1) \
+        + (np.arange(index.shape[1])[None, :] // block_size)
+    held = set()
+    classes, counts = np.unique(index[labelled], return_counts=True)
+    for cls in classes[np.argsort(counts)]:
+        blocks = np.unique(block_id[labelled & (index == cls)])
+        if len(blocks) < 2:
+            continue  # a class in a single block stays in training; it cannot be validated honestly
+        already = [b for b in blocks if b in held]
+        want = max(1, int(round(validation_fraction * len(blocks))))
+        free = [b for b in rng.permutation(blocks) if b not in held]
+        for b in free[:max(0, want - len(already))]:
+            held.add(b)
+        # never hold out every block of a class
+        if all(b in held for b in blocks):
+            held.discard(already[0] if already else free[0])
+    while True:
+        validation = labelled & np.isin(block_id, list(held))
+        near = ndimage.binary_dilation(validation, iterations=radius) if radius > 0 else validation
+        train = labelled & ~near
+        # A class whose every training pixel fell in or beside held-out blocks gets its blocks back.
+        starved = [c for c in classes if not (train & (index == c)).any() and (validation & (index == c)).any()]
+        if not starved:
+            return train, validation
+        held -= set(np.unique(block_id[labelled & (index == starved[0])]).tolist())
+
+
+def cap_per_class(mask, index, samples_per_class, rng):
+    rows, cols = np.nonzero(mask)
+    labels = index[rows, cols]
+    if samples_per_class > 0:
+        keep = []
+        for cls in np.unique(labels):
+            where = np.flatnonzero(labels == cls)
+            keep.append(rng.permutation(where)[:samples_per_class])
+        keep = np.sort(np.concatenate(keep))
+        rows, cols, labels = rows[keep], cols[keep], labels[keep]
+    return PixelSet(rows, cols, labels.astype(np.int64))
+
+
+def choose_pixels(index, valid, samples_per_class, validation_fraction, block_size, radius, seed,
+                  class_names):
+    """(train PixelSet, validation PixelSet) in label-window coordinates."""
+    rng = np.random.default_rng(seed)
+    labelled = (index >= 0) & valid
+    if not labelled.any():
+        raise InputError("LABELS", "every labelled pixel is nodata in the raster; draw labels over valid pixels")
+    present = np.unique(index[labelled])
+    if len(present) < 2:
+        raise InputError("LABELS", f"only one class ({class_names[present[0]]}) has valid labelled pixels; "
+                                   "a classifier needs at least two classes")
+    train_mask, val_mask = split_blocks(index, valid, validation_fraction, block_size, radius, rng)
+    train = cap_per_class(train_mask, index, samples_per_class, rng)
+    cap_val = samples_per_class * 4 if samples_per_class > 0 else 0  # bounded cost, enough to judge
+    validation = cap_per_class(val_mask, index, cap_val, rng)
+    return train, validation
+
+
+class Normalisation:
+    """Per-band z-scores; statistics come from the valid pixels of the training window."""
+
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, data, valid):
+        pixels = data[:, valid]
+        if pixels.shape[1] == 0:
+            raise InputError("INPUT", "the raster has no valid pixel under the labels")
+        mean = pixels.mean(axis=1, dtype=np.float64)
+        std = pixels.std(axis=1, dtype=np.float64)
+        std[~(std > 1e-12)] = 1.0  # constant (e.g. empty) bands stay finite
+        return cls(mean, std)
+
+    def apply(self, data, valid):
+        """Normalise in place; invalid pixels become 0 (the mean), so they do not drive the net."""
+        data -= self.mean[:, None, None]
+        data /= self.std[:, None, None]
+        data[:, ~valid] = 0.0
+        return data
+
+
+def gather_patches(block, rows, cols, radius):
+    """(N, B, P, P) patches centred on (rows, cols) of a halo-padded (B, H+2r, W+2r) torch block."""
+    import torch
+
+    offsets = torch.arange(-radius, radius + 1, device=block.device)
+    r = torch.as_tensor(rows, device=block.device)[:, None] + radius + offsets[None, :]
+    c = torch.as_tensor(cols, device=block.device)[:, None] + radius + offsets[None, :]
+    patches = block[:, r[:, :, None], c[:, None, :]]  # (B, N, P, P)
+    return patches.permute(1, 0, 2, 3).contiguous()

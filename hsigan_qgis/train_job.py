@@ -1,0 +1,156 @@
+"""hsigan:train — raster + label vector in, model file out (with validation figures)."""
+import os
+import time
+
+import numpy as np
+
+from . import __version__, labels, model_file
+from .config import GAN_MODES, LABEL_RULES, TrainConfig
+from .device import choose
+from .errors import InputError
+from .feedback import Feedback
+from .metrics import confusion_matrix, summarise
+from .outputs import check_output
+from .raster import band_wavelengths, open_raster, read_window
+from .sampling import Normalisation, choose_pixels
+
+
+def validate(cfg: TrainConfig):
+    if cfg.patch_size < 1 or cfg.patch_size % 2 == 0 or cfg.patch_size > 31:
+        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is not an odd number from 1 to 31; try 7 or 9")
+    if cfg.gan not in GAN_MODES:
+        raise InputError("GAN", f"'{cfg.gan}' is not a GAN mode; use one of {', '.join(GAN_MODES)}")
+    if cfg.label_rule not in LABEL_RULES:
+        raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
+    for name, value, low in (("EPOCHS", cfg.epochs, 1), ("BATCH_SIZE", cfg.batch_size, 2),
+                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 1),
+                             ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0)):
+        if value < low:
+            raise InputError(name, f"{value} is below the minimum {low}")
+    if not 0 <= cfg.validation_fraction < 1:
+        raise InputError("VALIDATION_FRACTION", f"{cfg.validation_fraction} must be in [0, 1); 0.2 is typical")
+    if not 0 <= cfg.synthetic_ratio <= 20:
+        raise InputError("SYNTHETIC_RATIO", f"{cfg.synthetic_ratio} must be between 0 and 20; 1 is typical")
+    if not 0 < cfg.learning_rate <= 1:
+        raise InputError("LEARNING_RATE", f"{cfg.learning_rate} must be in (0, 1]; 0.001 is typical")
+    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels))
+
+
+def build_classifier(bands, n_classes, patch_size):
+    from models.classifier import SpectralSpatialNet
+    return SpectralSpatialNet(bands, n_classes, patch_size)
+
+
+def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
+    """Run the whole training job; returns figures and paths (see the end of this function)."""
+    import torch
+    from .gan import draw_synthetic, train_ssgan, train_wgan
+    from .training import fit_classifier, predict_indices, seed_everything
+
+    feedback = feedback or Feedback()
+    validate(cfg)
+    started = time.perf_counter()
+    device = choose(cfg.device, feedback)
+    radius = cfg.patch_size // 2
+    with open_raster(cfg.input) as dataset:
+        grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
+        h, w = grid.index.shape
+        data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
+        wavelengths = band_wavelengths(dataset)
+        bands = dataset.count
+    if grid.skipped_null:
+        feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
+    core_valid = valid[radius:radius + h, radius:radius + w]
+    classes = grid.classes
+    train_px, val_px = choose_pixels(grid.index, core_valid, cfg.samples_per_class, cfg.validation_fraction,
+                                     cfg.block_size, radius, cfg.seed, classes.names)
+    counts = np.bincount(train_px.labels, minlength=len(classes.ids))
+    missing = [classes.names[k] for k in np.flatnonzero(counts == 0)]
+    if missing:
+        feedback.warning(f"classes without valid training pixels (the model will never predict them): {missing}")
+    feedback.info(f"{len(train_px)} training and {len(val_px)} validation pixels (spatially disjoint blocks of "
+                  f"{cfg.block_size} px), {len(classes.ids)} classes, {bands} bands, patch {cfg.patch_size}")
+    norm = Normalisation.fit(data, valid)
+    norm.apply(data, valid)
+    seed_everything(cfg.seed)
+    block = torch.from_numpy(data).to(device)
+    classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
+    gan_history, synthetic, generator = [], None, None
+    if cfg.gan == "wgan" and cfg.synthetic_ratio > 0:
+        feedback.info(f"Training the conditional WGAN-GP ({cfg.gan_steps} generator steps)")
+        generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), cfg.gan_steps, cfg.seed,
+                                            feedback.span(0, 40))
+        synthetic = draw_synthetic(generator, np.ceil(counts * cfg.synthetic_ratio).astype(int), cfg.seed)
+        feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
+        history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
+                                 cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic)
+    elif cfg.gan == "ssgan":
+        steps = max(cfg.gan_steps, cfg.epochs * int(np.ceil(len(train_px) / cfg.batch_size)))
+        feedback.info(f"Training the semi-supervised GAN ({steps} steps, unlabelled pixels from the raster)")
+        valid_for_unlabelled = core_valid & (grid.index < 0)
+        gan_history = train_ssgan(classifier, block, valid_for_unlabelled, train_px, radius, len(classes.ids),
+                                  steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size)
+        history = []
+    else:
+        history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
+                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95))
+    figures = {}
+    if len(val_px):
+        predicted = predict_indices(classifier, block, val_px, radius)
+        matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
+        summary = summarise(matrix)
+        figures = dict(oa=summary["oa"], aa=summary["aa"], kappa=summary["kappa"], confusion=matrix.tolist())
+        feedback.info(f"Validation on held-out blocks: OA {summary['oa']:.2f}%, AA {summary['aa']:.2f}%, "
+                      f"kappa {summary['kappa']:.4f}")
+    else:
+        feedback.warning("no validation pixels (VALIDATION_FRACTION is 0 or every class sits in one block)")
+    seconds = time.perf_counter() - started
+    metadata = dict(
+        hsigan_version=__version__, torch_version=torch.__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        bands=bands, wavelengths=wavelengths, class_ids=[int(i) for i in classes.ids], class_names=classes.names,
+        class_colours=default_colours(len(classes.ids)), mean=norm.mean.tolist(), std=norm.std.tolist(),
+        patch_size=cfg.patch_size,
+        architecture=dict(name="SpectralSpatialNet", bands=bands, classes=len(classes.ids),
+                          patch_size=cfg.patch_size),
+        training=dict(source=os.path.basename(cfg.input), labels=os.path.basename(cfg.labels.split("|")[0]),
+                      class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs,
+                      samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
+                      gan_steps=cfg.gan_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                      validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
+                      label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
+                      train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
+                      train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2)),
+        validation={k: v for k, v in figures.items()},
+        history=history, gan_history=gan_history,
+    )
+    states = {"classifier": classifier.state_dict()}
+    if generator is not None:
+        states["generator"] = generator.state_dict()
+        metadata["generator"] = dict(name="ConditionalGenerator", noise_dim=generator.noise_dim,
+                                     width=generator.width)
+    feedback.check_cancel()
+    try:
+        model_file.save(cfg.output_model, metadata, states)
+    except ValueError as error:  # non-finite weights
+        raise InputError("OUTPUT_MODEL", f"{error}; lower LEARNING_RATE or try another SEED")
+    feedback.progress(100)
+    feedback.info(f"Model written to {cfg.output_model} in {seconds:.1f} s")
+    return dict(output_model=cfg.output_model, oa=figures.get("oa"), aa=figures.get("aa"),
+                kappa=figures.get("kappa"), train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
+                seconds=seconds, metadata=metadata)
+
+
+# A qualitative palette (Tableau 20 reordered) so neighbouring class ids differ clearly.
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+           "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+
+
+def default_colours(n):
+    """n distinct '#rrggbb' colours: the palette, then golden-angle hues beyond it."""
+    import colorsys
+    colours = PALETTE[:n]
+    for i in range(len(colours), n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1, 0.65, 0.9)
+        colours.append("#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255)))
+    return colours

@@ -1,0 +1,122 @@
+"""Fitting the spectral-spatial classifier on real (and optionally synthetic) patches."""
+import copy
+import math
+
+import numpy as np
+
+from .sampling import gather_patches
+
+
+def seed_everything(seed: int):
+    import torch
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def random_dihedral(x, generator):
+    """One of the 8 flips/rotations of the square, the same for the whole batch (labels do not change)."""
+    import torch
+
+    k = int(torch.randint(0, 8, (1,), generator=generator))
+    if k >= 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def predict_indices(model, block, pixels, radius, batch=512):
+    """Class index predicted for each pixel of a PixelSet, model in eval mode."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), batch):
+            sl = slice(start, start + batch)
+            x = gather_patches(block, pixels.rows[sl], pixels.cols[sl], radius)
+            out.append(model(x).flatten(1).argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def overall_accuracy(model, block, pixels, radius):
+    if len(pixels) == 0:
+        return None
+    return 100.0 * float((predict_indices(model, block, pixels, radius) == pixels.labels).mean())
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def fit_classifier(model, block, train, validation, radius, epochs, batch_size, learning_rate, seed,
+                   feedback, synthetic=None, synthetic_weight=0.5):
+    """Train in place; returns the per-epoch history [{'epoch', 'loss', 'val_oa'}].
+
+    synthetic: optional (patches tensor, labels tensor) joined to the real set; their loss counts
+    `synthetic_weight` times a real sample's. A non-finite loss rolls back to the last good epoch with
+    half the learning rate; the third time it stops with Diverged."""
+    import torch
+    import torch.nn.functional as F
+
+    device = block.device
+    generator = torch.Generator().manual_seed(seed)
+    real_labels = torch.as_tensor(train.labels, device=device)
+    n_real = len(train)
+    n_syn = 0 if synthetic is None else len(synthetic[1])
+    optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+    history, good_state, failures, lr_scale = [], copy.deepcopy(model.state_dict()), 0, 1.0
+    epoch = 0
+    while epoch < epochs:
+        for group in optimiser.param_groups:  # cosine decay by epoch
+            group["lr"] = lr_scale * learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        model.train()
+        order = torch.randperm(n_real + n_syn, generator=generator)
+        total, count, finite = 0.0, 0, True
+        for start in range(0, len(order), batch_size):
+            feedback.check_cancel()
+            idx = order[start:start + batch_size]
+            if len(idx) < 2:
+                continue
+            real_idx = idx[idx < n_real].numpy()
+            parts, labels, weights = [], [], []
+            if len(real_idx):
+                parts.append(gather_patches(block, train.rows[real_idx], train.cols[real_idx], radius))
+                labels.append(real_labels[real_idx])
+                weights.append(torch.ones(len(real_idx), device=device))
+            syn_idx = (idx[idx >= n_real] - n_real).to(device)
+            if len(syn_idx):
+                parts.append(synthetic[0][syn_idx])
+                labels.append(synthetic[1][syn_idx])
+                weights.append(torch.full((len(syn_idx),), synthetic_weight, device=device))
+            x = random_dihedral(torch.cat(parts), generator)
+            y, w = torch.cat(labels), torch.cat(weights)
+            loss = (F.cross_entropy(model(x).flatten(1), y, reduction="none") * w).sum() / w.sum()
+            if not torch.isfinite(loss):
+                finite = False
+                break
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            total += float(loss) * len(y)
+            count += len(y)
+        if not finite:
+            failures += 1
+            if failures >= 3:
+                raise Diverged("the classifier's loss became NaN three times")
+            model.load_state_dict(good_state)
+            optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=1e-4)
+            lr_scale *= 0.5
+            feedback.warning(f"non-finite loss in epoch {epoch + 1}; restarting it from the last good state "
+                             "with half the learning rate")
+            continue
+        good_state = copy.deepcopy(model.state_dict())
+        val_oa = overall_accuracy(model, block, validation, radius)
+        history.append(dict(epoch=epoch + 1, loss=total / max(count, 1), val_oa=val_oa))
+        epoch += 1
+        feedback.progress(100.0 * epoch / epochs)
+        if epoch == 1 or epoch % 10 == 0 or epoch == epochs:
+            feedback.info(f"epoch {epoch}/{epochs}: loss {history[-1]['loss']:.4f}"
+                          + (f", validation OA {val_oa:.1f}%" if val_oa is not None else ""))
+    model.eval()
+    return history
