@@ -41,6 +41,8 @@ class TrainConfig:
     block_size: int = opt(16, "Side of the spatial blocks used for the validation split, in pixels.",
                           advanced=True, minimum=2)
     label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+    output_report: str = opt("", "Optional HTML training report (curves, validation confusion matrix) "
+                             "with a JSON twin.")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
                       choices=DEVICES)
     seed: int = opt(0, "Random seed; the same seed on the same device gives the same model.", minimum=0)

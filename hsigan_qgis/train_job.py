@@ -34,6 +34,8 @@ def validate(cfg: TrainConfig):
     if not 0 < cfg.learning_rate <= 1:
         raise InputError("LEARNING_RATE", f"{cfg.learning_rate} must be in (0, 1]; 0.001 is typical")
     check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels))
+    if cfg.output_report:
+        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output_model))
 
 
 def build_classifier(bands, n_classes, patch_size):
@@ -99,7 +101,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         predicted = predict_indices(classifier, block, val_px, radius)
         matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
         summary = summarise(matrix)
-        figures = dict(oa=summary["oa"], aa=summary["aa"], kappa=summary["kappa"], confusion=matrix.tolist())
+        figures = dict(oa=float(summary["oa"]), aa=float(summary["aa"]), kappa=float(summary["kappa"]),
+                       confusion=matrix.tolist())
         feedback.info(f"Validation on held-out blocks: OA {summary['oa']:.2f}%, AA {summary['aa']:.2f}%, "
                       f"kappa {summary['kappa']:.4f}")
     else:
@@ -133,9 +136,12 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         model_file.save(cfg.output_model, metadata, states)
     except ValueError as error:  # non-finite weights
         raise InputError("OUTPUT_MODEL", f"{error}; lower LEARNING_RATE or try another SEED")
+    if cfg.output_report:
+        from .report import write_training_report
+        write_training_report(cfg.output_report, metadata)
     feedback.progress(100)
     feedback.info(f"Model written to {cfg.output_model} in {seconds:.1f} s")
-    return dict(output_model=cfg.output_model, oa=figures.get("oa"), aa=figures.get("aa"),
+    return dict(output_model=cfg.output_model, output_report=cfg.output_report or None, oa=figures.get("oa"), aa=figures.get("aa"),
                 kappa=figures.get("kappa"), train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
                 seconds=seconds, metadata=metadata)
 

@@ -98,7 +98,7 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss) * len(y)
+            total += float(loss.detach()) * len(y)
             count += len(y)
         if not finite:
             failures += 1

@@ -1,0 +1,67 @@
+"""hsigan:train"""
+from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterField,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterVectorLayer, QgsProcessing)
+
+from .base import HsiGanAlgorithm
+from hsigan_qgis.config import TrainConfig
+
+NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class (0 = all)"),
+           ("PATCH_SIZE", "patch_size", "Patch size (pixels, odd)"),
+           ("EPOCHS", "epochs", "Epochs"),
+           ("GAN", "gan", "GAN mode"),
+           ("SYNTHETIC_RATIO", "synthetic_ratio", "Synthetic samples per real sample"),
+           ("GAN_STEPS", "gan_steps", "GAN generator steps"),
+           ("BATCH_SIZE", "batch_size", "Batch size"),
+           ("LEARNING_RATE", "learning_rate", "Learning rate"),
+           ("VALIDATION_FRACTION", "validation_fraction", "Validation share of spatial blocks"),
+           ("BLOCK_SIZE", "block_size", "Validation block size (pixels)"),
+           ("LABEL_RULE", "label_rule", "Polygon rasterisation rule"),
+           ("DEVICE", "device", "Device"),
+           ("SEED", "seed", "Random seed")]
+
+
+class TrainAlgorithm(HsiGanAlgorithm):
+    NAME, LABEL, CONFIG = "train", "Train classifier (GAN-augmented)", TrainConfig
+    HELP = ("Trains a spectral-spatial convolutional classifier on the pixels that the label polygons or "
+            "points cover, optionally helped by a GAN: <i>wgan</i> adds labelled synthetic patches from a "
+            "class-conditional WGAN-GP, <i>ssgan</i> also learns from the raster's unlabelled pixels. A share "
+            "of spatial blocks is held out to report an honest validation OA and kappa. Writes a .hsigan "
+            "model file for <i>Classify raster</i>.")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), self.field_meta("input")[1]["help"])
+        self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
+                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
+                 self.field_meta("labels")[1]["help"])
+        self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
+                                             type=QgsProcessingParameterField.Any),
+                 self.field_meta("class_field")[1]["help"])
+        for name, field, label in NUMBERS:
+            self.add_from_config(name, field, label)
+        self.add(QgsProcessingParameterFileDestination("OUTPUT_MODEL", "Model file", "HSI-GAN model (*.hsigan)"),
+                 self.field_meta("output_model")[1]["help"])
+        self.add(QgsProcessingParameterFileDestination("OUTPUT_REPORT", "Training report", "HTML (*.html)",
+                                                       optional=True, createByDefault=False),
+                 self.field_meta("output_report")[1]["help"])
+        for name, label in (("OA", "Validation overall accuracy (%)"), ("AA", "Validation average accuracy (%)"),
+                            ("KAPPA", "Validation kappa"), ("TRAIN_PIXELS", "Training pixels")):
+            self.addOutput(QgsProcessingOutputNumber(name, label))
+
+    def run(self, parameters, context, feedback, engine_feedback):
+        from hsigan_qgis.train_job import train
+
+        raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        labels_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+            parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
+        labels_uri = labels_path + (f"|layername={layer_name}" if layer_name else "")
+        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in NUMBERS}
+        cfg = TrainConfig(input=raster.source(), labels=labels_uri,
+                          class_field=self.parameterAsString(parameters, "CLASS_FIELD", context),
+                          output_model=self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context),
+                          output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
+                          **values)
+        result = train(cfg, engine_feedback)
+        return {"OUTPUT_MODEL": result["output_model"], "OUTPUT_REPORT": result["output_report"],
+                "OA": result["oa"], "AA": result["aa"], "KAPPA": result["kappa"],
+                "TRAIN_PIXELS": result["train_pixels"]}

@@ -1,0 +1,122 @@
+"""Command line for the QGIS-free engine: hsigan train|classify|assess|augment|check.
+
+Options mirror the QGIS parameters (INPUT -> --input, CLASS_FIELD -> --class-field), with the same
+defaults and help, because both are generated from the config dataclasses. Errors print one line and
+exit with status 2 (bad input) or 130 (cancelled)."""
+import argparse
+import json
+import logging
+import sys
+from dataclasses import MISSING
+
+from . import config as cfgs
+from .errors import Cancelled, InputError
+from .feedback import ConsoleFeedback
+
+JOBS = {
+    "train": (cfgs.TrainConfig, "Train a classifier (optionally with a GAN) from a raster and label vectors."),
+    "classify": (cfgs.ClassifyConfig, "Classify a raster with a trained model, tile by tile."),
+    "assess": (cfgs.AssessConfig, "Accuracy of a classification map against reference vectors."),
+}
+
+
+def _add_options(parser, config_class):
+    for name, default, meta in cfgs.describe(config_class):
+        flag = "--" + name.replace("_", "-")
+        help_text = meta["help"] + ("" if default is MISSING else f" (default: {default})")
+        if default is MISSING:
+            parser.add_argument(flag, required=True, help=help_text)
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=meta["help"])
+        else:
+            parser.add_argument(flag, type=type(default), default=default, choices=meta["choices"],
+                                help=help_text)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="hsigan", description="HSI-GAN: hyperspectral classification with "
+                                     "GAN-augmented spectral-spatial networks, without QGIS.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", action="store_true", help="no progress bar or log")
+    common.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
+    sub = parser.add_subparsers(dest="job", required=True)
+    for job, (config_class, text) in JOBS.items():
+        _add_options(sub.add_parser(job, help=text, description=text, parents=[common]), config_class)
+    sub.add_parser("check", help="Versions, and the device that would be used and why.", parents=[common])
+    return parser
+
+
+def run(job, config, feedback):
+    if job == "train":
+        from .train_job import train
+        return train(config, feedback)
+    if job == "classify":
+        from .inference import classify
+        return classify(config, feedback)
+    if job == "assess":
+        from .assessment import assess
+        return assess(config, feedback)
+    raise ValueError(job)
+
+
+def check_report():
+    """Versions of what HSI-GAN needs and the device it would use (for hsigan check / hsigan:check)."""
+    from . import __version__
+    report = {"hsigan": __version__, "python": sys.version.split()[0]}
+    for module in ("numpy", "scipy", "rasterio", "torch"):
+        try:
+            report[module] = __import__(module).__version__
+        except ImportError:
+            report[module] = None
+    try:
+        from osgeo import gdal
+        report["gdal"] = gdal.__version__
+    except ImportError:
+        report["gdal"] = None
+    if report["torch"]:
+        from .device import cuda_status
+        available, reason = cuda_status()
+        report["device"] = "cuda" if available else "cpu"
+        report["device_reason"] = reason
+    else:
+        report["device"] = None
+        report["device_reason"] = "torch is not installed"
+    return report
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.job == "check":
+        report = check_report()
+        print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
+        return 0
+    config_class = JOBS[args.job][0]
+    values = {name: getattr(args, name) for name, _, _ in cfgs.describe(config_class)}
+    feedback = ConsoleFeedback(quiet=args.quiet)
+    try:
+        result = run(args.job, config_class(**values), feedback)
+    except InputError as error:
+        print(f"hsigan {args.job}: error: {error}", file=sys.stderr)
+        return 2
+    except Cancelled as error:
+        print(f"hsigan {args.job}: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"hsigan {args.job}: interrupted; no output was written", file=sys.stderr)
+        return 130
+    result.pop("metadata", None)
+    if args.json:
+        print(json.dumps(result, indent=1, default=str))
+    else:
+        for key in ("oa", "aa", "kappa"):
+            if result.get(key) is not None:
+                print(f"{key.upper()}: {result[key]:.4f}" if key == "kappa" else f"{key.upper()}: {result[key]:.2f}")
+        for key in ("output_model", "output", "output_report"):
+            if result.get(key):
+                print(f"{key}: {result[key]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Self-contained HTML reports (inline SVG plots, no external files) with a JSON twin beside each.
+One set of building blocks serves the training, assessment and augmentation reports."""
+import html
+import json
+import os
+
+from .outputs import write_text
+
+STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
+th{background:#f3f3f3}td.name,th.name{text-align:left}.big{font-size:1.5em;margin-right:1.5em}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}.note{color:#666;font-size:.9em}"""
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]
+
+
+def _e(text):
+    return html.escape(str(text))
+
+
+def fmt(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def headline(pairs):
+    return "<p>" + "".join(f'<span class="big">{_e(k)} <b>{_e(v)}</b></span>' for k, v in pairs) + "</p>"
+
+
+def confusion_table(names, matrix):
+    """Rows: reference, columns: map. Cells shaded by their share of the row."""
+    head = "".join(f"<th>{_e(n)}</th>" for n in names)
+    rows = []
+    for name, row in zip(names, matrix):
+        total = max(sum(row), 1)
+        cells = "".join(
+            f'<td style="background:rgba(31,119,180,{0.85 * v / total:.2f})">{v}</td>' for v in row)
+        rows.append(f'<tr><th class="name">{_e(name)}</th>{cells}<td>{sum(row)}</td></tr>')
+    totals = "".join(f"<td>{sum(col)}</td>" for col in zip(*matrix))
+    return (f'<table><tr><th class="name">reference \\ map</th>{head}<th>total</th></tr>{"".join(rows)}'
+            f'<tr><th class="name">total</th>{totals}<td>{sum(map(sum, matrix))}</td></tr></table>')
+
+
+def table(header, rows):
+    head = "".join(f'<th class="{"name" if i == 0 else ""}">{_e(h)}</th>' for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="{"name" if i == 0 else ""}">{_e(c)}</td>'
+                                    for i, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def line_chart(series, title, xlabel, ylabel, width=520, height=260, bands=None):
+    """series: [(label, xs, ys)]; bands: optional [(xs, lows, highs)] shaded like the series' colours."""
+    points = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None]
+    for xs, lows, highs in bands or []:
+        points += list(zip(xs, lows)) + list(zip(xs, highs))
+    if not points:
+        return ""
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+    left, right, top, bottom = 55, 10, 25, 35
+
+    def sx(x):
+        return left + (x - x0) / (x1 - x0) * (width - left - right)
+
+    def sy(y):
+        return height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'style="background:#fff;border:1px solid #ddd;margin:4px">',
+             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{_e(title)}</text>',
+             f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
+             f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" '
+             f'text-anchor="middle">{_e(ylabel)}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
+             f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#888"/>']
+    for value in (y0, (y0 + y1) / 2, y1):
+        parts.append(f'<text x="{left - 4}" y="{sy(value) + 4}" font-size="10" text-anchor="end">{value:.3g}</text>')
+    for value in (x0, x1):
+        parts.append(f'<text x="{sx(value)}" y="{height - bottom + 13}" font-size="10" text-anchor="middle">{value:.4g}</text>')
+    for i, (xs, lows, highs) in enumerate(bands or []):
+        outline = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, highs)] + \
+                  [f"{sx(x):.1f},{sy(y):.1f}" for x, y in reversed(list(zip(xs, lows)))]
+        parts.append(f'<polygon points="{" ".join(outline)}" fill="{COLOURS[i % len(COLOURS)]}" opacity="0.18"/>')
+    for i, (label, xs, ys) in enumerate(series):
+        colour = COLOURS[i % len(COLOURS)]
+        path = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, ys) if y is not None)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.6"/>')
+        parts.append(f'<text x="{width - right - 4}" y="{top + 12 + 13 * i}" font-size="11" '
+                     f'text-anchor="end" fill="{colour}">{_e(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def page(title, body):
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>{body}</body></html>")
+
+
+def write(path, title, body, data):
+    """The HTML report and its JSON twin (same name, .json)."""
+    write_text(path, page(title, body))
+    write_text(os.path.splitext(path)[0] + ".json", json.dumps(data, indent=1, default=_jsonable))
+
+
+def _jsonable(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def per_class_rows(result):
+    return [(n, s, fmt(p and 100 * p, 1), fmt(u and 100 * u, 1), fmt(f and 100 * f, 1))
+            for n, s, p, u, f in zip(result["class_names"], result["support"], result["producers_accuracy"],
+                                     result["users_accuracy"], result["f1"])]
+
+
+def write_assessment_report(path, result):
+    body = headline([("OA", f"{result['oa']:.2f}%"), ("AA", f"{result['aa']:.2f}%"),
+                     ("kappa", f"{result['kappa']:.4f}")])
+    body += (f'<p class="note">Map {_e(result["map"])} against reference {_e(result["reference"])}: '
+             f'{result["pixels"]} reference pixels; {result["unclassified_reference_pixels"]} more fell on '
+             f"nodata and are not counted. Producer's accuracy = recall of the reference class; user's accuracy "
+             f"= precision of the mapped class.</p>")
+    body += "<h2>Per class</h2>" + table(["class", "reference pixels", "producer's acc. %", "user's acc. %", "F1 %"],
+                                         per_class_rows(result))
+    body += "<h2>Confusion matrix</h2>" + confusion_table(result["class_names"], result["confusion"])
+    write(path, "HSI-GAN accuracy assessment", body, result)
+
+
+def write_training_report(path, metadata):
+    training, validation = metadata["training"], metadata.get("validation") or {}
+    body = headline([("validation OA", fmt(validation.get("oa")) + "%"), ("AA", fmt(validation.get("aa")) + "%"),
+                     ("kappa", fmt(validation.get("kappa"), 4))])
+    body += (f'<p class="note">{training["train_pixels"]} training and {training["validation_pixels"]} validation '
+             f"pixels; validation blocks of {training['block_size']} px are spatially disjoint from the training "
+             f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}. "
+             f"{training['seconds']} s on {_e(training['device'])}.</p>")
+    body += "<h2>Training pixels per class</h2>" + table(
+        ["class", "id", "training pixels"],
+        [(n, i, c) for n, i, c in zip(metadata["class_names"], metadata["class_ids"],
+                                       training["train_pixels_per_class"])])
+    history = metadata.get("history") or []
+    if history:
+        epochs = [h["epoch"] for h in history]
+        body += "<h2>Training curves</h2>" + line_chart([("loss", epochs, [h["loss"] for h in history])],
+                                                       "Classifier loss", "epoch", "cross-entropy")
+        if any(h["val_oa"] is not None for h in history):
+            body += line_chart([("validation OA", epochs, [h["val_oa"] for h in history])],
+                               "Validation OA", "epoch", "OA %")
+    gan_history = metadata.get("gan_history") or []
+    if gan_history:
+        steps = [h["step"] for h in gan_history]
+        keys = [k for k in gan_history[0] if k != "step"]
+        body += line_chart([(k, steps, [h[k] for h in gan_history]) for k in keys],
+                           "GAN losses", "generator step", "loss")
+    if validation.get("confusion"):
+        body += "<h2>Validation confusion matrix</h2>" + confusion_table(metadata["class_names"],
+                                                                          validation["confusion"])
+    write(path, "HSI-GAN training report", body, metadata)

@@ -1,0 +1,22 @@
+"""The plugin object: registers the Processing provider (also when QGIS runs without a GUI)."""
+from qgis.core import QgsApplication
+
+
+class HsiGanPlugin:
+    def __init__(self, iface):
+        self.iface = iface
+        self.provider = None
+
+    def initProcessing(self):  # noqa: N802
+        from .algorithms.provider import HsiGanProvider
+        if self.provider is None:
+            self.provider = HsiGanProvider()
+            QgsApplication.processingRegistry().addProvider(self.provider)
+
+    def initGui(self):  # noqa: N802
+        self.initProcessing()
+
+    def unload(self):
+        if self.provider is not None:
+            QgsApplication.processingRegistry().removeProvider(self.provider)
+            self.provider = None
