@@ -30,7 +30,7 @@ class AssessAlgorithm(HsiGanAlgorithm):
                             ("PIXELS", "Reference pixels assessed")):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
-    def run(self, parameters, context, feedback, engine_feedback):
+    def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.assessment import assess
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)

@@ -55,7 +55,7 @@ def require(modules=("torch", "rasterio", "scipy", "numpy")):
 
 
 class HsiGanAlgorithm(QgsProcessingAlgorithm):
-    """Subclasses set NAME, LABEL, GROUP, HELP and CONFIG, define initAlgorithm and run()."""
+    """Subclasses set NAME, LABEL, GROUP, HELP and CONFIG, define initAlgorithm and execute()."""
     NAME = LABEL = HELP = ""
     GROUP = "Hyperspectral classification"
     CONFIG = None
@@ -134,7 +134,7 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         require(self.NEEDS)
         try:
-            return self.run(parameters, context, feedback, QgisFeedback(feedback))
+            return self.execute(parameters, context, feedback, QgisFeedback(feedback))
         except InputError as error:
             raise QgsProcessingException(str(error))
         except Cancelled as error:
@@ -148,5 +148,5 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
             log.debug("HSI-GAN failure", exc_info=True)
             raise QgsProcessingException(f"{self.LABEL} failed: {type(error).__name__}: {error}")
 
-    def run(self, parameters, context, feedback, engine_feedback):
+    def execute(self, parameters, context, feedback, engine_feedback):
         raise NotImplementedError

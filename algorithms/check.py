@@ -14,7 +14,7 @@ class CheckAlgorithm(HsiGanAlgorithm):
         self.addOutput(QgsProcessingOutputString("REPORT", "Report"))
         self.addOutput(QgsProcessingOutputString("DEVICE", "Device"))
 
-    def run(self, parameters, context, feedback, engine_feedback):
+    def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.cli import check_report
 
         report = check_report()

@@ -30,7 +30,7 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
                                                          optional=True, createByDefault=False),
                  self.field_meta("output_probabilities")[1]["help"], advanced=True)
 
-    def run(self, parameters, context, feedback, engine_feedback):
+    def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.inference import classify
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)

@@ -48,7 +48,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
                             ("KAPPA", "Validation kappa"), ("TRAIN_PIXELS", "Training pixels")):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
-    def run(self, parameters, context, feedback, engine_feedback):
+    def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.train_job import train
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
