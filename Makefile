@@ -1,0 +1,10 @@
+# Shortcuts; each target is one script under scripts/.
+.PHONY: setup sample test zip
+setup:
+	bash scripts/setup.sh
+sample:
+	bash scripts/setup.sh && bash scripts/run_sample.sh
+test:
+	bash scripts/test.sh
+zip:
+	bash scripts/build_zip.sh
