@@ -12,7 +12,9 @@ class AssessAlgorithm(HsiGanAlgorithm):
     NEEDS = ("rasterio", "scipy", "numpy")
     HELP = ("Compares a classification map with reference polygons or points that were <b>not</b> used for "
             "training (ideally spatially apart from them) and reports overall accuracy (OA), average accuracy "
-            "(AA), Cohen's kappa, per-class producer's and user's accuracy, F1 and the confusion matrix.")
+            "(AA), Cohen's kappa, per-class producer's and user's accuracy, F1 and the confusion matrix. "
+            "<b>Outputs</b>: an HTML report (per-class table, shaded confusion matrix) with a JSON twin, and the "
+            "numbers OA (%), AA (%), KAPPA and PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterRasterLayer("INPUT", "Classification map"), self.field_meta("input")[1]["help"])

@@ -2,6 +2,7 @@
 default, one help text), QGIS feedback as engine feedback, engine errors as QgsProcessingException, and
 the check that PyTorch can be imported."""
 import logging
+import os
 import sys
 import traceback
 from dataclasses import MISSING, fields
@@ -10,7 +11,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterNumber)
 
-from hsigan_qgis.errors import Cancelled, InputError
+from hsigan_qgis.errors import Cancelled, InputError, translate
 from hsigan_qgis.feedback import Feedback
 
 log = logging.getLogger("hsigan")
@@ -141,11 +142,13 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error))
         except QgsProcessingException:
             raise
-        except MemoryError:
-            raise QgsProcessingException("out of memory; lower TILE_SIZE or BATCH_SIZE and run again")
-        except Exception as error:  # an engine fault: short message for the user, traceback in the log
-            feedback.pushDebugInfo(traceback.format_exc())
+        except Exception as error:  # an engine fault: short message for the user, traceback at debug level
             log.debug("HSI-GAN failure", exc_info=True)
+            if os.environ.get("HSIGAN_DEBUG"):  # qgis_process prints debug info, so only when asked for
+                feedback.pushDebugInfo(traceback.format_exc())
+            known = translate(error, self.NAME)  # out of memory, a diverged GAN: say which parameter to change
+            if known is not None:
+                raise QgsProcessingException(str(known))
             raise QgsProcessingException(f"{self.LABEL} failed: {type(error).__name__}: {error}")
 
     def execute(self, parameters, context, feedback, engine_feedback):

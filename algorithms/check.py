@@ -8,7 +8,8 @@ class CheckAlgorithm(HsiGanAlgorithm):
     NAME, LABEL = "check", "Check installation"
     NEEDS = ()
     HELP = ("Reports the versions of what HSI-GAN needs (PyTorch, numpy, scipy, rasterio, GDAL), which device "
-            "training and classification would use and why, and how to install anything missing.")
+            "training and classification would use and why, and how to install anything missing. Takes no "
+            "parameters and needs no PyTorch. <b>Outputs</b>: REPORT (text) and DEVICE (cpu, cuda or none).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addOutput(QgsProcessingOutputString("REPORT", "Report"))

@@ -5,11 +5,12 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .assess import AssessAlgorithm
+from .augment import AugmentAlgorithm
 from .check import CheckAlgorithm
 from .classify import ClassifyAlgorithm
 from .train import TrainAlgorithm
 
-ALGORITHMS = [TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
+ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
 
 
 class HsiGanProvider(QgsProcessingProvider):

@@ -1,9 +1,10 @@
 """hsigan:train"""
-from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterField,
+from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterField, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterVectorLayer, QgsProcessing)
 
 from .base import HsiGanAlgorithm
+from .labels_style import categorized_colours
 from hsigan_qgis.config import TrainConfig
 
 NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class (0 = all)"),
@@ -26,17 +27,28 @@ class TrainAlgorithm(HsiGanAlgorithm):
     HELP = ("Trains a spectral-spatial convolutional classifier on the pixels that the label polygons or "
             "points cover, optionally helped by a GAN: <i>wgan</i> adds labelled synthetic patches from a "
             "class-conditional WGAN-GP, <i>ssgan</i> also learns from the raster's unlabelled pixels. A share "
-            "of spatial blocks is held out to report an honest validation OA and kappa. Writes a .hsigan "
-            "model file for <i>Classify raster</i>.")
+            "of spatial blocks is held out to report an honest validation OA and kappa. Instead of raster + "
+            "labels it can learn from SAMPLES, a file written by <i>Augment training samples</i>. Class colours "
+            "come from the labels layer's categorized style on the class field, otherwise a fixed palette. "
+            "Typical: EPOCHS 30-100, PATCH_SIZE 5-9, SAMPLES_PER_CLASS 0 (all) or 15-50 to try few labels; "
+            "a few minutes on a 2-core CPU. <b>Outputs</b>: the .hsigan model file for <i>Classify raster</i> "
+            "(bands, wavelengths, classes, colours, normalisation, parameters, metrics), an optional HTML "
+            "report (training curves, validation confusion matrix; JSON twin), and the numbers OA, AA, KAPPA "
+            "and TRAIN_PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), self.field_meta("input")[1]["help"])
+        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster", optional=True),
+                 self.field_meta("input")[1]["help"])
         self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
+                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint],
+                                                   optional=True),
                  self.field_meta("labels")[1]["help"])
         self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
-                                             type=QgsProcessingParameterField.Any),
+                                             type=QgsProcessingParameterField.Any, optional=True),
                  self.field_meta("class_field")[1]["help"])
+        self.add(QgsProcessingParameterFile("SAMPLES", "Training samples (instead of raster + labels)",
+                                            extension="hsamples", optional=True),
+                 self.field_meta("samples")[1]["help"])
         for name, field, label in NUMBERS:
             self.add_from_config(name, field, label)
         self.add(QgsProcessingParameterFileDestination("OUTPUT_MODEL", "Model file", "HSI-GAN model (*.hsigan)"),
@@ -52,12 +64,17 @@ class TrainAlgorithm(HsiGanAlgorithm):
         from hsigan_qgis.train_job import train
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        labels_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
-            parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
-        labels_uri = labels_path + (f"|layername={layer_name}" if layer_name else "")
+        layer = self.parameterAsVectorLayer(parameters, "LABELS", context)
+        labels_uri = ""
+        if layer is not None:
+            labels_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
+                parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
+            labels_uri = labels_path + (f"|layername={layer_name}" if layer_name else "")
+        class_field = self.parameterAsString(parameters, "CLASS_FIELD", context) or ""
         values = {field: self.value_of(parameters, name, field, context) for name, field, _ in NUMBERS}
-        cfg = TrainConfig(input=raster.source(), labels=labels_uri,
-                          class_field=self.parameterAsString(parameters, "CLASS_FIELD", context),
+        cfg = TrainConfig(input=raster.source() if raster is not None else "", labels=labels_uri,
+                          class_field=class_field, class_colours=categorized_colours(layer, class_field),
+                          samples=self.parameterAsFile(parameters, "SAMPLES", context) or "",
                           output_model=self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context),
                           output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                           **values)

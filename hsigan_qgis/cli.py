@@ -1,4 +1,4 @@
-"""Command line for the QGIS-free engine: hsigan train|classify|assess|augment|check.
+"""Command line for the QGIS-free engine: hsigan train|augment|classify|assess|check.
 
 Options mirror the QGIS parameters (INPUT -> --input, CLASS_FIELD -> --class-field), with the same
 defaults and help, because both are generated from the config dataclasses. Errors print one line and
@@ -10,13 +10,15 @@ import sys
 from dataclasses import MISSING
 
 from . import config as cfgs
-from .errors import Cancelled, InputError
+from .errors import Cancelled, InputError, translate
 from .feedback import ConsoleFeedback
 
 JOBS = {
     "train": (cfgs.TrainConfig, "Train a classifier (optionally with a GAN) from a raster and label vectors."),
     "classify": (cfgs.ClassifyConfig, "Classify a raster with a trained model, tile by tile."),
     "assess": (cfgs.AssessConfig, "Accuracy of a classification map against reference vectors."),
+    "augment": (cfgs.AugmentConfig, "Write a training-sample file enlarged with synthetic labelled samples "
+                                    "from a conditional WGAN-GP, with a real-vs-synthetic fidelity report."),
 }
 
 
@@ -56,6 +58,9 @@ def run(job, config, feedback):
     if job == "assess":
         from .assessment import assess
         return assess(config, feedback)
+    if job == "augment":
+        from .augment import augment
+        return augment(config, feedback)
     raise ValueError(job)
 
 
@@ -105,6 +110,13 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"hsigan {args.job}: interrupted; no output was written", file=sys.stderr)
         return 130
+    except Exception as error:  # out of memory or a diverged GAN: name the parameter; else re-raise
+        known = translate(error, args.job)
+        if known is None:
+            raise
+        logging.getLogger("hsigan").debug("HSI-GAN failure", exc_info=True)
+        print(f"hsigan {args.job}: error: {known}", file=sys.stderr)
+        return 2
     result.pop("metadata", None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))
@@ -112,6 +124,9 @@ def main(argv=None):
         for key in ("oa", "aa", "kappa"):
             if result.get(key) is not None:
                 print(f"{key.upper()}: {result[key]:.4f}" if key == "kappa" else f"{key.upper()}: {result[key]:.2f}")
+        for key in ("real_samples", "synthetic_samples"):
+            if result.get(key) is not None:
+                print(f"{key}: {result[key]}")
         for key in ("output_model", "output", "output_report"):
             if result.get(key):
                 print(f"{key}: {result[key]}")

@@ -18,21 +18,30 @@ def req(help):
     return field(metadata=dict(help=help, advanced=False, choices=None, minimum=None, maximum=None))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainConfig:
-    input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).")
-    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).")
-    class_field: str = req("Attribute holding the class: integer codes or text names.")
+    input: str = opt("", "Hyperspectral raster (any GDAL format; one band per wavelength). Not needed "
+                     "with SAMPLES.")
+    labels: str = opt("", "Vector layer of labelled polygons or points (any CRS: reprojected to the "
+                      "raster's). Not needed with SAMPLES.")
+    class_field: str = opt("", "Attribute holding the class: integer codes or text names. Not needed with "
+                           "SAMPLES.")
     output_model: str = req("Model file to write (.hsigan).")
+    samples: str = opt("", "Optional training-sample file from hsigan:augment (.hsamples) used instead of "
+                       "raster + labels: its real samples train and validate (spatially disjoint blocks of "
+                       "their raster positions), its synthetic ones only train.")
+    class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}; in QGIS they "
+                             "come from the labels layer's categorized style. Others get a fixed palette.",
+                             advanced=True)
     samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.", minimum=0)
     patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
                           minimum=1, maximum=31)
-    epochs: int = opt(40, "Passes over the training pixels.", minimum=1, maximum=10000)
-    gan: str = opt("wgan", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
+    epochs: int = opt(100, "Passes over the training pixels.", minimum=1, maximum=10000)
+    gan: str = opt("none", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
                    "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES)
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample (wgan).",
                                  advanced=True, minimum=0.0, maximum=20.0)
-    gan_steps: int = opt(600, "Generator updates of the GAN (wgan, ssgan).", advanced=True, minimum=1)
+    gan_steps: int = opt(200, "Generator updates of the GAN (wgan, ssgan).", advanced=True, minimum=1)
     batch_size: int = opt(64, "Training batch size.", advanced=True, minimum=2, maximum=4096)
     learning_rate: float = opt(1e-3, "Adam learning rate of the classifier.", advanced=True,
                                minimum=1e-6, maximum=1.0)
@@ -46,6 +55,29 @@ class TrainConfig:
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
                       choices=DEVICES)
     seed: int = opt(0, "Random seed; the same seed on the same device gives the same model.", minimum=0)
+
+
+@dataclass
+class AugmentConfig:
+    input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).")
+    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).")
+    class_field: str = req("Attribute holding the class: integer codes or text names.")
+    output: str = req("Training-sample file to write (.hsamples: zip of metadata.json and .npy arrays).")
+    count_per_class: int = opt(200, "Synthetic labelled samples drawn per class (typical: 1-4 times the real "
+                               "samples per class).", minimum=1, maximum=100000)
+    samples_per_class: int = opt(0, "Real labelled pixels kept per class; 0 keeps all.", minimum=0)
+    patch_size: int = opt(7, "Side of the square patch stored per sample, in pixels (odd; train may use a "
+                          "smaller one).", minimum=1, maximum=31)
+    gan_steps: int = opt(200, "Generator updates of the conditional WGAN-GP (typical 300-2000; more is "
+                         "slower and usually more faithful).", advanced=True, minimum=1)
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+    output_report: str = opt("", "Optional HTML report comparing real and synthetic spectra per class, with "
+                             "fidelity figures and a JSON twin.")
+    class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}.",
+                             advanced=True)
+    device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
+                      choices=DEVICES)
+    seed: int = opt(0, "Random seed; the same seed on the same device gives the same samples.", minimum=0)
 
 
 @dataclass

@@ -6,6 +6,9 @@ wgan:  a class-conditional generator trained against a projection critic with th
 ssgan: the classifier itself is the discriminator, with K real classes and an implicit fake class
        (Odena 2016; Salimans et al. 2016); it learns from the labelled pixels, from the raster's
        unlabelled pixels and from generated patches, the generator trained by feature matching.
+       ENTROPY_WEIGHT > 0 adds the conditional-entropy term of Dai et al. 2017 ("Good semi-supervised
+       learning that requires a bad GAN") on the unlabelled patches; off by default (it did not help on
+       Indian Pines in a 2-seed trial, see bench/RESULTS.md).
 """
 import math
 
@@ -16,6 +19,8 @@ from .training import Diverged, random_dihedral
 
 N_CRITIC = 5
 GP_WEIGHT = 10.0
+UNLABELLED_WEIGHT = 1.0  # weight of the real/fake (unsupervised) term of the SSGAN discriminator
+ENTROPY_WEIGHT = 0.0     # weight of the conditional-entropy term on unlabelled patches (ssgan)
 
 
 def _real_batch(block, pixels, labels_t, radius, batch_size, generator):
@@ -58,13 +63,13 @@ def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_siz
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        if not (math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))):
+        if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise Diverged(f"the GAN's losses became non-finite at step {step + 1}")
         if step % 10 == 0 or step == steps - 1:
-            history.append(dict(step=step + 1, critic=float(d_loss), generator=float(g_loss)))
+            history.append(dict(step=step + 1, critic=d_loss.item(), generator=g_loss.item()))
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
-            feedback.info(f"GAN step {step + 1}/{steps}: critic {float(d_loss):.3f}, generator {float(g_loss):.3f}")
+            feedback.info(f"GAN step {step + 1}/{steps}: critic {d_loss.item():.3f}, generator {g_loss.item():.3f}")
     gen.eval()
     return gen, history
 
@@ -125,7 +130,10 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         logits = classifier(torch.cat([x_l, x_u, x_f.detach()])).flatten(1)
         sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:2 * batch_size],
                                               logits[2 * batch_size:])
-        d_loss = sup + 0.5 * unsup
+        d_loss = sup + UNLABELLED_WEIGHT * unsup
+        if ENTROPY_WEIGHT:  # Dai et al. 2017: confident predictions on real unlabelled patches
+            p_u = F.log_softmax(logits[batch_size:2 * batch_size], dim=1)
+            d_loss = d_loss + ENTROPY_WEIGHT * -(p_u.exp() * p_u).sum(1).mean()
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
@@ -133,15 +141,15 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        if not (math.isfinite(float(d_loss)) and math.isfinite(float(g_loss))):
+        if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise Diverged(f"the semi-supervised GAN's losses became non-finite at step {step + 1}")
         if step % 10 == 0 or step == steps - 1:
-            history.append(dict(step=step + 1, supervised=float(sup), unsupervised=float(unsup),
-                                generator=float(g_loss)))
+            history.append(dict(step=step + 1, supervised=sup.item(), unsupervised=unsup.item(),
+                                generator=g_loss.item()))
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
-            feedback.info(f"SSGAN step {step + 1}/{steps}: supervised {float(sup):.3f}, "
-                          f"unsupervised {float(unsup):.3f}, generator {float(g_loss):.3f}")
+            feedback.info(f"SSGAN step {step + 1}/{steps}: supervised {sup.item():.3f}, "
+                          f"unsupervised {unsup.item():.3f}, generator {g_loss.item():.3f}")
     recalibrate_batchnorm(classifier, lambda: unlabelled(256), rounds=8)
     classifier.eval()
     return history

@@ -1,11 +1,29 @@
 """hsigan:classify — tiled, dense prediction of a whole raster.
 
-Each tile is read with a halo of the model's radius (reflected at the raster's edges, as the training
-patches were), the classifier runs fully convolutionally on it, and the (halo-free) result is written to
-the tile's window. Every output pixel is thus the same function of the same PxP neighbourhood as in
-training, whatever the tile size: tiled output equals one-piece output. A background thread reads the
-next tiles while the current ones are computed. Memory: a few tiles x bands x (tile+2*radius)^2 floats.
+Tiles and halo: the raster is cut into TILE_SIZE squares (the last row/column of tiles is smaller when
+the size does not divide the raster). Each tile is read with a halo of r = PATCH_SIZE // 2 pixels on
+every side, the classifier runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per
+pixel: every unpadded 3x3 layer shrinks the block by one pixel per side, so the output is exactly the
+tile), and the result is written to the tile's window.
+
+Edge rule: outside the raster the halo is filled by reflection about the edge pixel (numpy 'reflect':
+the row at -1 is row 1, at -2 row 2), the same rule raster.read_window applies to training patches.
+Hence every output pixel is the same function of the same PxP neighbourhood as in training, whatever the
+tile size: tiled output equals one-piece output and equals the classifier on the patch centred on each
+pixel (tests/test_inference.py checks all three).
+
+Validity: a pixel is nodata in the outputs when any band the model uses is nodata, masked (mask band or
+alpha) or not finite there; such pixels enter their neighbours' patches as 0 (the band mean), as in
+training. Bad bands (nodata or constant over the training pixels, listed in the model's 'bad_bands') are
+not judged and are set to 0 after normalisation, as in training.
+
+Resources: a background thread reads, normalises and queues the next tiles while the current batch is
+computed; memory is a few tiles x bands x (tile + 2r)^2 float32 plus GDAL's block cache, which is capped
+(CACHE_BYTES) while classify runs, so it is bounded by tile and batch size, not by raster size. On CUDA:
+pinned host memory, non-blocking copies, BATCH_SIZE tiles per forward pass and float16 autocast, kept only
+when the first batch gives the same labels as float32 (else float32 throughout, said in the log).
 """
+import contextlib
 import os
 import queue
 import threading
@@ -19,11 +37,13 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output, write_text
-from .raster import open_raster, read_window
+from .raster import band_wavelengths, open_raster, read_window
+from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
 
 CLASS_NODATA = 0
 CONFIDENCE_NODATA = -1.0
+CACHE_BYTES = 512 << 20  # GDAL block cache while classifying
 
 
 def load_classifier(metadata, tensors, device):
@@ -31,12 +51,16 @@ def load_classifier(metadata, tensors, device):
     from models.classifier import SpectralSpatialNet
 
     arch = metadata["architecture"]
-    model = SpectralSpatialNet(arch["bands"], arch["classes"], arch["patch_size"])
     state = {name: torch.from_numpy(np.array(array)) for name, array in tensors["classifier"].items()}
-    try:
+    try:  # the file is untrusted: tensors of any shape must end as a clear error
+        widths = {}  # layer widths as stored (models from other settings load too)
+        if state.get("head.weight") is not None and state.get("spectral.0.weight") is not None:
+            widths = dict(width=state["head.weight"].shape[1], spectral_width=state["spectral.0.weight"].shape[0])
+        model = SpectralSpatialNet(arch["bands"], arch["classes"], arch["patch_size"], **widths)
         model.load_state_dict(state)
-    except RuntimeError as error:
-        raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({str(error)[:200]})")
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({str(error)[:200]}); "
+                                  "train the model again or copy it anew")
     return model.to(device).eval()
 
 
@@ -62,22 +86,38 @@ def driver_for(path):
     raise InputError("OUTPUT", f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
 
 
-def tiles(height, width, size):
-    for row in range(0, height, size):
-        for col in range(0, width, size):
-            yield row, col, min(size, height - row), min(size, width - col)
+def tiles(height, width, size, block=None, block_bytes=0, budget=0):
+    """(row, col, h, w) of the tiles, in vertical strips of tiles wide enough to fill GDAL's block cache but
+    no wider: the raster blocks under a tile's halo are then still cached when the tile below or beside
+    needs them, so a tiled, compressed raster is decompressed about once (block=(rows, cols) of the
+    file's blocks, block_bytes: one block position, all bands). Without a block size: row by row."""
+    strip = width
+    if block and block[1] < width and block_bytes and budget:
+        rows_span = -(-(size + 2 * 16) // block[0]) + 1  # blocks a halo'd tile touches vertically (halo <= 16)
+        fit = int(0.8 * budget // (rows_span * block_bytes)) - 2  # block columns beyond the two halo ones
+        strip = max(size, (max(fit, 1) * block[1]) // size * size)
+    for left in range(0, width, strip):
+        for row in range(0, height, size):
+            for col in range(left, min(left + strip, width), size):
+                yield row, col, min(size, height - row), min(size, width - col)
 
 
-def _prefetch(dataset, windows, halo, depth=2):
-    """Iterate (window, data, valid) with reading done ahead in a thread (GDAL I/O releases the GIL)."""
+def _prefetch(dataset, windows, halo, norm, stats, depth=2):
+    """Iterate (window, data, valid) with reading and normalising done ahead in a thread (GDAL I/O and
+    numpy release the GIL); stats['read_seconds'] sums the time the thread spent on it."""
     box, stop = queue.Queue(maxsize=depth), threading.Event()
+    stats["read_seconds"] = 0.0
 
     def work():
         try:
             for row, col, h, w in windows:
                 if stop.is_set():
                     return
-                box.put(((row, col, h, w),) + read_window(dataset, row, col, h, w, halo))
+                started = time.perf_counter()
+                data, valid = read_window(dataset, row, col, h, w, halo, skip_bands=norm.bad_bands)
+                norm.apply(data, valid)
+                stats["read_seconds"] += time.perf_counter() - started
+                box.put(((row, col, h, w), data, valid))
             box.put(None)
         except BaseException as error:  # surfaced in the consumer
             box.put(error)
@@ -101,6 +141,51 @@ def _prefetch(dataset, windows, halo, depth=2):
                 thread.join(0.05)
 
 
+@contextlib.contextmanager
+def _gdal_cache(limit):
+    """Cap GDAL's block cache (default 5 % of RAM) while classify runs, so memory does not follow the
+    raster; restored afterwards."""
+    from osgeo import gdal
+    before = gdal.GetCacheMax()
+    if before > limit:
+        gdal.SetCacheMax(limit)
+    try:
+        yield
+    finally:
+        if before > limit:
+            gdal.SetCacheMax(before)
+
+
+def prepare_model(model, device):
+    """Model ready for dense inference: eval mode, each batch norm folded into the convolution before it
+    (one pass over the activations less; the same function up to float rounding) and channels-last
+    memory (faster convolutions on CPU and GPU)."""
+    import torch
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model = model.to(device).eval()
+    for sequence in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        layers, folded = list(sequence), []
+        for layer in layers:
+            if isinstance(layer, torch.nn.BatchNorm2d) and folded and isinstance(folded[-1], torch.nn.Conv2d):
+                folded[-1] = fuse_conv_bn_eval(folded[-1], layer)
+            else:
+                folded.append(layer)
+        if len(folded) < len(layers):
+            sequence._modules.clear()
+            for k, layer in enumerate(folded):
+                sequence.add_module(str(k), layer)
+    return model.to(memory_format=torch.channels_last)
+
+
+def dense_logits(model, x, amp=False):
+    """(N, classes, H-2r, W-2r) float32 logits of a normalised (N, bands, H, W) batch."""
+    import torch
+    x = x.contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
+        return model(x).float()
+
+
 def _profile(dataset, driver, dtype, count, nodata, tile):
     profile = dict(driver=driver, width=dataset.width, height=dataset.height, count=count, dtype=dtype,
                    crs=dataset.crs, transform=dataset.transform, nodata=nodata)
@@ -121,12 +206,6 @@ def _to_cog(path):
 
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
-    import contextlib
-
-    import rasterio
-    import torch
-    from rasterio.windows import Window
-
     feedback = feedback or Feedback()
     if cfg.tile_size < 16:
         raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 16 or more (256 is typical)")
@@ -140,94 +219,127 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
     metadata, tensors = model_file.load(cfg.model)
     started = time.perf_counter()
-    with open_raster(cfg.input) as dataset:
+    stats = {}
+    with _gdal_cache(CACHE_BYTES), open_raster(cfg.input) as dataset:
         if dataset.count != metadata["bands"]:
             raise InputError("INPUT", f"the raster has {dataset.count} bands but the model was trained on "
                                       f"{metadata['bands']}; use a raster with the same bands as the training one")
+        model_file.check_wavelengths(metadata, band_wavelengths(dataset), feedback)
         device = choose(cfg.device, feedback)
-        model = load_classifier(metadata, tensors, device)
-        radius = metadata["patch_size"] // 2
-        class_ids = np.asarray(metadata["class_ids"], dtype=np.int64)
-        dtype = class_dtype(int(class_ids.max()))
-        mean = torch.as_tensor(metadata["mean"], dtype=torch.float32, device=device)[:, None, None]
-        std = torch.as_tensor(metadata["std"], dtype=torch.float32, device=device)[:, None, None]
-        lookup = torch.as_tensor(class_ids, device=device)
-        n_classes = len(class_ids)
-        windows = list(tiles(dataset.height, dataset.width, cfg.tile_size))
-        feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {len(windows)} tiles of "
-                      f"{cfg.tile_size} px (halo {radius} px) on {device.type}")
-        with contextlib.ExitStack() as stack:
-            class_tmp = stack.enter_context(atomic_path(cfg.output))
-            dst = stack.enter_context(rasterio.open(class_tmp, "w", **_profile(
-                dataset, driver_for(cfg.output), dtype, 1, CLASS_NODATA, cfg.tile_size)))
-            conf_dst = prob_dst = None
-            if cfg.output_confidence:
-                conf_tmp = stack.enter_context(atomic_path(cfg.output_confidence))
-                conf_dst = stack.enter_context(rasterio.open(conf_tmp, "w", **_profile(
-                    dataset, driver_for(cfg.output_confidence), "float32", 1, CONFIDENCE_NODATA, cfg.tile_size)))
-            if cfg.output_probabilities:
-                prob_tmp = stack.enter_context(atomic_path(cfg.output_probabilities))
-                prob_dst = stack.enter_context(rasterio.open(prob_tmp, "w", **_profile(
-                    dataset, driver_for(cfg.output_probabilities), "float32", n_classes, CONFIDENCE_NODATA,
-                    cfg.tile_size)))
-            use_amp = device.type == "cuda"
-            done = 0
-            pending = []
-
-            def flush():
-                nonlocal done
-                x = torch.stack([torch.from_numpy(d) for _, d, _ in pending])
-                if device.type == "cuda":
-                    x = x.pin_memory().to(device, non_blocking=True)
-                x = (x - mean) / std
-                valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device)
-                x = x.masked_fill(~valid[:, None], 0.0)
-                with torch.no_grad(), torch.autocast(device.type, enabled=use_amp):
-                    logits = model(x).float()
-                core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
-                labels = lookup[logits.argmax(1)].masked_fill(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
-                probs = torch.softmax(logits, 1) if (conf_dst or prob_dst) else None
-                for i, ((row, col, h, w), _, _) in enumerate(pending):
-                    window = Window(col, row, w, h)
-                    dst.write(labels[i], 1, window=window)
-                    if conf_dst:
-                        conf = probs[i].max(0).values.masked_fill(~core[i], CONFIDENCE_NODATA)
-                        conf_dst.write(conf.cpu().numpy(), 1, window=window)
-                    if prob_dst:
-                        prob = probs[i].masked_fill(~core[i][None], CONFIDENCE_NODATA)
-                        prob_dst.write(prob.cpu().numpy(), window=window)
-                done += len(pending)
-                pending.clear()
-                feedback.progress(100.0 * done / len(windows))
-
-            for item in _prefetch(dataset, windows, radius):
-                feedback.check_cancel()
-                if pending and (item[1].shape != pending[0][1].shape or len(pending) >= cfg.batch_size):
-                    flush()
-                pending.append(item)
-            if pending:
-                flush()
-            feedback.check_cancel()
-            colormap = {int(cid): hex_to_rgba(c) for cid, c in zip(class_ids, metadata["class_colours"])}
-            if dst.driver == "GTiff" and dtype in ("uint8", "uint16"):
-                dst.write_colormap(1, colormap)
-            dst.update_tags(HSIGAN_MODEL=os.path.basename(cfg.model),
-                            HSIGAN_CLASSES=";".join(f"{i}={n}" for i, n in zip(class_ids, metadata["class_names"])))
-            dst.close()
-            write_class_table(class_tmp, [int(i) for i in class_ids], metadata["class_names"],
-                              metadata["class_colours"])
-        # atomic renames done; styles and COG conversion follow the finished files
+        _classify(cfg, dataset, metadata, tensors, device, feedback, stats)
+    # atomic renames done; styles and COG conversion follow the finished files
     if cfg.cog:
         for _, path in outputs:
             _to_cog(path)
-    write_text(qml_path(cfg.output), paletted_qml(class_ids.tolist(), metadata["class_names"],
-                                                         metadata["class_colours"]))
+    class_ids = [int(i) for i in metadata["class_ids"]]
+    write_text(qml_path(cfg.output), paletted_qml(class_ids, metadata["class_names"], metadata["class_colours"]))
     if cfg.output_confidence:
         write_text(qml_path(cfg.output_confidence), grey_qml())
     seconds = time.perf_counter() - started
     feedback.progress(100)
-    feedback.info(f"Classification written to {cfg.output} in {seconds:.1f} s")
+    feedback.info(f"Classification written to {cfg.output} in {seconds:.1f} s ({stats['read_seconds']:.1f} s "
+                  f"of it reading, overlapped with computing)")
     return dict(output=cfg.output, output_confidence=cfg.output_confidence or None,
                 output_probabilities=cfg.output_probabilities or None, seconds=seconds,
-                class_ids=class_ids.tolist(), class_names=metadata["class_names"],
-                class_colours=metadata["class_colours"], device=device.type)
+                read_seconds=stats["read_seconds"], class_ids=class_ids, class_names=metadata["class_names"],
+                class_colours=metadata["class_colours"], device=device.type, amp=stats.get("amp", False))
+
+
+def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
+    import rasterio
+    import torch
+    from rasterio.windows import Window
+
+    model = prepare_model(load_classifier(metadata, tensors, device), device)
+    radius = metadata["patch_size"] // 2
+    bad_bands = [int(b) for b in metadata.get("bad_bands", [])]
+    if any(not 0 <= b < metadata["bands"] for b in bad_bands):
+        raise InputError("MODEL", f"the model's bad_bands {bad_bands} do not fit its {metadata['bands']} bands")
+    norm = Normalisation(metadata["mean"], metadata["std"], bad_bands)
+    class_ids = np.asarray(metadata["class_ids"], dtype=np.int64)
+    dtype = class_dtype(int(class_ids.max()))
+    lookup = torch.as_tensor(class_ids, device=device)
+    n_classes = len(class_ids)
+    block = dataset.block_shapes[0]
+    block_bytes = block[0] * block[1] * sum(np.dtype(t).itemsize for t in dataset.dtypes)
+    windows = list(tiles(dataset.height, dataset.width, cfg.tile_size, block, block_bytes, CACHE_BYTES))
+    cuda = device.type == "cuda"
+    feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {len(windows)} tiles of "
+                  f"{cfg.tile_size} px (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
+                  f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
+    batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
+    amp = None if cuda else False  # decided on the first CUDA batch
+    with contextlib.ExitStack() as stack:
+        if cuda:  # few distinct tile shapes: let cuDNN pick kernels; float32 means float32 (no TF32)
+            cudnn = torch.backends.cudnn
+            stack.callback(setattr, cudnn, "benchmark", cudnn.benchmark)
+            stack.callback(setattr, cudnn, "allow_tf32", cudnn.allow_tf32)
+            cudnn.benchmark, cudnn.allow_tf32 = True, False
+        class_tmp = stack.enter_context(atomic_path(cfg.output))
+        dst = stack.enter_context(rasterio.open(class_tmp, "w", **_profile(
+            dataset, driver_for(cfg.output), dtype, 1, CLASS_NODATA, cfg.tile_size)))
+        conf_dst = prob_dst = None
+        if cfg.output_confidence:
+            conf_tmp = stack.enter_context(atomic_path(cfg.output_confidence))
+            conf_dst = stack.enter_context(rasterio.open(conf_tmp, "w", **_profile(
+                dataset, driver_for(cfg.output_confidence), "float32", 1, CONFIDENCE_NODATA, cfg.tile_size)))
+        if cfg.output_probabilities:
+            prob_tmp = stack.enter_context(atomic_path(cfg.output_probabilities))
+            prob_dst = stack.enter_context(rasterio.open(prob_tmp, "w", **_profile(
+                dataset, driver_for(cfg.output_probabilities), "float32", n_classes, CONFIDENCE_NODATA,
+                cfg.tile_size)))
+        done = 0
+        pending = []
+
+        def flush():
+            nonlocal done, amp
+            if cuda:  # one copy into pinned memory, then an asynchronous copy to the GPU
+                x = torch.empty((len(pending),) + pending[0][1].shape, pin_memory=True)
+                for i, (_, data, _) in enumerate(pending):
+                    x[i].copy_(torch.from_numpy(data))
+                x = x.to(device, non_blocking=True)
+                valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
+            else:  # CPU: one tile per pass, no copy
+                x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
+            if amp is None:  # float16 only where it gives the float32 labels on this data
+                exact = dense_logits(model, x).argmax(1)
+                amp = bool(torch.equal(dense_logits(model, x, amp=True).argmax(1), exact))
+                feedback.info("Mixed precision (float16) " + ("on: the first batch gives the float32 labels" if amp
+                              else "off: it changed labels of the first batch; float32 throughout"))
+                stats["amp"] = amp
+            logits = dense_logits(model, x, amp)
+            core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
+            labels = lookup[logits.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
+            probs = torch.softmax(logits, 1) if (conf_dst or prob_dst) else None
+            for i, ((row, col, h, w), _, _) in enumerate(pending):
+                window = Window(col, row, w, h)
+                dst.write(labels[i], 1, window=window)
+                if conf_dst:
+                    conf = probs[i].max(0).values.masked_fill_(~core[i], CONFIDENCE_NODATA)
+                    conf_dst.write(conf.cpu().numpy(), 1, window=window)
+                if prob_dst:
+                    prob = probs[i].masked_fill_(~core[i][None], CONFIDENCE_NODATA)
+                    prob_dst.write(prob.cpu().numpy(), window=window)
+            done += len(pending)
+            pending.clear()
+            feedback.progress(100.0 * done / len(windows))
+
+        for item in _prefetch(dataset, windows, radius, norm, stats, depth=max(2, batch_size)):
+            feedback.check_cancel()
+            if pending and (item[1].shape != pending[0][1].shape or len(pending) >= batch_size):
+                flush()
+            pending.append(item)
+        if pending:
+            flush()
+        feedback.check_cancel()
+        colormap = {int(cid): hex_to_rgba(c) for cid, c in zip(class_ids, metadata["class_colours"])}
+        if dtype in ("uint8", "uint16"):
+            try:
+                dst.write_colormap(1, colormap)
+            except Exception as error:  # a format without colour tables still gets the .qml
+                feedback.warning(f"{dst.driver} could not store the colour table ({error}); the .qml has it")
+        dst.update_tags(HSIGAN_MODEL=os.path.basename(cfg.model),
+                        HSIGAN_CLASSES=";".join(f"{i}={n}" for i, n in zip(class_ids, metadata["class_names"])))
+        dst.close()
+        write_class_table(class_tmp, [int(i) for i in class_ids], metadata["class_names"],
+                          metadata["class_colours"])

@@ -44,9 +44,13 @@ def _open_layer(uri: str, parameter: str):
     from osgeo import ogr
 
     path, layer_name = split_layer_uri(uri)
-    source = ogr.Open(path, 0)
-    if source is None:
-        raise InputError(parameter, f"cannot open vector '{path}'; give a GDAL/OGR-readable file")
+    try:
+        source = ogr.Open(path, 0)  # read-only
+    except RuntimeError:  # when something enabled GDAL exceptions
+        source = None
+    if source is None or source.GetLayerCount() < 1:
+        raise InputError(parameter, f"cannot open vector '{path}' (missing, damaged or not a vector format); "
+                                    "give a GDAL/OGR-readable file such as a GeoPackage")
     layer = source.GetLayerByName(layer_name) if layer_name else source.GetLayer(0)
     if layer is None:
         raise InputError(parameter, f"vector '{path}' has no layer '{layer_name or 0}'")
@@ -58,7 +62,29 @@ def normalise_name(value) -> str:
 
 
 def read_features(uri: str, class_field: str, parameter: str = "LABELS", field_parameter: str = "CLASS_FIELD"):
-    """[(ogr geometry, raw class value)], the layer's SRS (or None) and the count of NULL classes."""
+    """[(ogr geometry, raw class value)], the layer's SRS (or None), the count of NULL classes and whether
+    the field is numeric. A damaged layer gives an InputError naming `parameter`, never an OGR fault."""
+    try:
+        return _read_features(uri, class_field, parameter, field_parameter)
+    except InputError:
+        raise
+    except Exception as error:  # OGR faults on a damaged file (with GDAL exceptions on, or odd values)
+        raise InputError(parameter, f"cannot read the features of '{uri}' ({type(error).__name__}: "
+                                    f"{str(error)[:160]}); repair the layer (e.g. Vector > Geometry Tools > "
+                                    "Fix Geometries) or export it again") from None
+
+
+def _usable(geometry):
+    """A non-empty geometry with finite coordinates, or None."""
+    if geometry is None or geometry.IsEmpty():
+        return None
+    envelope = geometry.GetEnvelope()
+    if not all(np.isfinite(envelope)):
+        return None
+    return geometry
+
+
+def _read_features(uri, class_field, parameter, field_parameter):
     source, layer = _open_layer(uri, parameter)
     definition = layer.GetLayerDefn()
     names = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
@@ -72,8 +98,8 @@ def read_features(uri: str, class_field: str, parameter: str = "LABELS", field_p
     is_real = field_def.GetType() == ogr.OFTReal
     features, nulls = [], 0
     for feature in layer:
-        geometry = feature.GetGeometryRef()
-        if geometry is None or geometry.IsEmpty():
+        geometry = _usable(feature.GetGeometryRef())
+        if geometry is None:
             continue
         if not feature.IsFieldSetAndNotNull(class_field):
             nulls += 1
@@ -82,7 +108,7 @@ def read_features(uri: str, class_field: str, parameter: str = "LABELS", field_p
             value = feature.GetFieldAsInteger64(class_field)
         elif is_real:
             real = feature.GetFieldAsDouble(class_field)
-            if real != int(real):
+            if not np.isfinite(real) or real != int(real):
                 raise InputError(field_parameter, f"field '{class_field}' holds {real}, not a class code; "
                                                   "use an integer or text field")
             value = int(real)
@@ -93,7 +119,7 @@ def read_features(uri: str, class_field: str, parameter: str = "LABELS", field_p
                 continue
         features.append((geometry.Clone(), value))
     srs = layer.GetSpatialRef()
-    srs = srs.Clone() if srs is not None else None
+    srs = srs.Clone() if srs is not None and not _undefined(srs) else None
     if not features:
         raise InputError(field_parameter, f"no feature of '{uri}' has a value in '{class_field}'"
                                           + (f" ({nulls} are NULL or empty)" if nulls else ""))
@@ -130,6 +156,12 @@ def value_to_index(value, table: ClassTable, numeric: bool):
     return None
 
 
+def _undefined(srs):
+    """GeoPackage and other formats store 'no CRS' as an 'Undefined geographic/cartesian SRS'."""
+    name = (srs.GetName() or "").lower()
+    return not srs.GetAuthorityCode(None) and (name.startswith("undefined") or not srs.ExportToWkt())
+
+
 def _raster_srs(dataset):
     from osgeo import osr
     if dataset.crs is None:
@@ -158,21 +190,74 @@ def to_raster_crs(features, layer_srs, dataset, parameter="LABELS"):
         raise InputError("INPUT", "the raster has no CRS, so the labels cannot be placed on it; "
                                   "assign the raster a CRS (Raster > Projections > Assign Projection)")
     if layer_srs is None:
-        raise InputError(parameter, "the label layer has no CRS; set its CRS (Layer Properties > Source) "
-                                    f"to the one it was digitised in (the raster's is {_describe(raster_srs)})")
+        raise InputError(parameter, "the label layer has no CRS, so it cannot be placed on the raster; set its "
+                                    "CRS (Layer Properties > Source, or Vector > Data Management Tools > Assign "
+                                    "Projection) to the one it was digitised in (the raster's is "
+                                    f"{_describe(raster_srs)})")
     layer_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     if not layer_srs.IsSame(raster_srs):
         transform = osr.CoordinateTransformation(layer_srs, raster_srs)
         for geometry, _ in features:
-            if geometry.Transform(transform) != 0:
+            try:
+                failed = geometry.Transform(transform) != 0 or _usable(geometry) is None
+            except RuntimeError:
+                failed = True
+            if failed:
                 raise InputError(parameter, f"a feature cannot be reprojected from {_describe(layer_srs)} "
-                                            f"to the raster's {_describe(raster_srs)}")
+                                            f"to the raster's {_describe(raster_srs)}; check the layer's CRS")
     return features
+
+
+def _check_overlap(features, dataset, parameter):
+    """InputError saying how far off the labels are (and in which CRS) when none overlaps the raster."""
+    b = dataset.bounds
+    gaps = []
+    for geometry, _ in features:
+        x0, x1, y0, y1 = geometry.GetEnvelope()
+        dx = max(b.left - x1, x0 - b.right, 0.0)
+        dy = max(b.bottom - y1, y0 - b.top, 0.0)
+        if dx == 0 and dy == 0:
+            return
+        gaps.append((float(np.hypot(dx, dy)), x0, x1, y0, y1))
+    distance, x0, x1, y0, y1 = min(gaps)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    direction = ("north" if cy > b.top else "south" if cy < b.bottom else "") + \
+                ("east" if cx > b.right else "west" if cx < b.left else "")
+    crs = dataset.crs.to_string() if dataset.crs else "no CRS"
+    units = ""
+    try:
+        if dataset.crs and dataset.crs.is_geographic:
+            units = " degrees"
+        elif dataset.crs and dataset.crs.linear_units not in (None, "", "unknown"):
+            units = " " + {"metre": "m", "meter": "m"}.get(dataset.crs.linear_units, dataset.crs.linear_units)
+    except Exception:  # noqa: BLE001 - units are only decoration
+        units = ""
+    raise InputError(parameter, f"no feature lies inside the raster: the nearest is {distance:.6g}{units} "
+                                f"{direction or 'away'} of it (in the raster's CRS, {crs}: labels around "
+                                f"x {cx:.10g}, y {cy:.10g}; raster x {b.left:.10g}..{b.right:.10g}, "
+                                f"y {b.bottom:.10g}..{b.top:.10g}); check that the layer's CRS is set right "
+                                "and that the labels belong to this raster")
 
 
 def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTable = None,
               parameter="LABELS", field_parameter="CLASS_FIELD", halo=0) -> LabelGrid:
-    """Label grid over the window of the raster that the features cover (plus halo, clipped)."""
+    """Label grid over the window of the raster that the features cover (plus halo, clipped).
+
+    Rule (LABEL_RULE): a point labels the pixel it falls in; a polygon (or each part of a multipolygon)
+    labels the pixels whose centre it contains ('centre'), or every pixel it touches ('all_touched'). Under
+    'centre' a polygon smaller than a pixel that contains no pixel centre labels the pixel of its centroid,
+    so no label is lost. Where features overlap, points win over polygons."""
+    try:
+        return _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo)
+    except InputError:
+        raise
+    except Exception as error:  # odd geometries (curves, collections) that OGR/rasterio cannot burn
+        raise InputError(parameter, f"cannot rasterise the features of '{uri}' ({type(error).__name__}: "
+                                    f"{str(error)[:160]}); repair or simplify the geometries (Vector > Geometry "
+                                    "Tools > Fix Geometries) and use polygons or points") from None
+
+
+def _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo):
     from rasterio.features import rasterize
     from rasterio.windows import Window, from_bounds
     import json
@@ -181,6 +266,7 @@ def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTabl
     if classes is None:
         classes = class_table_from_values([v for _, v in features], numeric, field_parameter)
     features = to_raster_crs(features, srs, dataset, parameter)
+    _check_overlap(features, dataset, parameter)
     minx = min(g.GetEnvelope()[0] for g, _ in features)
     maxx = max(g.GetEnvelope()[1] for g, _ in features)
     miny = min(g.GetEnvelope()[2] for g, _ in features)

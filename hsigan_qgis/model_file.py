@@ -43,49 +43,141 @@ def save(path, metadata: dict, state_dicts: dict):
                 archive.writestr(name, buffer.getvalue())
 
 
+MAX_TENSOR_BYTES = 2 << 30  # one tensor; a model of this plugin is a few MB
+PICKLE_NAMES = ("data.pkl", ".pkl", ".pickle", ".pt", ".pth")
+
+
 def load(path, parameter="MODEL", with_tensors=True):
-    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model."""
+    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model.
+
+    The file is untrusted: whatever fails while reading it (damaged zip, odd JSON, arrays that would need
+    unpickling, absurd sizes) ends as an InputError naming `parameter`; nothing in it is executed."""
     bad = f"'{path}' is not an HSI-GAN model file"
+    again = "give a .hsigan file written by hsigan:train (train the model again or copy it anew)"
     if not os.path.isfile(path):
         raise InputError(parameter, f"model file '{path}' does not exist; give a file written by hsigan:train")
     try:
+        if not zipfile.is_zipfile(path):
+            raise InputError(parameter, f"{bad}: it is not a zip archive (random bytes, a pickle, or a truncated "
+                                        f"or damaged copy); {again}")
         with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "metadata.json" not in names:
+                pickled = any(n.endswith(PICKLE_NAMES) for n in names)
+                what = ("a PyTorch checkpoint or other pickle-based file, which HSI-GAN never loads because "
+                        "unpickling can run code" if pickled else "a zip archive without HSI-GAN metadata")
+                raise InputError(parameter, f"{bad}: it is {what}; {again}")
             info = archive.getinfo("metadata.json")
             if info.file_size > MAX_METADATA_BYTES:
-                raise InputError(parameter, f"{bad} (metadata too large)")
+                raise InputError(parameter, f"{bad} (metadata too large); {again}")
             metadata = json.loads(archive.read(info).decode("utf-8"))
             if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
                 raise InputError(parameter, f"{bad} (no HSI-GAN metadata); train one with hsigan:train")
             version = metadata.get("format_version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
+            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+                raise InputError(parameter, f"{bad} (format version {version!r} is not valid); {again}")
+            if version > FORMAT_VERSION:
                 raise InputError(parameter, f"'{path}' is model format {version}, newer than this plugin "
                                             f"reads ({FORMAT_VERSION}); update the HSI-GAN plugin")
             _check_metadata(metadata, parameter, bad)
             tensors = {}
             if with_tensors:
-                for name in archive.namelist():
+                for info in archive.infolist():
+                    name = info.filename
                     if not (name.startswith("tensors/") and name.endswith(".npy")):
                         continue
-                    _, module, tensor = name[:-4].split("/", 2)
-                    array = np.load(io.BytesIO(archive.read(name)), allow_pickle=False)
-                    tensors.setdefault(module, {})[tensor] = array
+                    parts = name[:-4].split("/", 2)
+                    if len(parts) != 3 or not parts[1] or not parts[2]:
+                        raise InputError(parameter, f"{bad} (odd tensor entry '{name[:80]}'); {again}")
+                    if info.file_size > MAX_TENSOR_BYTES:
+                        raise InputError(parameter, f"{bad} (tensor '{name[:80]}' is implausibly large); {again}")
+                    array = np.load(io.BytesIO(archive.read(info)), allow_pickle=False)
+                    if array.dtype.kind not in "fiub":
+                        raise InputError(parameter, f"{bad} (tensor '{name[:80]}' holds {array.dtype}); {again}")
+                    if array.dtype.kind == "f" and not np.isfinite(array).all():
+                        raise InputError(parameter, f"'{path}' holds NaN or infinite weights ({name[8:-4]}); "
+                                                    "it cannot classify anything; train the model again")
+                    tensors.setdefault(parts[1], {})[parts[2]] = array
                 if "classifier" not in tensors:
-                    raise InputError(parameter, f"{bad} (no classifier weights)")
+                    raise InputError(parameter, f"{bad} (no classifier weights); {again}")
             return metadata, tensors
     except InputError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError, EOFError, OSError) as error:
-        raise InputError(parameter, f"{bad} or it is damaged ({type(error).__name__}: {error}); "
-                                    "train the model again or copy it anew") from None
+    except Exception as error:  # damaged zip, bad JSON, pickled arrays refused by allow_pickle=False, ...
+        raise InputError(parameter, f"{bad} or it is damaged ({type(error).__name__}: {str(error)[:160]}); "
+                                    f"{again}") from None
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def _check_metadata(metadata, parameter, bad):
+    """Every field the classifier and the map writer use, with its type, so a crafted file fails here
+    with a clear message rather than deep in classification."""
     need = {"bands": int, "class_ids": list, "class_names": list, "patch_size": int,
             "mean": list, "std": list, "architecture": dict}
     for key, kind in need.items():
-        if not isinstance(metadata.get(key), kind):
+        if not isinstance(metadata.get(key), kind) or isinstance(metadata.get(key), bool):
             raise InputError(parameter, f"{bad} (metadata lacks a valid '{key}')")
-    if not (len(metadata["mean"]) == len(metadata["std"]) == metadata["bands"]):
+    bands, patch, ids = metadata["bands"], metadata["patch_size"], metadata["class_ids"]
+    if not 1 <= bands <= 100000 or not (1 <= patch <= 31 and patch % 2 == 1):
+        raise InputError(parameter, f"{bad} (band count or patch size out of range)")
+    if not (len(metadata["mean"]) == len(metadata["std"]) == bands):
         raise InputError(parameter, f"{bad} (normalisation does not match its band count)")
-    if len(metadata["class_ids"]) != len(metadata["class_names"]) or len(metadata["class_ids"]) < 2:
+    if not all(_is_number(v) for v in metadata["mean"]) or not all(_is_number(v) and v > 0 for v in metadata["std"]):
+        raise InputError(parameter, f"{bad} (normalisation holds non-numbers)")
+    if len(ids) != len(metadata["class_names"]) or len(ids) < 2:
         raise InputError(parameter, f"{bad} (class table is inconsistent)")
+    if not all(_is_int(i) and 0 < i < 2 ** 32 for i in ids) or len(set(ids)) != len(ids):
+        raise InputError(parameter, f"{bad} (class ids must be distinct positive integers)")
+    if not all(isinstance(n, str) for n in metadata["class_names"]):
+        raise InputError(parameter, f"{bad} (class names must be text)")
+    colours = metadata.get("class_colours")
+    if not (isinstance(colours, list) and len(colours) == len(ids)
+            and all(isinstance(c, str) and len(c) == 7 and c[0] == "#" and _is_hex(c[1:]) for c in colours)):
+        raise InputError(parameter, f"{bad} (class colours are missing or not '#rrggbb')")
+    arch = metadata["architecture"]
+    if arch.get("name") != "SpectralSpatialNet" or arch.get("bands") != bands or arch.get("classes") != len(ids) \
+            or arch.get("patch_size") != patch:
+        raise InputError(parameter, f"{bad} (its architecture is unknown or disagrees with its metadata)")
+    bad_bands = metadata.get("bad_bands", [])
+    if not (isinstance(bad_bands, list) and all(_is_int(b) and 0 <= b < bands for b in bad_bands)):
+        raise InputError(parameter, f"{bad} (its list of ignored bands is not valid)")
+    wavelengths = metadata.get("wavelengths")
+    if wavelengths is not None and not (isinstance(wavelengths, list) and len(wavelengths) == bands
+                                        and all(_is_number(v) for v in wavelengths)):
+        raise InputError(parameter, f"{bad} (wavelengths do not match its band count)")
+
+
+def _is_hex(text):
+    try:
+        int(text, 16)
+        return True
+    except ValueError:
+        return False
+
+
+def check_wavelengths(metadata, wavelengths, feedback=None, parameter="INPUT", tolerance=0.01):
+    """Compare the raster's band wavelengths with the model's (same band count already checked).
+
+    Different wavelengths are an error (the bands mean other things); missing ones on either side can only
+    be warned about, since the band order cannot then be checked."""
+    model = metadata.get("wavelengths")
+    if model and wavelengths:
+        worst = max(abs(a - b) / max(abs(b), 1e-9) for a, b in zip(wavelengths, model))
+        if worst > tolerance:
+            first = next(i for i, (a, b) in enumerate(zip(wavelengths, model)) if abs(a - b) / max(abs(b), 1e-9) > tolerance)
+            raise InputError(parameter, f"band {first + 1} of the raster is at wavelength {wavelengths[first]:g} but "
+                                        f"the model's is at {model[first]:g}; use a raster with the bands the model "
+                                        "was trained on (same sensor, same band subset and order)")
+    elif model and not wavelengths and feedback is not None:
+        feedback.warning("the raster does not state its band wavelengths, so HSI-GAN cannot check that its bands "
+                         "are the model's; the band count matches, the order is assumed to")
+    elif wavelengths and not model and feedback is not None:
+        feedback.warning("the model does not record band wavelengths, so the raster's bands cannot be checked "
+                         "against it; the band count matches, the order is assumed to")

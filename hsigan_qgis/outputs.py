@@ -10,15 +10,31 @@ from .errors import InputError
 def check_output(path, parameter, inputs=()):
     if not path:
         raise InputError(parameter, "no output path given")
-    target = os.path.abspath(path)
+    target = os.path.realpath(path)
     for source in inputs:
-        if source and os.path.abspath(source.split("|")[0]) == target:
+        source = source.split("|")[0] if source else source
+        if not source:
+            continue
+        same = os.path.realpath(source) == target
+        if not same and os.path.exists(source) and os.path.exists(target):
+            try:
+                same = os.path.samefile(source, target)  # hard links
+            except OSError:
+                same = False
+        if same:
             raise InputError(parameter, f"'{path}' is also an input; choose another output path so the input is kept")
     directory = os.path.dirname(target)
     if not os.path.isdir(directory):
         raise InputError(parameter, f"folder '{directory}' does not exist; create it or choose another path")
     if not os.access(directory, os.W_OK):
         raise InputError(parameter, f"folder '{directory}' is not writable; choose a folder you can write to")
+    try:  # access() says yes to root and on some mounts; only creating a file tells
+        handle, probe = tempfile.mkstemp(prefix=".hsigan-probe-", dir=directory)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as error:
+        raise InputError(parameter, f"folder '{directory}' is not writable ({error.strerror}); "
+                                    "choose a folder you can write to") from None
     if os.path.isdir(target):
         raise InputError(parameter, f"'{path}' is a folder; give a file name")
 

@@ -34,12 +34,20 @@ def band_wavelengths(dataset):
     return values
 
 
-def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
+def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0, skip_bands=None):
     """Bands and validity of rows [row-halo, row+height+halo) x cols likewise, as float32.
 
-    Parts outside the raster are filled by reflection about the edge pixel (numpy 'reflect'), which
-    is the edge rule of both training patches and tiled inference. Returns (data (B,h,w), valid (h,w)).
+    Parts outside the raster are filled by reflection about the edge pixel (numpy 'reflect': the row
+    at -1 is row 1), which is the edge rule of both training patches and tiled inference.
+    Scale/offset metadata is applied, so a raster stored as scaled integers reads as its float values.
+
+    A pixel is valid when every band it is judged on holds a value there: not the band's nodata value,
+    not masked by a mask band or an alpha band, and finite. Bands in `skip_bands` (0-based; the model's
+    bad bands, which inference zeroes anyway) are not judged; with None (training, bad bands not yet
+    known) the bands that hold no value anywhere in the window are skipped. Returns (data (B,h,w),
+    valid (h,w)).
     """
+    from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.windows import Window
 
     r0, c0 = row - halo, col - halo
@@ -48,12 +56,33 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     rr1, cc1 = min(r1, dataset.height), min(c1, dataset.width)
     window = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
     data = dataset.read(window=window, out_dtype="float32")
-    valid = dataset.dataset_mask(window=window) > 0
+    # Per-band validity from the data already read (GDAL's nodata masks would read every band again).
+    ok = np.isfinite(data)
+    shared = None
+    for b, (flags, nodata) in enumerate(zip(dataset.mask_flag_enums, dataset.nodatavals)):
+        if MaskFlags.nodata in flags and nodata is not None:
+            if np.isnan(nodata):
+                continue  # NaN is already not finite
+            ok[b] &= data[b] != np.float32(nodata)
+        elif MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
+            if shared is None:
+                shared = dataset.read_masks(b + 1, window=window) > 0
+            ok[b] &= shared
+    # GDAL uses an alpha band as mask only in 2- and 4-band rasters; a hyperspectral cube's alpha masks too.
+    alpha = [b for b, interp in enumerate(dataset.colorinterp) if interp == ColorInterp.alpha]
+    if alpha and shared is None:
+        ok &= (data[alpha] > 0).all(axis=0)
+    if skip_bands is None:
+        skip_bands = np.flatnonzero(~ok.reshape(len(ok), -1).any(axis=1))
+        if len(skip_bands) == len(ok):  # no band holds a value anywhere here: nothing is valid
+            skip_bands = []
+    judged = np.setdiff1d(np.arange(len(ok)), np.asarray(skip_bands, dtype=int))
+    valid = ok[judged].all(axis=0) if len(judged) else np.ones(data.shape[1:], dtype=bool)
+    del ok
     scales, offsets = dataset.scales, dataset.offsets
     if any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets):
         data *= np.asarray(scales, dtype=np.float32)[:, None, None]
         data += np.asarray(offsets, dtype=np.float32)[:, None, None]
-    valid &= np.isfinite(data).all(axis=0)
     pads = ((rr0 - r0, r1 - rr1), (cc0 - c0, c1 - cc1))
     if any(p for pair in pads for p in pair):
         data = np.pad(data, ((0, 0),) + pads, mode="reflect" if min(data.shape[1:]) > 1 else "edge")

@@ -26,17 +26,56 @@ def headline(pairs):
 
 
 def confusion_table(names, matrix):
-    """Rows: reference, columns: map. Cells shaded by their share of the row."""
-    head = "".join(f"<th>{_e(n)}</th>" for n in names)
+    """Rows: reference, columns: map (numbered like the rows, so long class names do not widen the
+    table). Cells shaded by their share of the row; the diagonal green, errors red."""
+    head = "".join(f'<th title="{_e(n)}">{i}</th>' for i, n in enumerate(names, start=1))
     rows = []
-    for name, row in zip(names, matrix):
+    for k, (name, row) in enumerate(zip(names, matrix), start=1):
         total = max(sum(row), 1)
         cells = "".join(
-            f'<td style="background:rgba(31,119,180,{0.85 * v / total:.2f})">{v}</td>' for v in row)
-        rows.append(f'<tr><th class="name">{_e(name)}</th>{cells}<td>{sum(row)}</td></tr>')
+            f'<td style="background:rgba({"44,160,44" if j == k else "214,39,40"},{0.8 * v / total:.2f})">{v}</td>'
+            for j, v in enumerate(row, start=1))
+        rows.append(f'<tr><th class="name">{k}&nbsp;&nbsp;{_e(name)}</th>{cells}<td>{sum(row)}</td></tr>')
     totals = "".join(f"<td>{sum(col)}</td>" for col in zip(*matrix))
     return (f'<table><tr><th class="name">reference \\ map</th>{head}<th>total</th></tr>{"".join(rows)}'
             f'<tr><th class="name">total</th>{totals}<td>{sum(map(sum, matrix))}</td></tr></table>')
+
+
+def bar_chart(names, series, title, ylabel, width=760, height=250, maximum=100.0):
+    """Grouped vertical bars: series [(label, values)] over the classes in `names` (None = no bar)."""
+    if not names or not series:
+        return ""
+    left, right, top, bottom = 50, 10, 40, 30
+    group = (width - left - right) / len(names)
+    bar = group * 0.8 / len(series)
+
+    def sy(value):
+        return height - bottom - value / maximum * (height - top - bottom)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'style="background:#fff;border:1px solid #ddd;margin:4px">',
+             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{_e(title)}</text>',
+             f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" '
+             f'text-anchor="middle">{_e(ylabel)}</text>']
+    for value in (0, maximum / 2, maximum):
+        parts.append(f'<line x1="{left}" y1="{sy(value)}" x2="{width - right}" y2="{sy(value)}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{sy(value) + 4}" font-size="10" text-anchor="end">{value:.4g}</text>')
+    for s, (label, values) in enumerate(series):
+        colour = COLOURS[s % len(COLOURS)]
+        parts.append(f'<rect x="{left + 10 + 150 * s}" y="24" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{left + 24 + 150 * s}" y="33" font-size="11">{_e(label)}</text>')
+        for i, value in enumerate(values):
+            if value is None:
+                continue
+            x = left + i * group + group * 0.1 + s * bar
+            parts.append(f'<rect x="{x:.1f}" y="{sy(value):.1f}" width="{bar:.1f}" '
+                         f'height="{sy(0) - sy(value):.1f}" fill="{colour}"><title>{_e(names[i])}: '
+                         f'{value:.1f}</title></rect>')
+    for i, name in enumerate(names):
+        parts.append(f'<text x="{left + (i + 0.5) * group:.1f}" y="{height - bottom + 14}" font-size="10" '
+                     f'text-anchor="middle">{i + 1}</text>')
+    parts.append(f'<line x1="{left}" y1="{sy(0)}" x2="{width - right}" y2="{sy(0)}" stroke="#888"/></svg>')
+    return "".join(parts)
 
 
 def table(header, rows):
@@ -73,7 +112,7 @@ def line_chart(series, title, xlabel, ylabel, width=520, height=260, bands=None)
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#888"/>']
     for value in (y0, (y0 + y1) / 2, y1):
-        parts.append(f'<text x="{left - 4}" y="{sy(value) + 4}" font-size="10" text-anchor="end">{value:.3g}</text>')
+        parts.append(f'<text x="{left - 4}" y="{sy(value) + 4}" font-size="10" text-anchor="end">{value:.4g}</text>')
     for value in (x0, x1):
         parts.append(f'<text x="{sx(value)}" y="{height - bottom + 13}" font-size="10" text-anchor="middle">{value:.4g}</text>')
     for i, (xs, lows, highs) in enumerate(bands or []):
@@ -122,6 +161,10 @@ def write_assessment_report(path, result):
              f"= precision of the mapped class.</p>")
     body += "<h2>Per class</h2>" + table(["class", "reference pixels", "producer's acc. %", "user's acc. %", "F1 %"],
                                          per_class_rows(result))
+    body += bar_chart(result["class_names"], [
+        ("producer's accuracy", [p if p is None else 100 * p for p in result["producers_accuracy"]]),
+        ("user's accuracy", [u if u is None else 100 * u for u in result["users_accuracy"]])],
+        "Per-class accuracy (classes numbered as in the confusion matrix)", "%")
     body += "<h2>Confusion matrix</h2>" + confusion_table(result["class_names"], result["confusion"])
     write(path, "HSI-GAN accuracy assessment", body, result)
 
@@ -156,3 +199,40 @@ def write_training_report(path, metadata):
         body += "<h2>Validation confusion matrix</h2>" + confusion_table(metadata["class_names"],
                                                                           validation["confusion"])
     write(path, "HSI-GAN training report", body, metadata)
+
+
+def write_augment_report(path, metadata, figures):
+    """Real vs synthetic spectra per class (mean ± std) and the fidelity figures of hsigan:augment."""
+    fid = metadata["fidelity"]
+    angle, sep = fid["mean_spectral_angle"], fid["mean_separability"]
+    body = headline([("mean spectral angle", fmt(angle) + "°"), ("real-vs-synthetic accuracy", fmt(sep, 1) + "%"),
+                     ("samples", f"{sum(metadata['real_per_class'])} real + "
+                                 f"{sum(metadata['synthetic_per_class'])} synthetic")])
+    body += ('<p class="note">Spectral angle: angle between the real and the synthetic class-mean spectra of the '
+             "centre pixels (0° = same shape; a few degrees is close). Real-vs-synthetic accuracy: a logistic "
+             "regression on centre spectra and per-band patch texture, cross-validated on balanced real and "
+             "synthetic samples of each class; 50% means it cannot tell them apart, 100% that the synthetic "
+             f"samples are easy to spot. GAN: {metadata['gan']['steps']} generator steps on "
+             f"{_e(metadata['gan']['device'])}, trained on all real samples; {metadata['seconds']} s.</p>")
+    body += "<h2>Fidelity per class</h2>" + table(
+        ["class", "real samples", "synthetic samples", "spectral angle °", "real-vs-synthetic accuracy %"],
+        [(r["class_name"], r["real"], r["synthetic"], fmt(r["spectral_angle"]), fmt(r["separability"], 1))
+         for r in figures["per_class"]])
+    xs = metadata.get("wavelengths") or list(range(1, metadata["bands"] + 1))
+    xlabel = "wavelength" if metadata.get("wavelengths") else "band"
+    body += "<h2>Real and synthetic spectra (centre pixel, mean ± 1 std)</h2>"
+    for r in figures["per_class"]:
+        rm, rs, sm, ss = (r[k] for k in ("real_mean", "real_std", "synthetic_mean", "synthetic_std"))
+        body += line_chart([(f"real (n={r['real']})", xs, rm), (f"synthetic (n={r['synthetic']})", xs, sm)],
+                           r["class_name"], xlabel, "value (raster units)", width=480, height=240,
+                           bands=[(xs, [m - s for m, s in zip(rm, rs)], [m + s for m, s in zip(rm, rs)]),
+                                  (xs, [m - s for m, s in zip(sm, ss)], [m + s for m, s in zip(sm, ss)])])
+    history = metadata["gan"].get("history") or []
+    if history:
+        steps = [h["step"] for h in history]
+        keys = [k for k in history[0] if k != "step"]
+        body += "<h2>GAN training</h2>" + line_chart([(k, steps, [h[k] for h in history]) for k in keys],
+                                                     "WGAN-GP losses", "generator step", "loss")
+    data = dict(metadata, spectra=[{k: r[k] for k in ("class_name", "real_mean", "real_std", "synthetic_mean",
+                                                         "synthetic_std")} for r in figures["per_class"]])
+    write(path, "HSI-GAN synthetic samples", body, data)

@@ -46,7 +46,9 @@ def split_blocks(index, valid, validation_fraction, block_size, radius, rng):
             held.discard(already[0] if already else free[0])
     while True:
         validation = labelled & np.isin(block_id, list(held))
-        near = ndimage.binary_dilation(validation, iterations=radius) if radius > 0 else validation
+        # a square (Chebyshev) neighbourhood: a P x P patch reaches radius px along diagonals too
+        near = ndimage.binary_dilation(validation, structure=np.ones((3, 3), bool), iterations=radius) \
+            if radius > 0 else validation
         train = labelled & ~near
         # A class whose every training pixel fell in or beside held-out blocks gets its blocks back.
         starved = [c for c in classes if not (train & (index == c)).any() and (validation & (index == c)).any()]
@@ -87,27 +89,36 @@ def choose_pixels(index, valid, samples_per_class, validation_fraction, block_si
 
 
 class Normalisation:
-    """Per-band z-scores; statistics come from the valid pixels of the training window."""
+    """Per-band z-scores; statistics come from the valid pixels of the training window.
 
-    def __init__(self, mean, std):
+    Bad bands (no finite value, nodata or constant over the training pixels) carry nothing the net can
+    learn; they are recorded in the model ('bad_bands', 0-based) and set to 0 after normalisation in
+    training and inference alike, so a band that varies only in the scene classified cannot leak in."""
+
+    def __init__(self, mean, std, bad_bands=()):
         self.mean = np.asarray(mean, dtype=np.float32)
         self.std = np.asarray(std, dtype=np.float32)
+        self.bad_bands = np.asarray(bad_bands, dtype=np.int64).reshape(-1)
 
     @classmethod
     def fit(cls, data, valid):
         pixels = data[:, valid]
         if pixels.shape[1] == 0:
             raise InputError("INPUT", "the raster has no valid pixel under the labels")
+        finite = np.isfinite(pixels).all(axis=1)
+        pixels[~finite] = 0.0  # a copy; bands with NaN (e.g. nodata everywhere) are bad
         mean = pixels.mean(axis=1, dtype=np.float64)
         std = pixels.std(axis=1, dtype=np.float64)
-        std[~(std > 1e-12)] = 1.0  # constant (e.g. empty) bands stay finite
-        return cls(mean, std)
+        bad = ~finite | ~(std > 1e-12)
+        mean[bad], std[bad] = 0.0, 1.0
+        return cls(mean, std, np.flatnonzero(bad))
 
     def apply(self, data, valid):
         """Normalise in place; invalid pixels become 0 (the mean), so they do not drive the net."""
         data -= self.mean[:, None, None]
         data /= self.std[:, None, None]
         data[:, ~valid] = 0.0
+        data[self.bad_bands] = 0.0
         return data
 
 

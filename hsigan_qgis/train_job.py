@@ -1,4 +1,5 @@
 """hsigan:train — raster + label vector in, model file out (with validation figures)."""
+import json
 import os
 import time
 
@@ -33,7 +34,14 @@ def validate(cfg: TrainConfig):
         raise InputError("SYNTHETIC_RATIO", f"{cfg.synthetic_ratio} must be between 0 and 20; 1 is typical")
     if not 0 < cfg.learning_rate <= 1:
         raise InputError("LEARNING_RATE", f"{cfg.learning_rate} must be in (0, 1]; 0.001 is typical")
-    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels))
+    if cfg.samples and cfg.gan == "ssgan":
+        raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
+                                "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
+    if not cfg.samples:
+        for name, value in (("INPUT", cfg.input), ("LABELS", cfg.labels)):  # an empty CLASS_FIELD: labels.py lists the fields
+            if not value:
+                raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
+    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels, cfg.samples))
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output_model))
 
@@ -54,31 +62,48 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
-    with open_raster(cfg.input) as dataset:
-        grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
+    stored = None
+    if cfg.samples:  # a sample file from hsigan:augment instead of raster + labels (see augment.py)
+        from .augment import prepare_training
+        stored = prepare_training(cfg, feedback)
+        grid, data, valid, wavelengths, bands = (stored[k] for k in ("grid", "data", "valid", "wavelengths", "bands"))
         h, w = grid.index.shape
-        data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
-        wavelengths = band_wavelengths(dataset)
-        bands = dataset.count
+    else:
+        with open_raster(cfg.input) as dataset:
+            grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
+            h, w = grid.index.shape
+            data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
+            wavelengths = band_wavelengths(dataset)
+            bands = dataset.count
     if grid.skipped_null:
         feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
     core_valid = valid[radius:radius + h, radius:radius + w]
     classes = grid.classes
-    train_px, val_px = choose_pixels(grid.index, core_valid, cfg.samples_per_class, cfg.validation_fraction,
-                                     cfg.block_size, radius, cfg.seed, classes.names)
+    train_px, val_px = (stored["train"], stored["validation"]) if stored else choose_pixels(
+        grid.index, core_valid, cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
+        classes.names)
     counts = np.bincount(train_px.labels, minlength=len(classes.ids))
     missing = [classes.names[k] for k in np.flatnonzero(counts == 0)]
     if missing:
         feedback.warning(f"classes without valid training pixels (the model will never predict them): {missing}")
     feedback.info(f"{len(train_px)} training and {len(val_px)} validation pixels (spatially disjoint blocks of "
                   f"{cfg.block_size} px), {len(classes.ids)} classes, {bands} bands, patch {cfg.patch_size}")
-    norm = Normalisation.fit(data, valid)
-    norm.apply(data, valid)
+    norm = stored["norm"] if stored else Normalisation.fit(data, valid)
+    if not stored:  # a sample file's patches come normalised
+        norm.apply(data, valid)
+    if len(norm.bad_bands):
+        feedback.warning(f"{len(norm.bad_bands)} bands are nodata or constant over the training pixels and are "
+                         f"ignored (set to 0) in training and classification: {(norm.bad_bands + 1).tolist()}")
     seed_everything(cfg.seed)
     block = torch.from_numpy(data).to(device)
     classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
     gan_history, synthetic, generator = [], None, None
-    if cfg.gan == "wgan" and cfg.synthetic_ratio > 0:
+    file_synthetic = None
+    if stored and stored["synthetic"] is not None:
+        file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
+        if cfg.gan == "wgan":
+            feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
+    if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
         feedback.info(f"Training the conditional WGAN-GP ({cfg.gan_steps} generator steps)")
         generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), cfg.gan_steps, cfg.seed,
                                             feedback.span(0, 40))
@@ -95,7 +120,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         history = []
     else:
         history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
-                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95))
+                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic)
     figures = {}
     if len(val_px):
         predicted = predict_indices(classifier, block, val_px, radius)
@@ -111,11 +136,14 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     metadata = dict(
         hsigan_version=__version__, torch_version=torch.__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         bands=bands, wavelengths=wavelengths, class_ids=[int(i) for i in classes.ids], class_names=classes.names,
-        class_colours=default_colours(len(classes.ids)), mean=norm.mean.tolist(), std=norm.std.tolist(),
+        class_colours=resolve_colours(cfg.class_colours, classes, stored and stored["metadata"].get("class_colours")), mean=norm.mean.tolist(), std=norm.std.tolist(),
+        bad_bands=[int(b) for b in norm.bad_bands],
         patch_size=cfg.patch_size,
         architecture=dict(name="SpectralSpatialNet", bands=bands, classes=len(classes.ids),
                           patch_size=cfg.patch_size),
-        training=dict(source=os.path.basename(cfg.input), labels=os.path.basename(cfg.labels.split("|")[0]),
+        training=dict(source=os.path.basename(cfg.input or stored["metadata"]["source"]),
+                      labels=os.path.basename((cfg.labels or stored["metadata"]["labels"]).split("|")[0]),
+                      samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
                       gan_steps=cfg.gan_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
@@ -159,4 +187,26 @@ def default_colours(n):
     for i in range(len(colours), n):
         r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1, 0.65, 0.9)
         colours.append("#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255)))
+    return colours
+
+
+def resolve_colours(spec, classes, fallback=None):
+    """Class colours: those named in `spec` (JSON {class id or name: '#rrggbb'}, e.g. from the labels
+    layer's categorized style), then `fallback` (a list in class order), then the fixed palette."""
+    from .labels import normalise_name
+
+    colours = list(fallback) if fallback and len(fallback) == len(classes.ids) else default_colours(len(classes.ids))
+    if not spec:
+        return colours
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+        if not isinstance(given, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour ({error}); e.g. {{\"water\": \"#0000ff\"}}")
+    by_key = {normalise_name(str(k)): str(v) for k, v in given.items()}
+    for k, (cid, name) in enumerate(zip(classes.ids, classes.names)):
+        colour = by_key.get(normalise_name(str(cid))) or by_key.get(normalise_name(str(name)))
+        if colour and len(colour) == 7 and colour.startswith("#"):
+            colours[k] = colour.lower()
     return colours

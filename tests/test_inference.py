@@ -1,0 +1,307 @@
+"""hsigan:classify engine: tiled == one-piece == patch-per-pixel, nodata, types, georeference, input and
+output formats, scale/offset, confidence/probabilities, COG, bad bands. Small synthetic rasters and
+hand-made models keep it fast; the Salinas-A model of conftest checks a trained net too."""
+import os
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from conftest import RASTER, TRAIN_LABELS, write_raster
+from hsigan_qgis import model_file
+from hsigan_qgis.config import ClassifyConfig
+from hsigan_qgis.inference import classify, load_classifier
+from hsigan_qgis.raster import open_raster, read_window
+from hsigan_qgis.sampling import Normalisation, gather_patches
+from hsigan_qgis.styling import read_class_table
+
+BANDS, H, W = 6, 41, 53
+
+
+def make_model(path, bands=BANDS, class_ids=(1, 2, 3, 4), patch_size=5, seed=0, mean=0.0, std=1.0,
+               bad_bands=()):
+    """A model file with random (but fixed) narrow layers, batch-norm statistics from a calibration pass."""
+    import torch
+    from models.classifier import SpectralSpatialNet
+
+    torch.manual_seed(seed)
+    net = SpectralSpatialNet(bands, len(class_ids), patch_size, width=16, spectral_width=16)
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.momentum = None  # batch-norm statistics of one calibration pass
+    with torch.no_grad():
+        net.train()(torch.from_numpy(cube(seed=99, bands=bands))[None])
+        net.head.bias.zero_()
+        net.head.weight.mul_(3)  # logits spread enough that every class shows up
+    state = net.state_dict()
+    metadata = dict(bands=bands, class_ids=list(class_ids), class_names=[f"c{i}" for i in class_ids],
+                    class_colours=["#%02x%02x%02x" % (40 * k % 256, 90 * k % 256, 150) for k in range(len(class_ids))],
+                    mean=[float(mean)] * bands, std=[float(std)] * bands, bad_bands=list(bad_bands),
+                    patch_size=patch_size, wavelengths=None,
+                    architecture=dict(name="SpectralSpatialNet", bands=bands, classes=len(class_ids),
+                                      patch_size=patch_size))
+    model_file.save(str(path), metadata, {"classifier": state})
+    return str(path)
+
+
+def cube(seed=0, bands=BANDS, h=H, w=W):
+    """Spatially smooth random spectra (so neighbourhoods matter) as float32."""
+    from scipy import ndimage
+    rng = np.random.default_rng(seed)
+    data = rng.normal(size=(bands, h, w)).astype(np.float32)
+    return ndimage.gaussian_filter(data, sigma=(0, 1.5, 1.5)).astype(np.float32) * 3
+
+
+def run(tmp_path, raster, model, name="map.tif", **kw):
+    out = str(tmp_path / name)
+    result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw))
+    return out, result
+
+
+def read(path, band=None):
+    with rasterio.open(path) as src:
+        return src.read(band) if band else src.read()
+
+
+def patch_labels(model, raster):
+    """Reference: the classifier on the PxP patch around every pixel (training's gather_patches path),
+    edges reflected as in training. Returns (class ids with 0 for nodata, top-2 logit margin)."""
+    import torch
+    metadata, tensors = model_file.load(model)
+    net = load_classifier(metadata, tensors, torch.device("cpu"))
+    r = metadata["patch_size"] // 2
+    with open_raster(raster) as ds:
+        data, valid = read_window(ds, 0, 0, ds.height, ds.width, r, skip_bands=metadata.get("bad_bands", []))
+        h, w = ds.height, ds.width
+    Normalisation(metadata["mean"], metadata["std"], metadata.get("bad_bands", [])).apply(data, valid)
+    rows, cols = np.mgrid[:h, :w]
+    with torch.no_grad():
+        x = gather_patches(torch.from_numpy(data), rows.ravel(), cols.ravel(), r)
+        logits = net(x).flatten(1)
+    top = logits.topk(2, dim=1).values
+    ids = np.asarray(metadata["class_ids"])[logits.argmax(1).numpy()].reshape(h, w)
+    ids[~valid[r:r + h, r:r + w]] = 0
+    return ids, (top[:, 0] - top[:, 1]).numpy().reshape(h, w)
+
+
+def assert_same_labels(got, want, margin):
+    """Equal labels; a difference is only tolerated at a float near-tie (top-2 logits within 1e-4)."""
+    differ = got != want
+    assert not (differ & (margin > 1e-4)).any(), f"{differ.sum()} labels differ"
+
+
+def test_tiled_equals_untiled_and_patch_prediction(tmp_path):
+    model = make_model(tmp_path / "m.hsigan", patch_size=7)
+    raster = write_raster(tmp_path / "in.tif", cube())
+    whole, _ = run(tmp_path, raster, model, "whole.tif", tile_size=128, output_confidence=str(tmp_path / "wc.tif"))
+    reference, margin = patch_labels(model, raster)
+    assert_same_labels(read(whole, 1), reference, margin)
+    assert len(np.unique(reference)) > 1
+    for size in (16, 17, 20, 41, 53):  # 17, 20: do not divide 41 x 53; 16 < 2 * halo + tile edge cases
+        out, _ = run(tmp_path, raster, model, f"t{size}.tif", tile_size=size,
+                     output_confidence=str(tmp_path / f"c{size}.tif"))
+        assert_same_labels(read(out, 1), read(whole, 1), margin)
+        np.testing.assert_allclose(read(tmp_path / f"c{size}.tif", 1), read(tmp_path / "wc.tif", 1), atol=1e-5)
+
+
+def test_tiled_equals_untiled_trained_model(tmp_path, trained_model):
+    model, _ = trained_model
+    maps = [read(run(tmp_path, RASTER, model, f"s{size}.tif", tile_size=size)[0], 1) for size in (256, 16, 30)]
+    assert (maps[0] == maps[1]).all() and (maps[0] == maps[2]).all()
+    assert (maps[0] > 0).mean() > 0.99
+
+
+def test_georeference_type_and_styling(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    raster = write_raster(tmp_path / "in.tif", cube(), crs="EPSG:32633",
+                          transform=from_origin(500000.0, 6000000.0, 10.0, 10.0))
+    out, result = run(tmp_path, raster, model)
+    with rasterio.open(raster) as src, rasterio.open(out) as dst:
+        assert (dst.crs, dst.transform, dst.width, dst.height) == (src.crs, src.transform, src.width, src.height)
+        assert dst.dtypes[0] == "uint8" and dst.nodata == 0 and dst.count == 1
+        assert dst.profile["tiled"] and dst.profile["compress"] == "deflate"
+        assert dst.colormap(1)[2][:3] == (40, 90, 150)
+    assert read_class_table(out) == {1: "c1", 2: "c2", 3: "c3", 4: "c4"}
+    assert os.path.exists(tmp_path / "map.qml")
+    assert result["device"] == "cpu" and result["read_seconds"] >= 0
+
+
+@pytest.mark.parametrize("ids, dtype", [((5, 300, 7), "uint16"), ((5, 70000), "uint32")])
+def test_wide_class_ids(tmp_path, ids, dtype):
+    model = make_model(tmp_path / "m.hsigan", class_ids=ids)
+    out, _ = run(tmp_path, write_raster(tmp_path / "in.tif", cube()), model)
+    with rasterio.open(out) as dst:
+        assert dst.dtypes[0] == dtype
+        values = set(np.unique(dst.read(1)).tolist())
+    assert values <= set(ids) and len(values) > 1
+    assert read_class_table(out)[ids[1]] == f"c{ids[1]}"
+
+
+def nodata_holes():
+    holes = np.zeros((H, W), dtype=bool)
+    holes[5:9, 10:20] = True
+    holes[0, :] = True
+    holes[30:, 50:] = True
+    return holes
+
+
+def test_nodata_value_int(tmp_path):
+    model = make_model(tmp_path / "m.hsigan", mean=1000.0, std=300.0)
+    data = (cube() * 300 + 1000).astype(np.int16)
+    holes = nodata_holes()
+    data[:, holes] = -9999
+    out, _ = run(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=-9999), model,
+                 output_confidence=str(tmp_path / "conf.tif"))
+    labels = read(out, 1)
+    assert (labels[holes] == 0).all() and (labels[~holes] > 0).all()
+    assert (read(tmp_path / "conf.tif", 1)[holes] == -1).all()
+
+
+def test_nodata_nan_float(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    data = cube()
+    holes = nodata_holes()
+    data[:, holes] = np.nan
+    out, _ = run(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=float("nan")), model)
+    labels = read(out, 1)
+    assert (labels[holes] == 0).all() and (labels[~holes] > 0).all()
+
+
+def test_mask_band(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    holes = nodata_holes()
+    path = write_raster(tmp_path / "in.tif", cube())
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+        with rasterio.open(path, "r+") as dst:
+            dst.write_mask(np.where(holes, 0, 255).astype(np.uint8))
+    labels = read(run(tmp_path, path, model)[0], 1)
+    assert (labels[holes] == 0).all() and (labels[~holes] > 0).all()
+
+
+def test_alpha_band_is_a_bad_band(tmp_path):
+    """An alpha band masks pixels; being constant (255) in training it is one of the model's bad bands."""
+    from rasterio.enums import ColorInterp
+    model = make_model(tmp_path / "m.hsigan", bands=BANDS + 1, bad_bands=[BANDS])
+    holes = nodata_holes()
+    alpha = np.where(holes, 0, 255).astype(np.float32)[None]
+    path = write_raster(tmp_path / "in.tif", np.concatenate([cube(), alpha]), photometric="minisblack")
+    with rasterio.open(path, "r+") as dst:
+        dst.colorinterp = [ColorInterp.gray] * BANDS + [ColorInterp.alpha]
+    labels = read(run(tmp_path, path, model)[0], 1)
+    assert (labels[holes] == 0).all() and (labels[~holes] > 0).all()
+
+
+def test_vrt_mosaic_equals_geotiff(tmp_path):
+    from osgeo import gdal
+    model = make_model(tmp_path / "m.hsigan", patch_size=7)
+    data = cube()
+    transform = from_origin(615000.0, 4063000.0, 3.7, 3.7)
+    full = write_raster(tmp_path / "full.tif", data, transform=transform)
+    split = 29
+    left = write_raster(tmp_path / "left.tif", data[:, :, :split], transform=transform)
+    right = write_raster(tmp_path / "right.tif", data[:, :, split:],
+                         transform=transform * rasterio.Affine.translation(split, 0))
+    vrt = str(tmp_path / "mosaic.vrt")
+    gdal.BuildVRT(vrt, [left, right]).FlushCache()
+    a = read(run(tmp_path, full, model, "a.tif", tile_size=16)[0], 1)
+    b = read(run(tmp_path, vrt, model, "b.tif", tile_size=16)[0], 1)
+    assert (a == b).all()
+
+
+def test_envi_input(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    data = cube()
+    a = read(run(tmp_path, write_raster(tmp_path / "in.tif", data), model, "a.tif")[0], 1)
+    envi = write_raster(tmp_path / "in.envi", data, driver="ENVI")
+    assert rasterio.open(envi).driver == "ENVI"
+    b = read(run(tmp_path, envi, model, "b.tif")[0], 1)
+    assert (a == b).all()
+
+
+def test_scale_offset_respected(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    stored = np.clip(np.round((cube() - 0.1) / 0.001), -32000, 32000).astype(np.int16)
+    scaled = write_raster(tmp_path / "scaled.tif", stored)
+    with rasterio.open(scaled, "r+") as dst:
+        dst.scales = [0.001] * BANDS
+        dst.offsets = [0.1] * BANDS
+    floats = stored.astype(np.float32) * np.float32(0.001) + np.float32(0.1)
+    a = read(run(tmp_path, scaled, model, "a.tif")[0], 1)
+    b = read(run(tmp_path, write_raster(tmp_path / "float.tif", floats), model, "b.tif")[0], 1)
+    assert (a == b).all()
+    raw = read(run(tmp_path, write_raster(tmp_path / "raw.tif", stored), model, "c.tif")[0], 1)
+    assert (raw != a).any()  # ignoring the scale would give another map
+
+
+def test_confidence_and_probabilities(tmp_path):
+    model = make_model(tmp_path / "m.hsigan", class_ids=(2, 4, 9))
+    data = cube()
+    holes = nodata_holes()
+    data[:, holes] = np.nan
+    out, _ = run(tmp_path, write_raster(tmp_path / "in.tif", data, nodata=float("nan")), model, tile_size=20,
+                 output_confidence=str(tmp_path / "conf.tif"), output_probabilities=str(tmp_path / "prob.tif"))
+    labels, conf, prob = read(out, 1), read(tmp_path / "conf.tif", 1), read(tmp_path / "prob.tif")
+    assert prob.shape == (3, H, W) and prob.dtype == np.float32
+    ok = ~holes
+    np.testing.assert_allclose(prob[:, ok].sum(0), 1.0, atol=1e-5)
+    assert ((prob[:, ok] >= 0) & (prob[:, ok] <= 1)).all()
+    np.testing.assert_allclose(conf[ok], prob[:, ok].max(0), atol=1e-6)
+    assert (np.array([2, 4, 9])[prob[:, ok].argmax(0)] == labels[ok]).all()
+    assert (conf[ok] >= 1 / 3 - 1e-6).all()
+    assert (conf[holes] == -1).all() and (prob[:, holes] == -1).all()
+    assert os.path.exists(tmp_path / "conf.qml")
+
+
+def test_cog_output(tmp_path):
+    from osgeo import gdal
+    model = make_model(tmp_path / "m.hsigan")
+    raster = write_raster(tmp_path / "in.tif", cube())
+    plain = read(run(tmp_path, raster, model, "plain.tif")[0], 1)
+    out, _ = run(tmp_path, raster, model, "cog.tif", cog=True, output_confidence=str(tmp_path / "cogc.tif"))
+    for path in (out, str(tmp_path / "cogc.tif")):
+        info = gdal.Info(path, format="json")
+        assert info["metadata"]["IMAGE_STRUCTURE"]["LAYOUT"] == "COG", info["metadata"]
+        assert info["driverShortName"] == "GTiff"
+    assert (read(out, 1) == plain).all()
+    assert read_class_table(out)[3] == "c3"
+
+
+def test_other_output_format(tmp_path):
+    model = make_model(tmp_path / "m.hsigan")
+    raster = write_raster(tmp_path / "in.tif", cube())
+    plain = read(run(tmp_path, raster, model, "plain.tif")[0], 1)
+    out, _ = run(tmp_path, raster, model, "map.img", output_confidence=str(tmp_path / "conf.img"))
+    with rasterio.open(out) as dst:
+        assert dst.driver == "HFA" and dst.dtypes[0] == "uint8"
+        assert (dst.read(1) == plain).all()
+    assert rasterio.open(tmp_path / "conf.img").driver == "HFA"
+    assert read_class_table(out)[2] == "c2"
+
+
+def test_bad_bands_recorded_and_ignored(tmp_path):
+    """A band nodata (NaN) everywhere and a constant one: training records them as bad bands; inference
+    ignores them, so values appearing in them later change nothing, and no pixel is lost to them."""
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+    with rasterio.open(RASTER) as src:
+        data, profile = src.read().astype(np.float32), src.profile
+    data[3] = np.nan
+    data[7] = 42.0
+    train_raster = write_raster(tmp_path / "bad.tif", data, crs=profile["crs"], transform=profile["transform"],
+                                nodata=float("nan"))
+    model = str(tmp_path / "bad.hsigan")
+    result = train(TrainConfig(input=train_raster, labels=TRAIN_LABELS, class_field="class_name",
+                               output_model=model, epochs=2, gan="none", samples_per_class=30,
+                               seed=0))
+    assert result["metadata"]["bad_bands"] == [3, 7]
+    assert model_file.load(model, with_tensors=False)[0]["bad_bands"] == [3, 7]
+    a = read(run(tmp_path, train_raster, model, "a.tif", tile_size=40)[0], 1)
+    assert (a > 0).all()
+    noisy = data.copy()
+    rng = np.random.default_rng(1)
+    noisy[3] = rng.normal(size=noisy[3].shape) * 1000
+    noisy[7] = rng.normal(size=noisy[7].shape) * 1000
+    other = write_raster(tmp_path / "noisy.tif", noisy, crs=profile["crs"], transform=profile["transform"])
+    b = read(run(tmp_path, other, model, "b.tif")[0], 1)
+    assert (a == b).all()
