@@ -231,7 +231,7 @@ def report(results, md_path):
              f"Run {results['date']} on {results['machine']}, torch {results['torch']}, {results['threads']} torch "
              "threads, CPU only: there is no GPU on this machine and none was lent to this task, so no GPU figures "
              "could be measured. The machine was shared with other engineers' training benchmarks and tests "
-             "while this ran (load average ~7 on 2 cores), so wall-clock figures are low and noisy; per-CPU-second "
+             "while this ran (load average 7-13 on 2 cores), so wall-clock figures are low and noisy; per-CPU-second "
              "figures (time.process_time / getrusage, all threads of the process) and ratios measured within "
              "this one run are the meaningful part. Medians of repeats; dense and patch runs interleaved.", "",
              "| measure | wall clock | per CPU second | target | met |", "|---|---|---|---|---|",
@@ -273,7 +273,10 @@ def report(results, md_path):
                       f"{max(wall) / min(wall):.2f}). Peak RSS {min(rss):.2f}-{max(rss):.2f} GiB (target: flat, "
                       f"< 2 GiB at 4096^2)."]
     lines += ["", "Reading = seconds the prefetch thread spent in GDAL reads, validity masks and normalisation; it "
-                  "runs beside the computation, so its share is of classify()'s wall time, not added to it.", "",
+                  "runs beside the computation, so its share is of classify()'s wall time, not added to it. Under this load the one reading thread got a "
+                  "smaller slice of the CPUs than torch's two threads and the computation waited for it, hence the "
+                  "high shares; in CPU terms, reading and decoding this 1024^2 file tile by tile took about 5 CPU s "
+                  "in a separate check (about a quarter of classify()'s CPU seconds).", "",
               "How (hsigan_qgis/inference.py): tiles of 256 px read with a reflected halo of patch//2 px by a "
               "prefetching thread (reads + normalisation in numpy, which release the GIL); the classifier runs "
               "fully convolutionally on each tile under torch.inference_mode, with every batch norm folded into "

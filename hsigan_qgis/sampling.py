@@ -60,7 +60,7 @@ def split_blocks(index, valid, validation_fraction, block_size, radius, rng):
 def cap_per_class(mask, index, samples_per_class, rng):
     rows, cols = np.nonzero(mask)
     labels = index[rows, cols]
-    if samples_per_class > 0:
+    if samples_per_class > 0 and len(labels):
         keep = []
         for cls in np.unique(labels):
             where = np.flatnonzero(labels == cls)

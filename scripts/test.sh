@@ -5,4 +5,6 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 bash scripts/setup.sh
 export QT_QPA_PLATFORM=offscreen
+# Idle OpenMP threads sleep instead of spinning: the tests start qgis_process children beside them.
+export OMP_WAIT_POLICY=PASSIVE
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
