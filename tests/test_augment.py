@@ -15,16 +15,6 @@ from conftest import RASTER, ROOT, TRAIN_LABELS
 COUNT = 12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two torch threads on a busy 2-core machine are ~10x slower than one."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     """A sample file written through the command line (bin/hsigan augment)."""
@@ -34,7 +24,7 @@ def samples(tmp_path_factory):
                            "--labels", TRAIN_LABELS, "--class-field", "class_name", "--output", out,
                            "--count-per-class", str(COUNT), "--samples-per-class", "25", "--patch-size", "5",
                            "--gan-steps", "2", "--output-report", report],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     return out, report, json.loads(done.stdout)
 

@@ -15,16 +15,6 @@ from conftest import QGIS_PROCESS, RASTER, REFERENCE, ROOT, TRAIN_LABELS, sample
 MODEL3 = os.path.join(ROOT, "qgis_models", "hsigan_pipeline.model3")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two torch threads on a busy 2-core machine are ~10x slower than one."""
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _algorithms():
     from qgis.core import QgsApplication
     return QgsApplication.processingRegistry().providerById("hsigan").algorithms()
@@ -73,7 +63,7 @@ def test_shipped_model_chains_augment_train_classify_assess(tmp_path):
         assert algorithm in text
     out = {"train:Model": str(tmp_path / "m.hsigan"), "classify:Classification": str(tmp_path / "map.tif"),
            "assess:Accuracy report": str(tmp_path / "acc.html")}
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", OMP_NUM_THREADS="1")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     done = subprocess.run([QGIS_PROCESS, "--json", "run", MODEL3, "--", f"raster={RASTER}",
                            f"labels={TRAIN_LABELS}", "class_field=class_name", f"reference={REFERENCE}",
                            "reference_field=class_name", "synthetic_per_class=10", "real_per_class=30",
