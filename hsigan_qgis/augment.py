@@ -45,7 +45,6 @@ FORMAT = "hsigan-samples"
 FORMAT_VERSION = 1
 EXTENSION = ".hsamples"
 ARRAYS = ("patches", "labels", "synthetic", "rows", "cols")
-MAX_METADATA_BYTES = 16 << 20
 
 
 # -- the sample file --------------------------------------------------------------------------------
@@ -62,36 +61,21 @@ def write_samples(path, metadata, arrays):
 
 def read_samples(path, parameter="SAMPLES"):
     """(metadata, {name: array}); InputError for anything that is not a valid sample file."""
+    from .model_file import open_archive
     bad = f"'{path}' is not an HSI-GAN sample file"
-    if not os.path.isfile(path):
-        raise InputError(parameter, f"sample file '{path}' does not exist; write one with hsigan:augment")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            info = archive.getinfo("metadata.json")
-            if info.file_size > MAX_METADATA_BYTES:
-                raise InputError(parameter, f"{bad} (metadata too large)")
-            metadata = json.loads(archive.read(info).decode("utf-8"))
-            if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-                raise InputError(parameter, f"{bad} (no HSI-GAN sample metadata); write one with hsigan:augment")
-            version = metadata.get("format_version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise InputError(parameter, f"'{path}' is sample format {version}, newer than this plugin reads "
-                                            f"({FORMAT_VERSION}); update the HSI-GAN plugin")
-            arrays = {name: np.load(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
-                      for name in ARRAYS}
-    except InputError:
-        raise
-    except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError, EOFError, OSError) as error:
-        raise InputError(parameter, f"{bad} or it is damaged ({type(error).__name__}: {error})") from None
-    n = len(arrays["labels"])
-    bands, patch = metadata.get("bands"), metadata.get("patch_size")
-    ok = (isinstance(bands, int) and isinstance(patch, int) and arrays["patches"].shape == (n, bands, patch, patch)
-          and all(arrays[k].shape == (n,) for k in ARRAYS[1:]) and arrays["synthetic"].dtype == bool
-          and len(metadata.get("class_ids", [])) == len(metadata.get("class_names", [])) >= 2
-          and len(metadata.get("mean", [])) == len(metadata.get("std", [])) == bands
-          and n and 0 <= arrays["labels"].min() and arrays["labels"].max() < len(metadata["class_ids"]))
-    if not ok:
-        raise InputError(parameter, f"{bad} (its arrays and metadata do not agree)")
+    with open_archive(path, parameter, FORMAT, FORMAT_VERSION, "sample", "write one with hsigan:augment",
+                      "give a .hsamples file written by hsigan:augment") as (archive, metadata):
+        arrays = {name: np.load(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
+                  for name in ARRAYS}
+        n = len(arrays["labels"])
+        bands, patch = metadata.get("bands"), metadata.get("patch_size")
+        ok = (isinstance(bands, int) and isinstance(patch, int) and arrays["patches"].shape == (n, bands, patch, patch)
+              and all(arrays[k].shape == (n,) for k in ARRAYS[1:]) and arrays["synthetic"].dtype == bool
+              and len(metadata.get("class_ids", [])) == len(metadata.get("class_names", [])) >= 2
+              and len(metadata.get("mean", [])) == len(metadata.get("std", [])) == bands
+              and n and 0 <= arrays["labels"].min() and arrays["labels"].max() < len(metadata["class_ids"]))
+        if not ok:
+            raise InputError(parameter, f"{bad} (its arrays and metadata do not agree)")
     return metadata, arrays
 
 

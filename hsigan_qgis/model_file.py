@@ -6,6 +6,7 @@ so a file from a stranger can fail to load but cannot run code. Layout (format 1
                            training parameters and metrics
   tensors/<module>/<name>.npy   e.g. tensors/classifier/head.weight.npy
 """
+import contextlib
 import io
 import json
 import os
@@ -47,15 +48,14 @@ MAX_TENSOR_BYTES = 2 << 30  # one tensor; a model of this plugin is a few MB
 PICKLE_NAMES = ("data.pkl", ".pkl", ".pickle", ".pt", ".pth")
 
 
-def load(path, parameter="MODEL", with_tensors=True):
-    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model.
-
-    The file is untrusted: whatever fails while reading it (damaged zip, odd JSON, arrays that would need
-    unpickling, absurd sizes) ends as an InputError naming `parameter`; nothing in it is executed."""
-    bad = f"'{path}' is not an HSI-GAN model file"
-    again = "give a .hsigan file written by hsigan:train (train the model again or copy it anew)"
+@contextlib.contextmanager
+def open_archive(path, parameter, file_format, max_version, noun, missing_hint, again):
+    """Yields (zip archive, metadata) of an HSI-GAN zip file ('model', 'sample') after the checks every
+    such file shares; any failure inside the with-block, expected or not, ends as an InputError naming
+    `parameter` (the file is untrusted: nothing in it is executed, arrays need allow_pickle=False)."""
+    bad = f"'{path}' is not an HSI-GAN {noun} file"
     if not os.path.isfile(path):
-        raise InputError(parameter, f"model file '{path}' does not exist; give a file written by hsigan:train")
+        raise InputError(parameter, f"{noun} file '{path}' does not exist; {missing_hint}")
     try:
         if not zipfile.is_zipfile(path):
             raise InputError(parameter, f"{bad}: it is not a zip archive (random bytes, a pickle, or a truncated "
@@ -71,41 +71,50 @@ def load(path, parameter="MODEL", with_tensors=True):
             if info.file_size > MAX_METADATA_BYTES:
                 raise InputError(parameter, f"{bad} (metadata too large); {again}")
             metadata = json.loads(archive.read(info).decode("utf-8"))
-            if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
-                raise InputError(parameter, f"{bad} (no HSI-GAN metadata); train one with hsigan:train")
+            if not isinstance(metadata, dict) or metadata.get("format") != file_format:
+                raise InputError(parameter, f"{bad} (no HSI-GAN {noun} metadata); {missing_hint}")
             version = metadata.get("format_version")
-            if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+            if not _is_int(version) or version < 1:
                 raise InputError(parameter, f"{bad} (format version {version!r} is not valid); {again}")
-            if version > FORMAT_VERSION:
-                raise InputError(parameter, f"'{path}' is model format {version}, newer than this plugin "
-                                            f"reads ({FORMAT_VERSION}); update the HSI-GAN plugin")
-            _check_metadata(metadata, parameter, bad)
-            tensors = {}
-            if with_tensors:
-                for info in archive.infolist():
-                    name = info.filename
-                    if not (name.startswith("tensors/") and name.endswith(".npy")):
-                        continue
-                    parts = name[:-4].split("/", 2)
-                    if len(parts) != 3 or not parts[1] or not parts[2]:
-                        raise InputError(parameter, f"{bad} (odd tensor entry '{name[:80]}'); {again}")
-                    if info.file_size > MAX_TENSOR_BYTES:
-                        raise InputError(parameter, f"{bad} (tensor '{name[:80]}' is implausibly large); {again}")
-                    array = np.load(io.BytesIO(archive.read(info)), allow_pickle=False)
-                    if array.dtype.kind not in "fiub":
-                        raise InputError(parameter, f"{bad} (tensor '{name[:80]}' holds {array.dtype}); {again}")
-                    if array.dtype.kind == "f" and not np.isfinite(array).all():
-                        raise InputError(parameter, f"'{path}' holds NaN or infinite weights ({name[8:-4]}); "
-                                                    "it cannot classify anything; train the model again")
-                    tensors.setdefault(parts[1], {})[parts[2]] = array
-                if "classifier" not in tensors:
-                    raise InputError(parameter, f"{bad} (no classifier weights); {again}")
-            return metadata, tensors
+            if version > max_version:
+                raise InputError(parameter, f"'{path}' is {noun} format {version}, newer than this plugin "
+                                            f"reads ({max_version}); update the HSI-GAN plugin")
+            yield archive, metadata
     except InputError:
         raise
     except Exception as error:  # damaged zip, bad JSON, pickled arrays refused by allow_pickle=False, ...
         raise InputError(parameter, f"{bad} or it is damaged ({type(error).__name__}: {str(error)[:160]}); "
                                     f"{again}") from None
+
+
+def load(path, parameter="MODEL", with_tensors=True):
+    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model."""
+    bad = f"'{path}' is not an HSI-GAN model file"
+    again = "give a .hsigan file written by hsigan:train (train the model again or copy it anew)"
+    with open_archive(path, parameter, FORMAT, FORMAT_VERSION, "model",
+                      "give a file written by hsigan:train", again) as (archive, metadata):
+        _check_metadata(metadata, parameter, bad)
+        tensors = {}
+        if with_tensors:
+            for info in archive.infolist():
+                name = info.filename
+                if not (name.startswith("tensors/") and name.endswith(".npy")):
+                    continue
+                parts = name[:-4].split("/", 2)
+                if len(parts) != 3 or not parts[1] or not parts[2]:
+                    raise InputError(parameter, f"{bad} (odd tensor entry '{name[:80]}'); {again}")
+                if info.file_size > MAX_TENSOR_BYTES:
+                    raise InputError(parameter, f"{bad} (tensor '{name[:80]}' is implausibly large); {again}")
+                array = np.load(io.BytesIO(archive.read(info)), allow_pickle=False)
+                if array.dtype.kind not in "fiub":
+                    raise InputError(parameter, f"{bad} (tensor '{name[:80]}' holds {array.dtype}); {again}")
+                if array.dtype.kind == "f" and not np.isfinite(array).all():
+                    raise InputError(parameter, f"'{path}' holds NaN or infinite weights ({name[8:-4]}); "
+                                                "it cannot classify anything; train the model again")
+                tensors.setdefault(parts[1], {})[parts[2]] = array
+            if "classifier" not in tensors:
+                raise InputError(parameter, f"{bad} (no classifier weights); {again}")
+        return metadata, tensors
 
 
 def _is_int(value):
