@@ -38,7 +38,6 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output
-from .raster import band_wavelengths, open_raster, read_window
 from .sampling import Normalisation, PixelSet, cap_per_class, choose_pixels
 
 FORMAT = "hsigan-samples"
@@ -159,7 +158,7 @@ def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
     import torch
     from .gan import draw_synthetic, train_wgan
     from .sampling import gather_patches
-    from .train_job import resolve_colours
+    from .train_job import read_labelled_window, resolve_colours
     from .training import seed_everything
 
     feedback = feedback or Feedback()
@@ -167,14 +166,8 @@ def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
-    with open_raster(cfg.input) as dataset:
-        grid = labels_mod.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
-        h, w = grid.index.shape
-        data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
-        wavelengths = band_wavelengths(dataset)
-        bands = dataset.count
-    if grid.skipped_null:
-        feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
+    grid, data, valid, wavelengths, bands = read_labelled_window(cfg, radius, feedback)
+    h, w = grid.index.shape
     classes = grid.classes
     core_valid = valid[radius:radius + h, radius:radius + w]
     # choose_pixels refuses nodata-only or single-class labels with a clear message

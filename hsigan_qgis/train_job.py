@@ -51,6 +51,20 @@ def build_classifier(bands, n_classes, patch_size):
     return SpectralSpatialNet(bands, n_classes, patch_size)
 
 
+def read_labelled_window(cfg, radius, feedback):
+    """Labels rasterised onto the raster, and the bands of the window they cover plus a halo of `radius`
+    (reflected at the raster's edges): (grid, data, valid, wavelengths, bands). cfg: train or augment."""
+    with open_raster(cfg.input) as dataset:
+        grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
+        h, w = grid.index.shape
+        data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
+        wavelengths = band_wavelengths(dataset)
+        bands = dataset.count
+    if grid.skipped_null:
+        feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
+    return grid, data, valid, wavelengths, bands
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     """Run the whole training job; returns figures and paths (see the end of this function)."""
     import torch
@@ -69,14 +83,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         grid, data, valid, wavelengths, bands = (stored[k] for k in ("grid", "data", "valid", "wavelengths", "bands"))
         h, w = grid.index.shape
     else:
-        with open_raster(cfg.input) as dataset:
-            grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
-            h, w = grid.index.shape
-            data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
-            wavelengths = band_wavelengths(dataset)
-            bands = dataset.count
-    if grid.skipped_null:
-        feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
+        grid, data, valid, wavelengths, bands = read_labelled_window(cfg, radius, feedback)
+        h, w = grid.index.shape
     core_valid = valid[radius:radius + h, radius:radius + w]
     classes = grid.classes
     train_px, val_px = (stored["train"], stored["validation"]) if stored else choose_pixels(
