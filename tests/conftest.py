@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +31,22 @@ def trained_model(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("model") / "salinas.hsigan")
     result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path, **FAST))
     return path, result
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    """(model path, raster path) trained once, by the engine, on the synthetic scene of the error tests
+    (wavelengths tagged)."""
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+    from test_errors_helpers import FAST as TINY, WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
+    folder = tmp_path_factory.mktemp("small_model")
+    raster = scene(folder / "scene.tif")
+    tag_wavelengths(raster, WAVELENGTHS)
+    gpkg = write_labels(folder / "labels.gpkg", stripe_features())
+    model = str(folder / "small.hsigan")
+    train(TrainConfig(input=raster, labels=gpkg, class_field="cls", output_model=model, **TINY))
+    return model, raster
 
 
 def write_raster(path, data, crs="EPSG:32610", transform=None, nodata=None, driver="GTiff", **extra):

@@ -256,23 +256,6 @@ def qgis_error(processing_run, algorithm, parameters, feedback=None):
     return message
 
 
-import pytest  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def small_model(tmp_path_factory):
-    """(model path, raster path) trained once, by the engine, on the synthetic scene (wavelengths tagged)."""
-    from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
-    folder = tmp_path_factory.mktemp("small_model")
-    raster = scene(folder / "scene.tif")
-    tag_wavelengths(raster, WAVELENGTHS)
-    gpkg = write_labels(folder / "labels.gpkg", stripe_features())
-    model = str(folder / "small.hsigan")
-    train(TrainConfig(input=raster, labels=gpkg, class_field="cls", output_model=model, **FAST))
-    return model, raster
-
-
 WAVELENGTHS = [450.0, 550.0, 650.0, 750.0, 850.0, 950.0]
 
 

@@ -12,7 +12,7 @@ import pytest
 from hsigan_qgis import model_file
 from hsigan_qgis.errors import InputError
 from test_errors_helpers import (WAVELENGTHS, cube, digest, listing, qgis_error, qgis_fails, qgis_feedback,
-                                 read_map, scene, small_model, tag_wavelengths)  # noqa: F401
+                                 read_map, scene, tag_wavelengths)
 
 MARKER_NAME = "HSIGAN_PWNED"
 

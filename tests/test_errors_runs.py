@@ -11,7 +11,7 @@ import pytest
 from conftest import QGIS_PROCESS, run_qgis_process
 from test_errors_helpers import (digest, fault_env, listing, qgis_args, qgis_error, qgis_fails, qgis_feedback,
                                  read_map, read_tensors, run_qgis_process_with_fault, same_tensors, scene,
-                                 small_model, stripe_features, train_params, write_labels)  # noqa: F401
+                                 stripe_features, train_params, write_labels)
 
 
 @pytest.fixture

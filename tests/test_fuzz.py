@@ -12,7 +12,7 @@ import numpy as np
 from hsigan_qgis import labels, model_file
 from hsigan_qgis.errors import InputError
 from hsigan_qgis.raster import open_raster
-from test_errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, small_model, stripe_features,  # noqa: F401
+from test_errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, stripe_features,
                                  write_labels)
 
 MODEL_CASES = 100

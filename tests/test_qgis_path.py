@@ -3,7 +3,6 @@ import json
 import os
 
 import numpy as np
-import pytest
 import rasterio
 
 from conftest import RASTER, REFERENCE, TRAIN_LABELS, run_qgis_process, write_raster, sample_cube
