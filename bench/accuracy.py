@@ -182,8 +182,9 @@ def run_net(method, raster, train_gpkg, test_gpkg, work, seed, overrides):
     classify(ClassifyConfig(input=raster, model=model, output=mapped, device="cpu"))
     scores = assess(AssessConfig(input=mapped, reference=test_gpkg, class_field="class_id"))
     return dict(oa=scores["oa"], aa=scores["aa"], kappa=scores["kappa"], seconds=result["seconds"],
-                config={k: getattr(cfg, k) for k in ("patch_size", "epochs", "gan_steps", "synthetic_ratio",
-                                                      "batch_size", "learning_rate")})
+                config=dict({k: getattr(cfg, k) for k in ("patch_size", "epochs", "synthetic_ratio", "batch_size",
+                                                           "learning_rate")},
+                            gan_steps=result["metadata"]["training"]["gan_steps"]))  # resolved, not 0 = auto
 
 
 def fmt(values, digits=2):
@@ -212,6 +213,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline (seconds)")
     parser.add_argument("--epochs-all", type=int, default=0, help="epochs for 'all' runs (0 = default)")
     parser.add_argument("--gan-steps-all", type=int, default=0, help="GAN steps for 'all' runs (0 = default)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 lets two runs share 2 cores)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench"))
     parser.add_argument("--json", default="", help="raw results file (default OUT/results.json)")
     parser.add_argument("--append", action="store_true", help="add to an existing JSON instead of replacing it")
@@ -227,7 +229,7 @@ def main(argv=None):
         write_results(os.path.join(args.out, "RESULTS.md"), text, runs, split["train_test_per_class"], args)
         return runs
     import torch
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
 
     cube, gt = load()
     train_mask, test_mask = disjoint_split(gt)

@@ -37,11 +37,12 @@ class TrainConfig:
     patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
                           minimum=1, maximum=31)
     epochs: int = opt(100, "Passes over the training pixels.", minimum=1, maximum=10000)
-    gan: str = opt("none", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
+    gan: str = opt("ssgan", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
                    "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES)
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample (wgan).",
                                  advanced=True, minimum=0.0, maximum=20.0)
-    gan_steps: int = opt(200, "Generator updates of the GAN (wgan, ssgan).", advanced=True, minimum=1)
+    gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, for ssgan at least "
+                            "800 and at least EPOCHS passes over the training pixels.", advanced=True, minimum=0)
     batch_size: int = opt(64, "Training batch size.", advanced=True, minimum=2, maximum=4096)
     learning_rate: float = opt(1e-3, "Adam learning rate of the classifier.", advanced=True,
                                minimum=1e-6, maximum=1.0)

@@ -24,7 +24,7 @@ def validate(cfg: TrainConfig):
     if cfg.label_rule not in LABEL_RULES:
         raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
     for name, value, low in (("EPOCHS", cfg.epochs, 1), ("BATCH_SIZE", cfg.batch_size, 2),
-                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 1),
+                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 0),
                              ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0)):
         if value < low:
             raise InputError(name, f"{value} is below the minimum {low}")
@@ -68,7 +68,7 @@ def read_labelled_window(cfg, radius, feedback):
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     """Run the whole training job; returns figures and paths (see the end of this function)."""
     import torch
-    from .gan import draw_synthetic, train_ssgan, train_wgan
+    from .gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
     from .training import fit_classifier, predict_indices, seed_everything
 
     feedback = feedback or Feedback()
@@ -106,25 +106,25 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     block = torch.from_numpy(data).to(device)
     classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
     gan_history, synthetic, generator = [], None, None
+    gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
     file_synthetic = None
     if stored and stored["synthetic"] is not None:
         file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
         if cfg.gan == "wgan":
             feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
     if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
-        feedback.info(f"Training the conditional WGAN-GP ({cfg.gan_steps} generator steps)")
-        generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), cfg.gan_steps, cfg.seed,
+        feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
+        generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,
                                             feedback.span(0, 40))
         synthetic = draw_synthetic(generator, np.ceil(counts * cfg.synthetic_ratio).astype(int), cfg.seed)
         feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
         history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
                                  cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic)
     elif cfg.gan == "ssgan":
-        steps = max(cfg.gan_steps, cfg.epochs * int(np.ceil(len(train_px) / cfg.batch_size)))
-        feedback.info(f"Training the semi-supervised GAN ({steps} steps, unlabelled pixels from the raster)")
+        feedback.info(f"Training the semi-supervised GAN ({gan_steps} steps, unlabelled pixels from the raster)")
         valid_for_unlabelled = core_valid & (grid.index < 0)
         gan_history = train_ssgan(classifier, block, valid_for_unlabelled, train_px, radius, len(classes.ids),
-                                  steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size)
+                                  gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size)
         history = []
     else:
         history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
@@ -154,7 +154,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                       samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=cfg.gan_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                      gan_steps=gan_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
                       train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),

@@ -114,7 +114,7 @@ def test_train_from_samples_and_refusals(samples, tmp_path):
     with pytest.raises(InputError, match="GAN"):
         train(TrainConfig(samples=path, output_model=model, gan="ssgan"))
     with pytest.raises(InputError, match="PATCH_SIZE"):
-        train(TrainConfig(samples=path, output_model=model, patch_size=7))
+        train(TrainConfig(samples=path, output_model=model, gan="none", patch_size=7))
     with pytest.raises(InputError, match="INPUT"):
         train(TrainConfig(output_model=model))
 
