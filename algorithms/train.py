@@ -25,18 +25,18 @@ NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class
 class TrainAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "train", "Train classifier (GAN-augmented)", TrainConfig
     HELP = ("Trains a spectral-spatial convolutional classifier on the pixels that the label polygons or "
-            "points cover, helped by a GAN: <i>ssgan</i> (the default, best in our Indian Pines benchmark) makes "
-            "the classifier the discriminator of a semi-supervised GAN that also learns from the raster's "
-            "unlabelled pixels; <i>wgan</i> adds labelled synthetic patches from a class-conditional WGAN-GP; "
-            "<i>none</i> trains on the labelled pixels alone (fastest). A share "
-            "of spatial blocks is held out to report an honest validation OA and kappa. Instead of raster + "
-            "labels it can learn from SAMPLES, a file written by <i>Augment training samples</i>. Class colours "
-            "come from the labels layer's categorized style on the class field, otherwise a fixed palette. "
-            "Typical: EPOCHS 30-100, PATCH_SIZE 5-9, SAMPLES_PER_CLASS 0 (all) or 15-50 to try few labels; "
-            "a few minutes on a 2-core CPU (GAN none is about 5x faster than ssgan). <b>Outputs</b>: the .hsigan model file for <i>Classify raster</i> "
-            "(bands, wavelengths, classes, colours, normalisation, parameters, metrics), an optional HTML "
-            "report (training curves, validation confusion matrix; JSON twin), and the numbers OA, AA, KAPPA "
-            "and TRAIN_PIXELS for the modeler.")
+            "points cover, helped by a GAN: <i>ssgan</i> (the default, best in our Indian Pines benchmark) "
+            "makes the classifier the discriminator of a semi-supervised GAN that also learns from the "
+            "raster's unlabelled pixels; <i>wgan</i> adds labelled synthetic patches from a class-conditional "
+            "WGAN-GP; <i>none</i> trains on the labelled pixels alone (4-10x faster). A share of spatial "
+            "blocks is held out to report an honest validation OA and kappa. Instead of raster + labels it "
+            "can learn from SAMPLES, a file written by <i>Augment training samples</i> (then GAN none or "
+            "wgan). Class colours come from the labels layer's categorized style on the class field, "
+            "otherwise a fixed palette. Typical: EPOCHS 30-100, PATCH_SIZE 5-9, SAMPLES_PER_CLASS 0 (all) or "
+            "15-50 to try few labels; a few minutes on a 2-core CPU. <b>Outputs</b>: the .hsigan model file "
+            "for <i>Classify raster</i> (bands, wavelengths, classes, colours, normalisation, parameters, "
+            "metrics), an optional HTML report (training curves, validation confusion matrix; JSON twin), and "
+            "the numbers OA, AA, KAPPA and TRAIN_PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster", optional=True),

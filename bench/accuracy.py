@@ -293,8 +293,8 @@ def write_results(path, text, results, per_class, args):
     ran = sorted({(r["size"], r["method"], json.dumps(r.get("config", {}), sort_keys=True)) for r in results})
     lines = ["# Indian Pines accuracy benchmark (spatially disjoint split)", "",
              "Written by `bench/accuracy.py` (raw runs in `results.json`). Mean ± std over the seeds listed; "
-             "OA/AA in %, kappa as a fraction, train s = wall time of `train()` on the shared 2-core CPU "
-             "(other jobs were running, so times are indicative).", "",
+             "OA/AA in %, kappa as a fraction, train s = wall time of `train()` on a 2-core CPU (threads and "
+             "machine load when it ran: see Findings).", "",
              "## Design", "", "```", __doc__.strip(), "```", "",
              f"Training / test pixels per class (classes 1-16): {per_class}; "
              f"{sum(a for a, _ in per_class)} / {sum(b for _, b in per_class)} in all.", "",

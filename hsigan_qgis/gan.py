@@ -5,7 +5,9 @@ wgan:  a class-conditional generator trained against a projection critic with th
        patches; it then draws labelled synthetic patches that join the classifier's training set.
 ssgan: the classifier itself is the discriminator, with K real classes and an implicit fake class
        (Odena 2016; Salimans et al. 2016); it learns from the labelled pixels, from the raster's
-       unlabelled pixels and from generated patches, the generator trained by feature matching.
+       unlabelled pixels and from generated patches, the generator trained by feature matching. Real
+       and generated patches never share a BatchNorm batch, and the BatchNorm statistics used at
+       inference are re-estimated on real patches alone.
        ENTROPY_WEIGHT > 0 adds the conditional-entropy term of Dai et al. 2017 ("Good semi-supervised
        learning that requires a bad GAN") on the unlabelled patches; off by default (it did not help on
        Indian Pines in a 2-seed trial, see bench/RESULTS.md).

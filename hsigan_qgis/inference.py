@@ -73,10 +73,10 @@ def class_dtype(max_id):
 
 def driver_for(path):
     """GDAL driver that writes files with this extension (GTiff when unknown)."""
-    from osgeo import gdal
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext in ("tif", "tiff", ""):
         return "GTiff"
+    from osgeo import gdal
     for i in range(gdal.GetDriverCount()):
         driver = gdal.GetDriver(i)
         meta = driver.GetMetadata()
@@ -144,8 +144,13 @@ def _prefetch(dataset, windows, halo, norm, stats, depth=2):
 @contextlib.contextmanager
 def _gdal_cache(limit):
     """Cap GDAL's block cache (default 5 % of RAM) while classify runs, so memory does not follow the
-    raster; restored afterwards."""
-    from osgeo import gdal
+    raster; restored afterwards. Without GDAL's Python bindings (a rasterio-only install of the engine)
+    the cache keeps GDAL's default size."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        yield
+        return
     before = gdal.GetCacheMax()
     if before > limit:
         gdal.SetCacheMax(limit)
@@ -341,5 +346,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         dst.update_tags(HSIGAN_MODEL=os.path.basename(cfg.model),
                         HSIGAN_CLASSES=";".join(f"{i}={n}" for i, n in zip(class_ids, metadata["class_names"])))
         dst.close()
-        write_class_table(class_tmp, [int(i) for i in class_ids], metadata["class_names"],
-                          metadata["class_colours"])
+        if not write_class_table(class_tmp, [int(i) for i in class_ids], metadata["class_names"],
+                                 metadata["class_colours"]):
+            feedback.info("No raster attribute table written (GDAL's Python bindings are missing here or cannot "
+                          "update this format); the colour table and the .qml carry the classes")

@@ -48,11 +48,16 @@ def qml_path(raster_path):
 
 def write_class_table(path, class_ids, class_names, class_colours):
     """Category names and a raster attribute table (value, class, red, green, blue) for band 1.
-    For GeoTIFF, GDAL keeps both in the .aux.xml beside the file."""
-    from osgeo import gdal
+    For GeoTIFF, GDAL keeps both in the .aux.xml beside the file. False when it could not be written:
+    GDAL's Python bindings are missing (rasterio alone cannot write attribute tables) or GDAL cannot open
+    the file."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        return False
     dataset = gdal.Open(path)
     if dataset is None:
-        return
+        return False
     band = dataset.GetRasterBand(1)
     names = [""] * (max(class_ids) + 1)
     for cid, name in zip(class_ids, class_names):
@@ -71,6 +76,7 @@ def write_class_table(path, class_ids, class_names, class_colours):
             table.SetValueAsInt(row, column, value)
     band.SetDefaultRAT(table)
     dataset = None
+    return True
 
 
 def read_class_table(path):

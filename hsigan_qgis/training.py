@@ -1,6 +1,7 @@
 """Fitting the spectral-spatial classifier on real (and optionally synthetic) patches."""
 import copy
 import math
+import os
 
 import numpy as np
 
@@ -10,6 +11,9 @@ from .sampling import gather_patches
 def seed_everything(seed: int):
     import torch
 
+    # cuBLAS is deterministic only with a fixed workspace; it reads this when CUDA first uses it, which in
+    # a training job is after this call (torch's reproducibility notes).
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.manual_seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.use_deterministic_algorithms(True, warn_only=True)

@@ -127,6 +127,34 @@ def test_georeference_type_and_styling(tmp_path):
     assert result["device"] == "cpu" and result["read_seconds"] >= 0
 
 
+def test_classify_without_gdal_bindings(tmp_path, monkeypatch):
+    """The engine's classify runs where only rasterio is installed (a GPU server with pip's rasterio and no
+    osgeo): the same map and colour table, no attribute table, and the log says so."""
+    import sys
+    from hsigan_qgis.feedback import Feedback
+
+    class Log(Feedback):
+        lines = []
+
+        def info(self, text):
+            self.lines.append(text)
+
+    model = make_model(tmp_path / "m.hsigan")
+    raster = write_raster(tmp_path / "in.tif", cube())
+    with_gdal, _ = run(tmp_path, raster, model, "with.tif")
+    monkeypatch.setitem(sys.modules, "osgeo", None)  # any `from osgeo import ...` now raises ImportError
+    with pytest.raises(ImportError):
+        from osgeo import gdal  # noqa: F401
+    out = str(tmp_path / "without.tif")
+    classify(ClassifyConfig(input=str(raster), model=model, output=out), Log())
+    monkeypatch.delitem(sys.modules, "osgeo")
+    assert (read(out, 1) == read(with_gdal, 1)).all()
+    with rasterio.open(out) as dst:
+        assert dst.colormap(1)[2][:3] == (40, 90, 150)
+    assert read_class_table(out) == {} and read_class_table(with_gdal)[1] == "c1"
+    assert any("No raster attribute table" in line for line in Log.lines)
+
+
 @pytest.mark.parametrize("ids, dtype", [((5, 300, 7), "uint16"), ((5, 70000), "uint32")])
 def test_wide_class_ids(tmp_path, ids, dtype):
     model = make_model(tmp_path / "m.hsigan", class_ids=ids)

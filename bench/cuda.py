@@ -1,0 +1,287 @@
+"""GPU benchmark and check (the CUDA half of issue 4), for a machine with an NVIDIA GPU and torch's CUDA
+build. Needs torch, numpy, scipy and rasterio only (no QGIS, no GDAL Python bindings).
+
+    python bench/cuda.py --inputs DIR [--size 2048] [--out bench/RESULTS-cuda]
+
+DIR holds salinas.hsigan (a model trained on the Salinas-A sample) and salinas.hsamples (a sample file of
+it), made on any machine by `python bench/cuda.py --make-inputs DIR` (that step needs the full install).
+
+What it does, in this order, writing OUT.json after every section (so a run cut short keeps what it did):
+  1. classify() the Salinas-A sample with the trained model on CPU and on CUDA: same labels? largest
+     difference of the class probabilities? TILE_SIZE 16 x BATCH_SIZE 8 on CUDA gives the 256 map? two
+     CUDA runs, the same map? Was float16 kept?
+  2. Same seed, same device, same model: train() twice on CUDA from the sample file (GAN none and wgan),
+     and the semi-supervised GAN (gan.train_ssgan) twice; each run in a fresh process; SHA-256 of the
+     weights compared.
+  3. Dense classifier throughput (200 bands, 16 classes, patch 7, default widths, random weights): pixels
+     per second of one forward pass over tiles of 256 and 512 px, batches of 1-16 tiles, float32 and
+     float16, on CUDA and on this machine's CPU (medians of repeats, CUDA synchronised).
+  4. Whole classify() of a synthetic SIZE^2 x 200-band int16 GeoTIFF (tiled, DEFLATE) on CUDA and on CPU:
+     wall seconds, the reading thread's seconds, label agreement.
+"""
+import argparse
+import hashlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import zipfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+SAMPLE = os.path.join(ROOT, "sample_data", "salinas_a.tif")
+GPU = "cuda"  # --gpu cpu: a dry run of every section on a machine without a GPU
+
+
+def bench_inference():
+    """bench/inference.py as a module (its synthetic raster, random model and helpers)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_inference", os.path.join(ROOT, "bench", "inference.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_inputs(folder):
+    """The trained Salinas-A model and sample file that the GPU machine cannot make (no GDAL vectors)."""
+    from hsigan_qgis.augment import augment
+    from hsigan_qgis.config import AugmentConfig, TrainConfig
+    from hsigan_qgis.train_job import train
+
+    os.makedirs(folder, exist_ok=True)
+    labels = os.path.join(ROOT, "sample_data", "salinas_a_train.gpkg")
+    train(TrainConfig(input=SAMPLE, labels=labels, class_field="class_name", gan="none", epochs=30, seed=0,
+                      output_model=os.path.join(folder, "salinas.hsigan"), device="cpu"))
+    augment(AugmentConfig(input=SAMPLE, labels=labels, class_field="class_name", samples_per_class=30,
+                          count_per_class=30, gan_steps=20, seed=0, device="cpu",
+                          output=os.path.join(folder, "salinas.hsamples")))
+
+
+def classify_to(path, model, out, device, **kw):
+    from hsigan_qgis.config import ClassifyConfig
+    from hsigan_qgis.inference import classify
+    return classify(ClassifyConfig(input=path, model=model, output=out, device=device, **kw))
+
+
+def read(path, band=None):
+    import rasterio
+    with rasterio.open(path) as src:
+        return src.read(band) if band else src.read()
+
+
+def check_classify(inputs, work):
+    model = os.path.join(inputs, "salinas.hsigan")
+    runs = {}
+    for name, device, kw in (("cpu", "cpu", {}), ("cuda", GPU, {}), ("cuda_again", GPU, {}),
+                             ("cuda_tile16_batch8", GPU, dict(tile_size=16, batch_size=8))):
+        out = os.path.join(work, f"salinas_{name}.tif")
+        result = classify_to(SAMPLE, model, out, device, output_probabilities=os.path.join(work, f"p_{name}.tif"),
+                             **kw)
+        runs[name] = dict(labels=read(out, 1), probs=read(os.path.join(work, f"p_{name}.tif")),
+                          amp=result["amp"], device=result["device"])
+    cpu, cuda = runs["cpu"], runs["cuda"]
+    return dict(
+        pixels=int(cpu["labels"].size), device_used=cuda["device"], float16_kept=cuda["amp"],
+        labels_cpu_equal_cuda=bool((cpu["labels"] == cuda["labels"]).all()),
+        label_agreement_cpu_cuda=float((cpu["labels"] == cuda["labels"]).mean()),
+        max_probability_difference_cpu_cuda=float(np.abs(cpu["probs"] - cuda["probs"]).max()),
+        cuda_runs_identical=bool((cuda["labels"] == runs["cuda_again"]["labels"]).all()
+                                 and (cuda["probs"] == runs["cuda_again"]["probs"]).all()),
+        cuda_tile16_batch8_equals_tile256=bool((cuda["labels"] == runs["cuda_tile16_batch8"]["labels"]).all()),
+        max_probability_difference_tile16_vs_256=float(np.abs(cuda["probs"] - runs["cuda_tile16_batch8"]["probs"]).max()))
+
+
+def weights_digest(path):
+    """SHA-256 over the classifier/generator tensors of a model file (not its metadata, which holds times)."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(path) as archive:
+        for name in sorted(n for n in archive.namelist() if n.endswith(".npy")):
+            digest.update(name.encode())
+            digest.update(np.load(archive.open(name), allow_pickle=False).tobytes())
+    return digest.hexdigest()
+
+
+def train_once(spec):
+    """One training run in this process (called in a fresh subprocess); prints the weights' digest."""
+    import torch
+    if spec["mode"] == "ssgan":
+        from hsigan_qgis.gan import train_ssgan
+        from hsigan_qgis.raster import open_raster, read_window
+        from hsigan_qgis.sampling import Normalisation, PixelSet
+        from hsigan_qgis.train_job import build_classifier
+        from hsigan_qgis.training import seed_everything
+        with zipfile.ZipFile(spec["samples"]) as archive:
+            arrays = {k: np.load(archive.open(f"{k}.npy"), allow_pickle=False) for k in ("rows", "cols", "labels")}
+        real = arrays["rows"] >= 0
+        radius = 3
+        with open_raster(SAMPLE) as ds:
+            data, valid = read_window(ds, 0, 0, ds.height, ds.width, radius)
+        norm = Normalisation.fit(data, valid)
+        norm.apply(data, valid)
+        seed_everything(0)
+        device = torch.device(spec["device"])
+        block = torch.from_numpy(data).to(device)
+        pixels = PixelSet(arrays["rows"][real], arrays["cols"][real], arrays["labels"][real])
+        n_classes = int(arrays["labels"].max()) + 1
+        net = build_classifier(data.shape[0], n_classes, 2 * radius + 1).to(device)
+        core = valid[radius:-radius, radius:-radius]
+        train_ssgan(net, block, core, pixels, radius, n_classes, 60, 1e-3, 0, _Quiet())
+        states = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+        digest = hashlib.sha256(b"".join(states[k].tobytes() for k in sorted(states))).hexdigest()
+    else:
+        from hsigan_qgis.config import TrainConfig
+        from hsigan_qgis.train_job import train
+        out = os.path.join(spec["work"], f"m_{spec['mode']}_{os.getpid()}.hsigan")
+        train(TrainConfig(samples=spec["samples"], output_model=out, gan=spec["mode"], epochs=8, gan_steps=20,
+                          seed=0, device=spec["device"]))
+        digest = weights_digest(out)
+    print(json.dumps(dict(digest=digest)))
+
+
+class _Quiet:
+    def check_cancel(self):
+        pass
+
+    def progress(self, percent):
+        pass
+
+    def info(self, text):
+        pass
+
+
+def check_training(inputs, work):
+    out = {}
+    samples = os.path.join(inputs, "salinas.hsamples")
+    for mode in ("none", "wgan", "ssgan"):
+        digests, seconds = [], []
+        for _ in range(2):
+            spec = os.path.join(work, f"train_{mode}.json")
+            json.dump(dict(mode=mode, samples=samples, work=work, device=GPU), open(spec, "w"))
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, __file__, "--train-once", spec], capture_output=True, text=True)
+            seconds.append(time.perf_counter() - started)
+            if done.returncode:
+                raise RuntimeError(f"{mode}: {done.stderr[-2000:]}")
+            digests.append(json.loads(done.stdout.strip().splitlines()[-1])["digest"])
+        out[mode] = dict(identical=digests[0] == digests[1], digests=digests,
+                         process_seconds=[round(s, 1) for s in seconds])
+        print(f"  train {mode} twice on CUDA: identical weights {digests[0] == digests[1]}", flush=True)
+    return out
+
+
+def throughput(devices):
+    import torch
+    b = bench_inference()
+    BANDS, PATCH, make_net = b.BANDS, b.PATCH, b.make_net
+    from hsigan_qgis.inference import dense_logits, prepare_model
+
+    rows = []
+    r = PATCH // 2
+    for device_name in devices:
+        device = torch.device(GPU if device_name == "cuda" else device_name)
+        net = prepare_model(make_net(), device)
+        gpu = device.type == "cuda"
+        cases = [(256, 1), (256, 4), (256, 16), (512, 1), (512, 4)] if gpu else [(256, 1)]
+        for tile, batch in cases:
+            x = torch.randn(batch, BANDS, tile + 2 * r, tile + 2 * r, device=device)
+            for amp in ((False, True) if gpu else (False,)):
+                repeats = 20 if gpu else 3
+                times = []
+                for i in range(repeats + 2):
+                    if gpu:
+                        torch.cuda.synchronize()
+                    started = time.perf_counter()
+                    dense_logits(net, x, amp=amp)
+                    if gpu:
+                        torch.cuda.synchronize()
+                    if i >= 2:  # two warm-ups (cuDNN picks its kernels)
+                        times.append(time.perf_counter() - started)
+                seconds = statistics.median(times)
+                rows.append(dict(device=device_name, tile=tile, batch=batch, float16=amp,
+                                 threads=None if gpu else torch.get_num_threads(),
+                                 seconds=seconds, pixels_per_s=batch * tile * tile / seconds))
+                print(f"  {device_name} tile {tile} batch {batch} fp16 {amp}: "
+                      f"{rows[-1]['pixels_per_s'] / 1e6:.2f} Mpx/s", flush=True)
+    return rows
+
+
+def whole_raster(size, work):
+    b = bench_inference()
+    path, model = os.path.join(work, f"synthetic_{size}.tif"), os.path.join(work, "random.hsigan")
+    b.save_model(b.make_net(), model)
+    started = time.perf_counter()
+    b.write_raster(path, size)
+    out = dict(size=size, write_seconds=time.perf_counter() - started)
+    maps = {}
+    for device in ("cuda", "cpu"):
+        target = os.path.join(work, f"map_{device}.tif")
+        started = time.perf_counter()
+        result = classify_to(path, model, target, GPU if device == "cuda" else "cpu", tile_size=512 if device == "cuda" else 256, batch_size=4)
+        wall = time.perf_counter() - started
+        maps[device] = read(target, 1)
+        out[device] = dict(wall_seconds=wall, read_seconds=result["read_seconds"], float16_kept=result["amp"],
+                           mpixels_per_s=size * size / wall / 1e6)
+        print(f"  classify {size}^2 on {device}: {wall:.1f} s (reading {result['read_seconds']:.1f} s)", flush=True)
+    out["label_agreement_cuda_cpu"] = float((maps["cuda"] == maps["cpu"]).mean())
+    return out
+
+
+def environment():
+    import torch
+    env = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), python=platform.python_version(),
+               torch=torch.__version__, cpu_count=os.cpu_count(), cpu_threads=torch.get_num_threads())
+    if torch.cuda.is_available():
+        env.update(gpu=torch.cuda.get_device_name(0), cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    import rasterio
+    env.update(rasterio=rasterio.__version__, gdal=rasterio.__gdal_version__, numpy=np.__version__)
+    return env
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", default=os.path.join(ROOT, ".devdata"))
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS-cuda"))
+    parser.add_argument("--sections", nargs="+", default=["classify", "training", "throughput", "whole"])
+    parser.add_argument("--make-inputs", metavar="DIR")
+    parser.add_argument("--gpu", default="cuda", help="cpu: dry run without a GPU (figures mean nothing then)")
+    parser.add_argument("--train-once", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global GPU
+    GPU = args.gpu
+    if args.make_inputs:
+        return make_inputs(args.make_inputs)
+    if args.train_once:
+        return train_once(json.load(open(args.train_once)))
+    work = tempfile.mkdtemp(prefix="hsigan_cuda_")
+    results = dict(environment=environment())
+    print(json.dumps(results["environment"]), flush=True)
+    sections = dict(classify=lambda: check_classify(args.inputs, work),
+                    training=lambda: check_training(args.inputs, work),
+                    throughput=lambda: throughput(["cuda", "cpu"]),
+                    whole=lambda: whole_raster(args.size, work))
+    for name in args.sections:
+        print(f"[{name}]", flush=True)
+        started = time.perf_counter()
+        try:
+            results[name] = sections[name]()
+        except Exception:
+            results[name] = dict(error=traceback.format_exc()[-3000:])
+            print(results[name]["error"], flush=True)
+        results.setdefault("seconds", {})[name] = round(time.perf_counter() - started, 1)
+        if name == "classify":
+            print(json.dumps(results[name], indent=1), flush=True)
+        with open(args.out + ".json", "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
