@@ -125,7 +125,10 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         default, meta = self.field_meta(field)
         if meta["choices"]:
             return meta["choices"][self.parameterAsEnum(parameters, name, context)]
-        if isinstance(default, bool):
+        if isinstance(default, bool):  # QGIS itself takes any text for a boolean (as false)
+            raw = parameters.get(name)
+            if isinstance(raw, str) and raw.strip().lower() not in ("true", "false", "yes", "no", "1", "0", ""):
+                raise InputError(name, f"'{raw}' is not a yes/no value; use true or false")
             return self.parameterAsBoolean(parameters, name, context)
         if isinstance(default, float):
             return self.parameterAsDouble(parameters, name, context)

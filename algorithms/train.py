@@ -13,6 +13,7 @@ NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class
            ("GAN", "gan", "GAN mode"),
            ("SYNTHETIC_RATIO", "synthetic_ratio", "Synthetic samples per real sample"),
            ("GAN_STEPS", "gan_steps", "GAN generator steps"),
+           ("CLASS_BALANCED", "class_balanced", "Show every class equally often"),
            ("BATCH_SIZE", "batch_size", "Batch size"),
            ("LEARNING_RATE", "learning_rate", "Learning rate"),
            ("VALIDATION_FRACTION", "validation_fraction", "Validation share of spatial blocks"),
@@ -28,7 +29,8 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "points cover, helped by a GAN: <i>ssgan</i> (the default, best in our Indian Pines benchmark) "
             "makes the classifier the discriminator of a semi-supervised GAN that also learns from the "
             "raster's unlabelled pixels; <i>wgan</i> adds labelled synthetic patches from a class-conditional "
-            "WGAN-GP; <i>none</i> trains on the labelled pixels alone (4-10x faster). A share of spatial "
+            "WGAN-GP; <i>none</i> trains on the labelled pixels alone (4-10x faster). CLASS_BALANCED (on by "
+            "default) shows every class equally often, which keeps rare classes from being swamped. A share of spatial "
             "blocks is held out to report an honest validation OA and kappa. Instead of raster + labels it "
             "can learn from SAMPLES, a file written by <i>Augment training samples</i> (then GAN none or "
             "wgan). Class colours come from the labels layer's categorized style on the class field, "

@@ -24,12 +24,14 @@ assessment.assess on the whole raster, scored on the test points):
   ssgan  semi-supervised GAN; the discriminator also sees the raster's unlabelled pixels (gan='ssgan').
          The test pixels are among those unlabelled pixels (their spectra, never their labels): this is
          the transductive setting a QGIS user has (the whole scene is at hand).
+  X+balanced  the same with class_balanced=True (labelled pixels drawn so that every class is seen
+         equally often); the plain names run with class_balanced=False.
 Every net uses the TrainConfig defaults except gan, samples (given as the label file) and
 validation_fraction=0 (the benchmark has its own test set); --epochs-all/--gan-steps-all may lower the
 cost of the 'all pixels' runs, and RESULTS.md records what ran.
 
 Usage: .venv/bin/python bench/accuracy.py [--seeds 0 1 2 3 4] [--sizes 15 50 all] [--methods svm none
-wgan ssgan] [--quick] [--out bench]
+none+balanced wgan ssgan ssgan+balanced] [--quick] [--out bench]
 """
 import argparse
 import json
@@ -45,6 +47,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 DATA = os.path.join(ROOT, "..", "shared", "data", "indian_pines")
 BLOCK, GAP = 16, 4
+METHODS = ["svm", "none", "none+balanced", "wgan", "ssgan", "ssgan+balanced"]  # table order
 CRS, PIXEL, ORIGIN = "EPSG:32616", 20.0, (500000.0, 4500000.0)
 
 
@@ -171,19 +174,21 @@ def run_net(method, raster, train_gpkg, test_gpkg, work, seed, overrides):
     from hsigan_qgis.inference import classify
     from hsigan_qgis.train_job import train
 
-    model = os.path.join(work, f"{method}_{seed}.hsigan")
-    mapped = os.path.join(work, f"{method}_{seed}.tif")
+    model = os.path.join(work, f"{method.replace('+', '_')}_{seed}.hsigan")
+    mapped = os.path.join(work, f"{method.replace('+', '_')}_{seed}.tif")
     for p in (model, mapped):
         if os.path.exists(p):
             os.remove(p)
-    cfg = TrainConfig(input=raster, labels=train_gpkg, class_field="class_id", output_model=model, gan=method,
-                      seed=seed, validation_fraction=0.0, device="cpu", **overrides)
+    gan, _, variant = method.partition("+")  # 'ssgan+balanced': class_balanced=True
+    cfg = TrainConfig(input=raster, labels=train_gpkg, class_field="class_id", output_model=model, gan=gan,
+                      seed=seed, validation_fraction=0.0, device="cpu", class_balanced=variant == "balanced",
+                      **overrides)
     result = train(cfg)
     classify(ClassifyConfig(input=raster, model=model, output=mapped, device="cpu"))
     scores = assess(AssessConfig(input=mapped, reference=test_gpkg, class_field="class_id"))
     return dict(oa=scores["oa"], aa=scores["aa"], kappa=scores["kappa"], seconds=result["seconds"],
                 config=dict({k: getattr(cfg, k) for k in ("patch_size", "epochs", "synthetic_ratio", "batch_size",
-                                                           "learning_rate")},
+                                                           "learning_rate", "class_balanced")},
                             gan_steps=result["metadata"]["training"]["gan_steps"]))  # resolved, not 0 = auto
 
 
@@ -196,7 +201,7 @@ def table(results):
     lines = ["| pixels/class | method | runs | OA % | AA % | kappa | train s |", "|---|---|---|---|---|---|---|"]
     keys = sorted({(r["size"], r["method"]) for r in results},
                   key=lambda k: (k[0] == "all", int(k[0]) if k[0] != "all" else 0,
-                                 ["svm", "none", "wgan", "ssgan"].index(k[1])))
+                                 METHODS.index(k[1])))
     for size, method in keys:
         rs = [r for r in results if r["size"] == size and r["method"] == method]
         lines.append(f"| {size} | {method} | {len(rs)} (seeds {','.join(str(r['seed']) for r in rs)}) | "
@@ -209,7 +214,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--sizes", nargs="+", default=["15", "50", "all"])
-    parser.add_argument("--methods", nargs="+", default=["svm", "none", "wgan", "ssgan"])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline (seconds)")
     parser.add_argument("--epochs-all", type=int, default=0, help="epochs for 'all' runs (0 = default)")
     parser.add_argument("--gan-steps-all", type=int, default=0, help="GAN steps for 'all' runs (0 = default)")
@@ -288,8 +293,8 @@ def write_results(path, text, results, per_class, args):
         old = open(path).read()
         if "## Findings" in old:
             findings = old[old.index("## Findings"):]
-    defaults = {k: getattr(TrainConfig, k) for k in ("patch_size", "epochs", "gan", "synthetic_ratio",
-                                                      "gan_steps", "batch_size", "learning_rate")}
+    defaults = {k: getattr(TrainConfig, k) for k in ("patch_size", "epochs", "gan", "class_balanced",
+                                                      "synthetic_ratio", "gan_steps", "batch_size", "learning_rate")}
     ran = sorted({(r["size"], r["method"], json.dumps(r.get("config", {}), sort_keys=True)) for r in results})
     lines = ["# Indian Pines accuracy benchmark (spatially disjoint split)", "",
              "Written by `bench/accuracy.py` (raw runs in `results.json`). Mean ± std over the seeds listed; "

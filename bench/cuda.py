@@ -9,15 +9,16 @@ it), made on any machine by `python bench/cuda.py --make-inputs DIR` (that step 
 What it does, in this order, writing OUT.json after every section (so a run cut short keeps what it did):
   1. classify() the Salinas-A sample with the trained model on CPU and on CUDA: same labels? largest
      difference of the class probabilities? TILE_SIZE 16 x BATCH_SIZE 8 on CUDA gives the 256 map? two
-     CUDA runs, the same map? Was float16 kept?
-  2. Same seed, same device, same model: train() twice on CUDA from the sample file (GAN none and wgan),
-     and the semi-supervised GAN (gan.train_ssgan) twice; each run in a fresh process; SHA-256 of the
-     weights compared.
+     CUDA runs, the same map?
+  2. Same seed, same device, same model: train() twice on CUDA from the sample file (GAN none), the
+     WGAN-GP generator (gan.train_wgan) and the semi-supervised GAN (gan.train_ssgan) twice each; each
+     run in a fresh process; SHA-256 of the weights compared.
   3. Dense classifier throughput (200 bands, 16 classes, patch 7, default widths, random weights): pixels
      per second of one forward pass over tiles of 256 and 512 px, batches of 1-16 tiles, float32 and
      float16, on CUDA and on this machine's CPU (medians of repeats, CUDA synchronised).
-  4. Whole classify() of a synthetic SIZE^2 x 200-band int16 GeoTIFF (tiled, DEFLATE) on CUDA and on CPU:
-     wall seconds, the reading thread's seconds, label agreement.
+  4. Whole classify() of a synthetic SIZE^2 x 200-band int16 GeoTIFF (tiled, DEFLATE) on CUDA and on CPU
+     with one and with the automatic number of reading threads, and tile sizes 256-1024: wall seconds,
+     reading seconds, label agreement.
 """
 import argparse
 import hashlib
@@ -86,10 +87,10 @@ def check_classify(inputs, work):
         result = classify_to(SAMPLE, model, out, device, output_probabilities=os.path.join(work, f"p_{name}.tif"),
                              **kw)
         runs[name] = dict(labels=read(out, 1), probs=read(os.path.join(work, f"p_{name}.tif")),
-                          amp=result["amp"], device=result["device"])
+                          device=result["device"])
     cpu, cuda = runs["cpu"], runs["cuda"]
     return dict(
-        pixels=int(cpu["labels"].size), device_used=cuda["device"], float16_kept=cuda["amp"],
+        pixels=int(cpu["labels"].size), device_used=cuda["device"],
         labels_cpu_equal_cuda=bool((cpu["labels"] == cuda["labels"]).all()),
         label_agreement_cpu_cuda=float((cpu["labels"] == cuda["labels"]).mean()),
         max_probability_difference_cpu_cuda=float(np.abs(cpu["probs"] - cuda["probs"]).max()),
@@ -109,40 +110,54 @@ def weights_digest(path):
     return digest.hexdigest()
 
 
-def train_once(spec):
-    """One training run in this process (called in a fresh subprocess); prints the weights' digest."""
+def _salinas_block(spec, radius=3):
+    """(normalised halo-padded block on the device, labelled PixelSet, n_classes, valid core) of the
+    Salinas-A sample, labels from the sample file's real samples."""
     import torch
-    if spec["mode"] == "ssgan":
-        from hsigan_qgis.gan import train_ssgan
-        from hsigan_qgis.raster import open_raster, read_window
-        from hsigan_qgis.sampling import Normalisation, PixelSet
-        from hsigan_qgis.train_job import build_classifier
-        from hsigan_qgis.training import seed_everything
-        with zipfile.ZipFile(spec["samples"]) as archive:
-            arrays = {k: np.load(archive.open(f"{k}.npy"), allow_pickle=False) for k in ("rows", "cols", "labels")}
-        real = arrays["rows"] >= 0
-        radius = 3
-        with open_raster(SAMPLE) as ds:
-            data, valid = read_window(ds, 0, 0, ds.height, ds.width, radius)
-        norm = Normalisation.fit(data, valid)
-        norm.apply(data, valid)
-        seed_everything(0)
-        device = torch.device(spec["device"])
-        block = torch.from_numpy(data).to(device)
-        pixels = PixelSet(arrays["rows"][real], arrays["cols"][real], arrays["labels"][real])
-        n_classes = int(arrays["labels"].max()) + 1
-        net = build_classifier(data.shape[0], n_classes, 2 * radius + 1).to(device)
-        core = valid[radius:-radius, radius:-radius]
-        train_ssgan(net, block, core, pixels, radius, n_classes, 60, 1e-3, 0, _Quiet())
-        states = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
-        digest = hashlib.sha256(b"".join(states[k].tobytes() for k in sorted(states))).hexdigest()
-    else:
+    from hsigan_qgis.raster import open_raster, read_window
+    from hsigan_qgis.sampling import Normalisation, PixelSet
+    with zipfile.ZipFile(spec["samples"]) as archive:
+        arrays = {k: np.load(archive.open(f"{k}.npy"), allow_pickle=False) for k in ("rows", "cols", "labels")}
+    real = arrays["rows"] >= 0
+    with open_raster(SAMPLE) as ds:
+        data, valid = read_window(ds, 0, 0, ds.height, ds.width, radius)
+    norm = Normalisation.fit(data, valid)
+    norm.apply(data, valid)
+    block = torch.from_numpy(data).to(torch.device(spec["device"]))
+    pixels = PixelSet(arrays["rows"][real], arrays["cols"][real], arrays["labels"][real])
+    return block, pixels, int(arrays["labels"].max()) + 1, valid[radius:-radius, radius:-radius]
+
+
+def _digest(module):
+    states = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    return hashlib.sha256(b"".join(states[k].tobytes() for k in sorted(states))).hexdigest()
+
+
+def train_once(spec):
+    """One training run in this process (called in a fresh subprocess); prints the weights' digest.
+    none: the public train() from the sample file; wgan, ssgan: the engine's GAN trainers on the sample
+    raster (train() from a sample file trains no GAN, and the GPU machine cannot read vector labels)."""
+    from hsigan_qgis.training import seed_everything
+    if spec["mode"] == "none":
         from hsigan_qgis.config import TrainConfig
         from hsigan_qgis.train_job import train
         out = os.path.join(spec["work"], f"m_{spec['mode']}_{os.getpid()}.hsigan")
-        train(TrainConfig(samples=spec["samples"], output_model=out, gan=spec["mode"], epochs=8, gan_steps=20,
-                          seed=0, device=spec["device"]))
+        train(TrainConfig(samples=spec["samples"], output_model=out, gan="none", epochs=8, seed=0,
+                          device=spec["device"]))
         digest = weights_digest(out)
+    else:
+        seed_everything(0)
+        block, pixels, n_classes, core = _salinas_block(spec)
+        if spec["mode"] == "wgan":
+            from hsigan_qgis.gan import train_wgan
+            generator, _ = train_wgan(block, pixels, 3, n_classes, 30, 0, _Quiet())
+            digest = _digest(generator)
+        else:
+            from hsigan_qgis.gan import train_ssgan
+            from hsigan_qgis.train_job import build_classifier
+            net = build_classifier(block.shape[0], n_classes, 7).to(block.device)
+            train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, _Quiet())
+            digest = _digest(net)
     print(json.dumps(dict(digest=digest)))
 
 
@@ -199,7 +214,8 @@ def throughput(devices):
                     if gpu:
                         torch.cuda.synchronize()
                     started = time.perf_counter()
-                    dense_logits(net, x, amp=amp)
+                    with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+                        dense_logits(net, x)
                     if gpu:
                         torch.cuda.synchronize()
                     if i >= 2:  # two warm-ups (cuDNN picks its kernels)
@@ -214,23 +230,40 @@ def throughput(devices):
 
 
 def whole_raster(size, work):
+    """classify() of one synthetic raster on CUDA as before reading threads and with the automatic reading
+    threads and GDAL decoding threads at three tile sizes, and on CPU: wall seconds, reading seconds, and
+    whether every map is the same."""
+    from hsigan_qgis import inference
     b = bench_inference()
     path, model = os.path.join(work, f"synthetic_{size}.tif"), os.path.join(work, "random.hsigan")
     b.save_model(b.make_net(), model)
     started = time.perf_counter()
     b.write_raster(path, size)
-    out = dict(size=size, write_seconds=time.perf_counter() - started)
+    out = dict(size=size, write_seconds=time.perf_counter() - started, runs=[])
     maps = {}
-    for device in ("cuda", "cpu"):
-        target = os.path.join(work, f"map_{device}.tif")
-        started = time.perf_counter()
-        result = classify_to(path, model, target, GPU if device == "cuda" else "cpu", tile_size=512 if device == "cuda" else 256, batch_size=4)
-        wall = time.perf_counter() - started
-        maps[device] = read(target, 1)
-        out[device] = dict(wall_seconds=wall, read_seconds=result["read_seconds"], float16_kept=result["amp"],
-                           mpixels_per_s=size * size / wall / 1e6)
-        print(f"  classify {size}^2 on {device}: {wall:.1f} s (reading {result['read_seconds']:.1f} s)", flush=True)
-    out["label_agreement_cuda_cpu"] = float((maps["cuda"] == maps["cpu"]).mean())
+    # (device, reading threads (0 = automatic), GDAL decoding threads on CUDA, tile, batch); the first is
+    # classify as it was before reading threads (one thread, GDAL's default decoding)
+    cases = [("cuda", 1, None, 256, 4), ("cuda", 0, "ALL_CPUS", 256, 4), ("cuda", 0, "ALL_CPUS", 512, 4),
+             ("cuda", 0, "ALL_CPUS", 1024, 1), ("cpu", 0, None, 256, 4)]
+    for device, threads, decode, tile, batch in cases:
+        inference.READ_THREADS, inference.CUDA_DECODE_THREADS = threads, decode
+        target = os.path.join(work, "map.tif")
+        try:
+            started = time.perf_counter()
+            result = classify_to(path, model, target, GPU if device == "cuda" else "cpu", tile_size=tile,
+                                 batch_size=batch)
+            wall = time.perf_counter() - started
+        finally:
+            inference.READ_THREADS, inference.CUDA_DECODE_THREADS = 0, "ALL_CPUS"
+        maps.setdefault(device, []).append(read(target, 1))
+        out["runs"].append(dict(device=device, read_threads=result["read_threads"], gdal_num_threads=decode,
+                                tile=tile, batch=batch, wall_seconds=wall,
+                                read_seconds_summed=result["read_seconds"], mpixels_per_s=size * size / wall / 1e6))
+        print(f"  classify {size}^2 on {device}, {result['read_threads']} reading threads, GDAL_NUM_THREADS "
+              f"{decode}, tile {tile} x {batch}: {wall:.1f} s (reading {result['read_seconds']:.1f} s summed)",
+              flush=True)
+    out["same_map_whatever_the_threads"] = {d: all((m == ms[0]).all() for m in ms) for d, ms in maps.items()}
+    out["label_agreement_cuda_cpu"] = float((maps["cuda"][0] == maps["cpu"][0]).mean())
     return out
 
 

@@ -2,10 +2,12 @@
 
 Options mirror the QGIS parameters (INPUT -> --input, CLASS_FIELD -> --class-field), with the same
 defaults and help, because both are generated from the config dataclasses. Errors print one line and
-exit with status 2 (bad input) or 130 (cancelled)."""
+exit with status 2 (bad input), 130 (cancelled) or 1 (an unexpected fault; HSIGAN_DEBUG=1 shows its
+traceback)."""
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import MISSING
 
@@ -110,13 +112,17 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"hsigan {args.job}: interrupted; no output was written", file=sys.stderr)
         return 130
-    except Exception as error:  # out of memory or a diverged GAN: name the parameter; else re-raise
+    except Exception as error:  # out of memory or a diverged GAN: name the parameter; else one line too
         known = translate(error, args.job)
-        if known is None:
+        if known is not None:
+            logging.getLogger("hsigan").debug("HSI-GAN failure", exc_info=True)
+            print(f"hsigan {args.job}: error: {known}", file=sys.stderr)
+            return 2
+        if os.environ.get("HSIGAN_DEBUG"):
             raise
-        logging.getLogger("hsigan").debug("HSI-GAN failure", exc_info=True)
-        print(f"hsigan {args.job}: error: {known}", file=sys.stderr)
-        return 2
+        print(f"hsigan {args.job}: failed: {type(error).__name__}: {error} (HSIGAN_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
     result.pop("metadata", None)
     if args.json:
         print(json.dumps(result, indent=1, default=str))

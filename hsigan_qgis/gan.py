@@ -40,10 +40,17 @@ def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
     return WGAN_STEPS
 
 
-def _real_batch(block, pixels, labels_t, radius, batch_size, generator):
+def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class=None):
+    """A random batch of labelled patches (flipped/rotated alike); with by_class (pixel indices of each
+    class), class-balanced: a class drawn uniformly, then one of its pixels."""
     import torch
 
-    idx = torch.randint(0, len(pixels), (batch_size,), generator=generator).numpy()
+    if by_class is None:
+        idx = torch.randint(0, len(pixels), (batch_size,), generator=generator).numpy()
+    else:
+        classes = torch.randint(0, len(by_class), (batch_size,), generator=generator).numpy()
+        within = torch.rand(batch_size, generator=generator, dtype=torch.float64).numpy()
+        idx = np.array([by_class[c][int(u * len(by_class[c]))] for c, u in zip(classes, within)])
     x = gather_patches(block, pixels.rows[idx], pixels.cols[idx], radius)
     return random_dihedral(x, generator), labels_t[idx]
 
@@ -108,8 +115,9 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64):
-    """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history."""
+                feedback, batch_size=64, balanced=False):
+    """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
+    balanced: labelled batches draw every class equally often (class_balanced in TrainConfig)."""
     import torch
     import torch.nn.functional as F
     from models.generator import ConditionalGenerator
@@ -123,6 +131,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(0.5, 0.999), weight_decay=1e-4)
     opt_g = torch.optim.Adam(gen.parameters(), lr=learning_rate, betas=(0.5, 0.999))
     labels_t = torch.as_tensor(train.labels, device=device)
+    by_class = [np.flatnonzero(train.labels == c) for c in np.unique(train.labels)] if balanced else None
     valid_rows, valid_cols = np.nonzero(valid_block)
     if len(valid_rows) == 0:
         valid_rows, valid_cols = train.rows, train.cols
@@ -140,7 +149,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         for group in opt_d.param_groups:
             group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
         classifier.train()
-        x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng)
+        x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng, by_class)
         x_u = unlabelled(batch_size)
         y_f = torch.randint(0, n_classes, (batch_size,), generator=rng).to(device)
         x_f = gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y_f)

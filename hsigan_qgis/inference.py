@@ -17,15 +17,16 @@ alpha) or not finite there; such pixels enter their neighbours' patches as 0 (th
 training. Bad bands (nodata or constant over the training pixels, listed in the model's 'bad_bands') are
 not judged and are set to 0 after normalisation, as in training.
 
-Resources: a background thread reads, normalises and queues the next tiles while the current batch is
-computed; memory is a few tiles x bands x (tile + 2r)^2 float32 plus GDAL's block cache, which is capped
-(CACHE_BYTES) while classify runs, so it is bounded by tile and batch size, not by raster size. On CUDA:
-pinned host memory, non-blocking copies, BATCH_SIZE tiles per forward pass and float16 autocast, kept only
-when the first batch gives the same labels as float32 (else float32 throughout, said in the log).
+Resources: reading threads (read_threads()) read, normalise and queue the next tiles while the current
+batch is computed; memory is at most max(2 x threads, BATCH_SIZE) tiles x bands x (tile + 2r)^2 float32
+plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile and
+batch size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE tiles per
+forward pass, float32 (see dense_logits).
 """
+import collections
 import contextlib
+import itertools
 import os
-import queue
 import threading
 import time
 
@@ -102,43 +103,62 @@ def tiles(height, width, size, block=None, block_bytes=0, budget=0):
                 yield row, col, min(size, height - row), min(size, width - col)
 
 
-def _prefetch(dataset, windows, halo, norm, stats, depth=2):
-    """Iterate (window, data, valid) with reading and normalising done ahead in a thread (GDAL I/O and
-    numpy release the GIL); stats['read_seconds'] sums the time the thread spent on it."""
-    box, stop = queue.Queue(maxsize=depth), threading.Event()
+def read_threads(device_type):
+    """Threads that read and normalise tiles ahead of the classifier. With the classifier on a GPU,
+    reading (decompression, type conversion, validity, normalisation) is nearly all of classify's time,
+    so on CUDA several threads read at once (GDAL and numpy release the GIL) and GDAL decodes blocks with
+    all cores; on CPU one reading thread, as more only took cores from torch (bench/RESULTS-cuda.md).
+    READ_THREADS overrides the count (benchmarks)."""
+    if READ_THREADS:
+        return int(READ_THREADS)
+    return max(1, min(8, (os.cpu_count() or 1) // 2)) if device_type == "cuda" else 1
+
+
+READ_THREADS = 0  # 0 = read_threads() decides
+CUDA_DECODE_THREADS = "ALL_CPUS"  # GDAL_NUM_THREADS while reading for a CUDA run (None: GDAL's default)
+
+
+def _prefetch(path, windows, halo, norm, stats, threads, depth, gdal_threads=None):
+    """Iterate (window, data, valid) in the order of `windows`, read and normalised ahead by `threads`
+    threads, at most `depth` tiles in flight (memory stays bounded by tile size). Each thread opens the
+    raster itself: a GDAL dataset handle must not be shared between threads. gdal_threads: GDAL's
+    GDAL_NUM_THREADS while reading (multi-threaded block decoding), None to leave it. stats['read_seconds']
+    sums the threads' reading time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rasterio
+
+    local, handles, lock = threading.local(), [], threading.Lock()
     stats["read_seconds"] = 0.0
 
-    def work():
-        try:
-            for row, col, h, w in windows:
-                if stop.is_set():
-                    return
-                started = time.perf_counter()
-                data, valid = read_window(dataset, row, col, h, w, halo, skip_bands=norm.bad_bands)
-                norm.apply(data, valid)
-                stats["read_seconds"] += time.perf_counter() - started
-                box.put(((row, col, h, w), data, valid))
-            box.put(None)
-        except BaseException as error:  # surfaced in the consumer
-            box.put(error)
+    def load(window):
+        if not hasattr(local, "dataset"):
+            local.dataset = open_raster(path)
+            with lock:
+                handles.append(local.dataset)
+        started = time.perf_counter()
+        row, col, h, w = window
+        with rasterio.Env(GDAL_NUM_THREADS=gdal_threads) if gdal_threads else contextlib.nullcontext():
+            data, valid = read_window(local.dataset, row, col, h, w, halo, skip_bands=norm.bad_bands)
+        norm.apply(data, valid)
+        return window, data, valid, time.perf_counter() - started
 
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
+    windows, pending = iter(windows), collections.deque()
     try:
-        while True:
-            item = box.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hsigan-read") as pool:
             try:
-                box.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
+                pending.extend(pool.submit(load, window) for window in itertools.islice(windows, depth))
+                while pending:
+                    window, data, valid, seconds = pending.popleft().result()
+                    stats["read_seconds"] += seconds
+                    pending.extend(pool.submit(load, following) for following in itertools.islice(windows, 1))
+                    yield window, data, valid
+            finally:  # cancelled, failed or done: drop what is queued; the pool waits for running reads
+                for future in pending:
+                    future.cancel()
+    finally:
+        for handle in handles:
+            handle.close()
 
 
 @contextlib.contextmanager
@@ -183,12 +203,14 @@ def prepare_model(model, device):
     return model.to(memory_format=torch.channels_last)
 
 
-def dense_logits(model, x, amp=False):
-    """(N, classes, H-2r, W-2r) float32 logits of a normalised (N, bands, H, W) batch."""
+def dense_logits(model, x):
+    """(N, classes, H-2r, W-2r) float32 logits of a normalised (N, bands, H, W) batch. Float32 throughout:
+    on an H200 float16 autocast computed only 1.2x faster than float32 while reading the raster took
+    >99 % of a classification, and it flipped labels near class boundaries (bench/RESULTS-cuda.md)."""
     import torch
     x = x.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), torch.autocast(x.device.type, dtype=torch.float16, enabled=amp):
-        return model(x).float()
+    with torch.inference_mode():
+        return model(x)
 
 
 def _profile(dataset, driver, dtype, count, nodata, tile):
@@ -242,12 +264,24 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
         write_text(qml_path(cfg.output_confidence), grey_qml())
     seconds = time.perf_counter() - started
     feedback.progress(100)
-    feedback.info(f"Classification written to {cfg.output} in {seconds:.1f} s ({stats['read_seconds']:.1f} s "
-                  f"of it reading, overlapped with computing)")
+    feedback.info(f"Classification written to {cfg.output} in {seconds:.1f} s (reading: {stats['read_seconds']:.1f} s "
+                  f"summed over {stats['read_threads']} threads, overlapped with computing)")
     return dict(output=cfg.output, output_confidence=cfg.output_confidence or None,
                 output_probabilities=cfg.output_probabilities or None, seconds=seconds,
                 read_seconds=stats["read_seconds"], class_ids=class_ids, class_names=metadata["class_names"],
-                class_colours=metadata["class_colours"], device=device.type, amp=stats.get("amp", False))
+                class_colours=metadata["class_colours"], device=device.type, read_threads=stats["read_threads"])
+
+
+def _check_scale(norm, data, valid, radius, feedback):
+    """Warn when the first tile's values are on another scale than the training raster's (reflectance
+    stored as 0-1 against 0-10000, say): the map would be wrong without any other sign."""
+    core = valid[radius:valid.shape[0] - radius, radius:valid.shape[1] - radius]
+    factor = norm.scale_factor(data[:, radius:data.shape[1] - radius, radius:data.shape[2] - radius], core)
+    if factor is not None and not 0.2 <= factor <= 5:
+        feedback.warning(f"INPUT: the raster's values are about {factor:.3g} times those the model was trained on "
+                         "(first tile); it is probably on another scale (e.g. reflectance 0-1 against 0-10000), "
+                         "so the map is likely wrong. Rescale the raster (Raster Calculator) to the training "
+                         "raster's units, or train a model on rasters like this one")
 
 
 def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
@@ -273,7 +307,6 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                   f"{cfg.tile_size} px (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
                   f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
     batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
-    amp = None if cuda else False  # decided on the first CUDA batch
     with contextlib.ExitStack() as stack:
         if cuda:  # few distinct tile shapes: let cuDNN pick kernels; float32 means float32 (no TF32)
             cudnn = torch.backends.cudnn
@@ -297,7 +330,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         pending = []
 
         def flush():
-            nonlocal done, amp
+            nonlocal done
             if cuda:  # one copy into pinned memory, then an asynchronous copy to the GPU
                 x = torch.empty((len(pending),) + pending[0][1].shape, pin_memory=True)
                 for i, (_, data, _) in enumerate(pending):
@@ -306,13 +339,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                 valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
             else:  # CPU: one tile per pass, no copy
                 x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
-            if amp is None:  # float16 only where it gives the float32 labels on this data
-                exact = dense_logits(model, x).argmax(1)
-                amp = bool(torch.equal(dense_logits(model, x, amp=True).argmax(1), exact))
-                feedback.info("Mixed precision (float16) " + ("on: the first batch gives the float32 labels" if amp
-                              else "off: it changed labels of the first batch; float32 throughout"))
-                stats["amp"] = amp
-            logits = dense_logits(model, x, amp)
+            logits = dense_logits(model, x)
             core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
             labels = lookup[logits.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
             probs = torch.softmax(logits, 1) if (conf_dst or prob_dst) else None
@@ -329,8 +356,13 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
             pending.clear()
             feedback.progress(100.0 * done / len(windows))
 
-        for item in _prefetch(dataset, windows, radius, norm, stats, depth=max(2, batch_size)):
+        threads = read_threads(device.type)
+        stats["read_threads"] = threads
+        for item in _prefetch(cfg.input, windows, radius, norm, stats, threads, depth=max(2 * threads, batch_size),
+                              gdal_threads=CUDA_DECODE_THREADS if cuda else None):
             feedback.check_cancel()
+            if not done and not pending:
+                _check_scale(norm, item[1], item[2], radius, feedback)
             if pending and (item[1].shape != pending[0][1].shape or len(pending) >= batch_size):
                 flush()
             pending.append(item)

@@ -113,6 +113,18 @@ class Normalisation:
         mean[bad], std[bad] = 0.0, 1.0
         return cls(mean, std, np.flatnonzero(bad))
 
+    def scale_factor(self, normalised, valid):
+        """Median over bands of (this data's band mean / the training band mean), from already normalised
+        data: about 1 for data on the training scale, about 1e4 or 1e-4 for reflectance stored as 0-10000
+        against 0-1 or the reverse. None when there is nothing to compare."""
+        usable = np.abs(self.mean) > 1e-12
+        usable[self.bad_bands] = False
+        if not valid.any() or not usable.any():
+            return None
+        z = normalised[usable][:, valid].mean(axis=1, dtype=np.float64)
+        raw = self.mean[usable] + self.std[usable] * z
+        return float(np.median(raw / self.mean[usable]))
+
     def apply(self, data, valid):
         """Normalise in place; invalid pixels become 0 (the mean), so they do not drive the net."""
         data -= self.mean[:, None, None]

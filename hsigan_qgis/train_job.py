@@ -119,16 +119,19 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         synthetic = draw_synthetic(generator, np.ceil(counts * cfg.synthetic_ratio).astype(int), cfg.seed)
         feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
         history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
-                                 cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic)
+                                 cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic,
+                                 balanced=cfg.class_balanced)
     elif cfg.gan == "ssgan":
         feedback.info(f"Training the semi-supervised GAN ({gan_steps} steps, unlabelled pixels from the raster)")
         valid_for_unlabelled = core_valid & (grid.index < 0)
         gan_history = train_ssgan(classifier, block, valid_for_unlabelled, train_px, radius, len(classes.ids),
-                                  gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size)
+                                  gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size,
+                                  balanced=cfg.class_balanced)
         history = []
     else:
         history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
-                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic)
+                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
+                                 balanced=cfg.class_balanced)
     figures = {}
     if len(val_px):
         predicted = predict_indices(classifier, block, val_px, radius)
@@ -154,7 +157,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                       samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, batch_size=cfg.batch_size, learning_rate=cfg.learning_rate,
+                      gan_steps=gan_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
                       train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),

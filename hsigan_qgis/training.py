@@ -53,9 +53,26 @@ class Diverged(RuntimeError):
     pass
 
 
+def epoch_order(labels, n_syn, balanced, generator):
+    """One epoch's sample indices: real samples 0..n-1, synthetic ones n..n+n_syn-1, shuffled. Each real
+    sample once, or with `balanced` n real draws with replacement, every class equally likely."""
+    import torch
+
+    n_real = len(labels)
+    order = torch.randperm(n_real + n_syn, generator=generator)
+    if balanced and n_real:
+        chance = torch.as_tensor(1.0 / np.bincount(labels)[labels], dtype=torch.float64)
+        drawn = torch.multinomial(chance, n_real, replacement=True, generator=generator)
+        order = torch.where(order < n_real, drawn[order.clamp(max=n_real - 1)], order)
+    return order
+
+
 def fit_classifier(model, block, train, validation, radius, epochs, batch_size, learning_rate, seed,
-                   feedback, synthetic=None, synthetic_weight=0.5):
+                   feedback, synthetic=None, synthetic_weight=0.5, balanced=False):
     """Train in place; returns the per-epoch history [{'epoch', 'loss', 'val_oa'}].
+
+    balanced: each epoch's real pixels are drawn with replacement so that every class is seen equally
+    often (class_balanced in TrainConfig); otherwise each real pixel once per epoch.
 
     synthetic: optional (patches tensor, labels tensor) joined to the real set; their loss counts
     `synthetic_weight` times a real sample's. A non-finite loss rolls back to the last good epoch with
@@ -75,7 +92,7 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
         for group in optimiser.param_groups:  # cosine decay by epoch
             group["lr"] = lr_scale * learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
         model.train()
-        order = torch.randperm(n_real + n_syn, generator=generator)
+        order = epoch_order(train.labels, n_syn, balanced, generator)
         total, count, finite = 0.0, 0, True
         for start in range(0, len(order), batch_size):
             feedback.check_cancel()

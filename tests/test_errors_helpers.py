@@ -277,6 +277,11 @@ FAULTS = {
             "        raise RuntimeError('DefaultCPUAllocator: can\\'t allocate memory: you tried to allocate 1 bytes')\n"
             "    return _forward(self, x)\n"
             "m.SpectralSpatialNet.forward = forward\n"),
+    # a plain bug in the engine, one that errors.translate does not know
+    "bug": ("import hsigan_qgis.inference as i\n"
+            "def _classify(*args, **kwargs):\n"
+            "    raise ZeroDivisionError('planted bug')\n"
+            "i._classify = _classify\n"),
     # not a fault: a file appears when training starts, so a test knows when to press Ctrl+C
     "started": ("import os\nimport hsigan_qgis.training as t\n_seed = t.seed_everything\n"
                 "def seed_everything(seed):\n"

@@ -127,6 +127,74 @@ def test_georeference_type_and_styling(tmp_path):
     assert result["device"] == "cpu" and result["read_seconds"] >= 0
 
 
+@pytest.mark.parametrize("threads", [2, 3])
+def test_reading_threads_give_the_same_map(tmp_path, monkeypatch, threads):
+    """Several reading threads (as on CUDA) hand the tiles over in order and give the one-thread map;
+    GDAL's multi-threaded decoding changes nothing either."""
+    from hsigan_qgis import inference
+
+    model = make_model(tmp_path / "m.hsigan", patch_size=7)
+    raster = write_raster(tmp_path / "in.tif", cube())
+    one, result = run(tmp_path, raster, model, "one.tif", tile_size=16, output_confidence=str(tmp_path / "c1.tif"))
+    assert result["read_threads"] == 1  # CPU default
+    monkeypatch.setattr(inference, "READ_THREADS", threads)
+    many, result = run(tmp_path, raster, model, "many.tif", tile_size=16, output_confidence=str(tmp_path / "cn.tif"))
+    assert result["read_threads"] == threads
+    assert (read(many, 1) == read(one, 1)).all()
+    assert (read(tmp_path / "cn.tif", 1) == read(tmp_path / "c1.tif", 1)).all()
+    stats = {}
+    windows = list(inference.tiles(H, W, 16))
+    norm = Normalisation([0.0] * BANDS, [1.0] * BANDS, [])
+    got = [w for w, _, _ in inference._prefetch(str(raster), windows, 3, norm, stats, threads, 4, "ALL_CPUS")]
+    assert got == windows and stats["read_seconds"] > 0
+
+
+def test_reading_stops_when_the_consumer_does(tmp_path):
+    """A cancelled classification stops reading: the generator closes its thread pool and raster handles."""
+    import threading
+    from hsigan_qgis import inference
+
+    raster = write_raster(tmp_path / "in.tif", cube())
+    windows = list(inference.tiles(H, W, 16))
+    norm = Normalisation([0.0] * BANDS, [1.0] * BANDS, [])
+    reader = inference._prefetch(str(raster), windows, 2, norm, {}, 3, 4)
+    next(reader)
+    reader.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("hsigan-read")]
+
+
+def test_read_threads_rule(monkeypatch):
+    from hsigan_qgis import inference
+
+    assert inference.read_threads("cpu") == 1
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: 16)
+    assert inference.read_threads("cuda") == 8
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: 2)
+    assert inference.read_threads("cuda") == 1
+
+
+@pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
+def test_a_raster_on_another_scale_is_warned_about(tmp_path, scale, warned):
+    """A model trained on values around 2000 (reflectance x 10000) meets a raster scaled by `scale`."""
+    from hsigan_qgis.feedback import Feedback
+
+    class Log(Feedback):
+        def __init__(self):
+            self.lines = []
+
+        def info(self, text):
+            self.lines.append(text)
+
+    model = make_model(tmp_path / "m.hsigan", mean=2000.0, std=300.0)
+    raster = write_raster(tmp_path / "in.tif", (cube() * 300 + 2000) * scale)
+    log = Log()
+    classify(ClassifyConfig(input=str(raster), model=model, output=str(tmp_path / "map.tif")), log)
+    warnings = [line for line in log.lines if "another scale" in line]
+    assert bool(warnings) is warned, log.lines
+    if warned:
+        assert warnings[0].startswith("Warning: INPUT: the raster's values are about") and "Rescale" in warnings[0]
+
+
 def test_classify_without_gdal_bindings(tmp_path, monkeypatch):
     """The engine's classify runs where only rasterio is installed (a GPU server with pip's rasterio and no
     osgeo): the same map and colour table, no attribute table, and the log says so."""

@@ -177,6 +177,51 @@ def test_same_seed_gives_byte_identical_weights(tmp_path, gan):
     assert any(not np.array_equal(np.asarray(a), np.asarray(states[0]["classifier"][n])) for n, a in other.items())
 
 
+def test_class_balanced_draws_show_every_class_equally_often():
+    """class_balanced: rare classes are drawn as often as common ones (in fit_classifier's epochs and in
+    ssgan's labelled batches); without it each real sample comes once per epoch."""
+    import torch
+    from hsigan_qgis.gan import _real_batch
+    from hsigan_qgis.sampling import PixelSet
+    from hsigan_qgis.training import epoch_order
+
+    labels = np.repeat([0, 1, 2], [200, 20, 4])
+    generator = torch.Generator().manual_seed(0)
+    plain = epoch_order(labels, 10, False, generator)
+    assert sorted(plain.tolist()) == list(range(len(labels) + 10))
+    drawn = torch.cat([epoch_order(labels, 10, True, generator) for _ in range(20)])
+    real = drawn[drawn < len(labels)].numpy()
+    assert (drawn >= len(labels)).sum() == 20 * 10  # every synthetic sample once per epoch
+    share = np.bincount(labels[real], minlength=3) / len(real)
+    assert np.allclose(share, 1 / 3, atol=0.05), share
+
+    block = torch.zeros((1, 40, 40))
+    pixels = PixelSet(np.arange(len(labels)) % 30 + 5, np.arange(len(labels)) // 30 + 5, labels)
+    by_class = [np.flatnonzero(labels == c) for c in range(3)]
+    _, y = _real_batch(block, pixels, torch.as_tensor(labels), 2, 3000, generator, by_class)
+    assert np.allclose(np.bincount(y.numpy(), minlength=3) / 3000, 1 / 3, atol=0.04)
+    _, y = _real_batch(block, pixels, torch.as_tensor(labels), 2, 3000, generator)
+    assert np.bincount(y.numpy(), minlength=3)[2] < 3000 * 0.05  # 4 of 224 pixels: rare without balancing
+
+
+@pytest.mark.parametrize("gan", ["none", "ssgan"])
+def test_class_balanced_is_used_and_recorded(tmp_path, gan):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+
+    weights = {}
+    for balanced in (False, True):
+        path = str(tmp_path / f"m{balanced}.hsigan")
+        train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                          samples_per_class=6, epochs=1, gan=gan, gan_steps=3, seed=3, device="cpu",
+                          class_balanced=balanced))
+        metadata, tensors = model_file.load(path)
+        assert metadata["training"]["class_balanced"] is balanced
+        weights[balanced] = tensors["classifier"]
+    assert any(not np.array_equal(np.asarray(a), np.asarray(weights[True][n])) for n, a in weights[False].items())
+
+
 def test_automatic_gan_steps():
     """GAN_STEPS 0 = automatic: wgan 200; ssgan at least 800 and at least EPOCHS passes over the labels."""
     from hsigan_qgis.gan import resolve_gan_steps

@@ -217,6 +217,23 @@ def test_classify_refuses_a_raster_with_other_bands(processing_run, trained_mode
     assert not os.path.exists(tmp_path / "map.tif")
 
 
+@pytest.mark.parametrize("algorithm, name", [("hsigan:train", "CLASS_BALANCED"), ("hsigan:classify", "COG")])
+def test_a_yes_no_parameter_refuses_other_text(processing_run, trained_model, tmp_path, algorithm, name):
+    """QGIS itself reads any text as false for a boolean; the algorithms say it is not a yes/no value."""
+    from qgis.core import QgsProcessingException
+    out = str(tmp_path / "out.tif")
+    parameters = {"INPUT": RASTER, "MODEL": trained_model[0], "OUTPUT": out} if algorithm == "hsigan:classify" else \
+        {"INPUT": RASTER, "LABELS": TRAIN_LABELS, "CLASS_FIELD": "class_name", "OUTPUT_MODEL": str(tmp_path / "m.hsigan")}
+    with pytest.raises(QgsProcessingException) as caught:
+        processing_run(algorithm, dict(parameters, **{name: "sometimes"}))
+    message = str(caught.value)
+    assert message.startswith(f"{name}: 'sometimes' is not a yes/no value") and "true or false" in message
+    assert os.listdir(tmp_path) == []
+    processing_run(algorithm, dict(parameters, **{name: "true"}, **({"EPOCHS": 1, "GAN": 0, "SAMPLES_PER_CLASS": 6}
+                                                                  if algorithm == "hsigan:train" else {})))
+    assert os.listdir(tmp_path)
+
+
 def test_check_reports_versions_and_device(processing_run):
     import torch
     result = processing_run("hsigan:check", {})
@@ -267,6 +284,22 @@ def test_cli_help(job, flags):
     for flag in flags:
         assert flag in done.stdout
     assert "default:" in done.stdout
+
+
+def test_cli_reports_an_unexpected_fault_in_one_line(trained_model, tmp_path):
+    """A bug the engine does not translate still ends as one line and exit status 1; HSIGAN_DEBUG=1 shows
+    the traceback."""
+    from test_errors_helpers import fault_env
+    command = [os.path.join(ROOT, "bin", "hsigan"), "classify", "--quiet", "--input", RASTER, "--model",
+               trained_model[0], "--output", str(tmp_path / "map.tif")]
+    env = fault_env("bug", tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == ("hsigan classify: failed: ZeroDivisionError: planted bug "
+                                   "(HSIGAN_DEBUG=1 shows the traceback)")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=dict(env, HSIGAN_DEBUG="1"))
+    assert done.returncode == 1 and "Traceback" in done.stderr and "planted bug" in done.stderr
+    assert not os.path.exists(tmp_path / "map.tif")
 
 
 def test_cli_reports_bad_input_in_one_line(tmp_path):
