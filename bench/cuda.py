@@ -156,7 +156,7 @@ def train_once(spec):
             from hsigan_qgis.gan import train_ssgan
             from hsigan_qgis.train_job import build_classifier
             net = build_classifier(block.shape[0], n_classes, 7).to(block.device)
-            train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, _Quiet())
+            train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, _Quiet(), balanced=True)
             digest = _digest(net)
     print(json.dumps(dict(digest=digest)))
 
