@@ -175,7 +175,8 @@ def write_training_report(path, metadata):
                      ("kappa", fmt(validation.get("kappa"), 4))])
     body += (f'<p class="note">{training["train_pixels"]} training and {training["validation_pixels"]} validation '
              f"pixels; validation blocks of {training['block_size']} px are spatially disjoint from the training "
-             f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}. "
+             f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
+             f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
     body += "<h2>Training pixels per class</h2>" + table(
         ["class", "id", "training pixels"],

@@ -212,12 +212,13 @@ def test_class_balanced_is_used_and_recorded(tmp_path, gan):
 
     weights = {}
     for balanced in (False, True):
-        path = str(tmp_path / f"m{balanced}.hsigan")
+        path, report = str(tmp_path / f"m{balanced}.hsigan"), tmp_path / f"r{balanced}.html"
         train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
                           samples_per_class=6, epochs=1, gan=gan, gan_steps=3, seed=3, device="cpu",
-                          class_balanced=balanced))
+                          class_balanced=balanced, output_report=str(report)))
         metadata, tensors = model_file.load(path)
         assert metadata["training"]["class_balanced"] is balanced
+        assert ("every class shown equally often" in report.read_text()) is balanced
         weights[balanced] = tensors["classifier"]
     assert any(not np.array_equal(np.asarray(a), np.asarray(weights[True][n])) for n, a in weights[False].items())
 
