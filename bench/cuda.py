@@ -100,13 +100,14 @@ def check_classify(inputs, work):
         max_probability_difference_tile16_vs_256=float(np.abs(cuda["probs"] - runs["cuda_tile16_batch8"]["probs"]).max()))
 
 
-def weights_digest(path):
-    """SHA-256 over the classifier/generator tensors of a model file (not its metadata, which holds times)."""
+def weights_digest(states):
+    """SHA-256 over {name: tensor or array} (a state dict, or a model file's tensors without its metadata,
+    which holds times)."""
     digest = hashlib.sha256()
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(n for n in archive.namelist() if n.endswith(".npy")):
-            digest.update(name.encode())
-            digest.update(np.load(archive.open(name), allow_pickle=False).tobytes())
+    for name in sorted(states):
+        value = states[name]
+        digest.update(name.encode())
+        digest.update(np.asarray(value.detach().cpu() if hasattr(value, "detach") else value).tobytes())
     return digest.hexdigest()
 
 
@@ -128,48 +129,36 @@ def _salinas_block(spec, radius=3):
     return block, pixels, int(arrays["labels"].max()) + 1, valid[radius:-radius, radius:-radius]
 
 
-def _digest(module):
-    states = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
-    return hashlib.sha256(b"".join(states[k].tobytes() for k in sorted(states))).hexdigest()
-
-
 def train_once(spec):
     """One training run in this process (called in a fresh subprocess); prints the weights' digest.
     none: the public train() from the sample file; wgan, ssgan: the engine's GAN trainers on the sample
     raster (train() from a sample file trains no GAN, and the GPU machine cannot read vector labels)."""
+    from hsigan_qgis.feedback import Feedback
     from hsigan_qgis.training import seed_everything
     if spec["mode"] == "none":
+        from hsigan_qgis import model_file
         from hsigan_qgis.config import TrainConfig
         from hsigan_qgis.train_job import train
         out = os.path.join(spec["work"], f"m_{spec['mode']}_{os.getpid()}.hsigan")
         train(TrainConfig(samples=spec["samples"], output_model=out, gan="none", epochs=8, seed=0,
                           device=spec["device"]))
-        digest = weights_digest(out)
+        tensors = model_file.load(out)[1]
+        digest = weights_digest({f"{part}/{name}": array for part, arrays in tensors.items()
+                                 for name, array in arrays.items()})
     else:
         seed_everything(0)
         block, pixels, n_classes, core = _salinas_block(spec)
         if spec["mode"] == "wgan":
             from hsigan_qgis.gan import train_wgan
-            generator, _ = train_wgan(block, pixels, 3, n_classes, 30, 0, _Quiet())
-            digest = _digest(generator)
+            generator, _ = train_wgan(block, pixels, 3, n_classes, 30, 0, Feedback())
+            digest = weights_digest(generator.state_dict())
         else:
             from hsigan_qgis.gan import train_ssgan
             from hsigan_qgis.train_job import build_classifier
             net = build_classifier(block.shape[0], n_classes, 7).to(block.device)
-            train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, _Quiet(), balanced=True)
-            digest = _digest(net)
+            train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, Feedback(), balanced=True)
+            digest = weights_digest(net.state_dict())
     print(json.dumps(dict(digest=digest)))
-
-
-class _Quiet:
-    def check_cancel(self):
-        pass
-
-    def progress(self, percent):
-        pass
-
-    def info(self, text):
-        pass
 
 
 def check_training(inputs, work):
