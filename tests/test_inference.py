@@ -11,12 +11,23 @@ from rasterio.transform import from_origin
 from conftest import RASTER, TRAIN_LABELS, write_raster
 from hsigan_qgis import model_file
 from hsigan_qgis.config import ClassifyConfig
+from hsigan_qgis.feedback import Feedback
 from hsigan_qgis.inference import classify, load_classifier
 from hsigan_qgis.raster import open_raster, read_window
 from hsigan_qgis.sampling import Normalisation, gather_patches
 from hsigan_qgis.styling import read_class_table
 
 BANDS, H, W = 6, 41, 53
+
+
+class Log(Feedback):
+    """Engine feedback that keeps the log lines (warnings arrive as info lines starting 'Warning: ')."""
+
+    def __init__(self):
+        self.lines = []
+
+    def info(self, text):
+        self.lines.append(text)
 
 
 def make_model(path, bands=BANDS, class_ids=(1, 2, 3, 4), patch_size=5, seed=0, mean=0.0, std=1.0,
@@ -176,15 +187,6 @@ def test_read_threads_rule(monkeypatch):
 @pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
 def test_a_raster_on_another_scale_is_warned_about(tmp_path, scale, warned):
     """A model trained on values around 2000 (reflectance x 10000) meets a raster scaled by `scale`."""
-    from hsigan_qgis.feedback import Feedback
-
-    class Log(Feedback):
-        def __init__(self):
-            self.lines = []
-
-        def info(self, text):
-            self.lines.append(text)
-
     model = make_model(tmp_path / "m.hsigan", mean=2000.0, std=300.0)
     raster = write_raster(tmp_path / "in.tif", (cube() * 300 + 2000) * scale)
     log = Log()
@@ -199,13 +201,6 @@ def test_classify_without_gdal_bindings(tmp_path, monkeypatch):
     """The engine's classify runs where only rasterio is installed (a GPU server with pip's rasterio and no
     osgeo): the same map and colour table, no attribute table, and the log says so."""
     import sys
-    from hsigan_qgis.feedback import Feedback
-
-    class Log(Feedback):
-        lines = []
-
-        def info(self, text):
-            self.lines.append(text)
 
     model = make_model(tmp_path / "m.hsigan")
     raster = write_raster(tmp_path / "in.tif", cube())
@@ -214,13 +209,14 @@ def test_classify_without_gdal_bindings(tmp_path, monkeypatch):
     with pytest.raises(ImportError):
         from osgeo import gdal  # noqa: F401
     out = str(tmp_path / "without.tif")
-    classify(ClassifyConfig(input=str(raster), model=model, output=out), Log())
+    log = Log()
+    classify(ClassifyConfig(input=str(raster), model=model, output=out), log)
     monkeypatch.delitem(sys.modules, "osgeo")
     assert (read(out, 1) == read(with_gdal, 1)).all()
     with rasterio.open(out) as dst:
         assert dst.colormap(1)[2][:3] == (40, 90, 150)
     assert read_class_table(out) == {} and read_class_table(with_gdal)[1] == "c1"
-    assert any("No raster attribute table" in line for line in Log.lines)
+    assert any("No raster attribute table" in line for line in log.lines)
 
 
 @pytest.mark.parametrize("ids, dtype", [((5, 300, 7), "uint16"), ((5, 70000), "uint32")])
