@@ -14,6 +14,8 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
 from hsigan_qgis.errors import Cancelled, InputError, translate
 from hsigan_qgis.feedback import Feedback
 
+from .parameter_names import with_labels
+
 log = logging.getLogger("hsigan")
 
 
@@ -84,8 +86,10 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
     def shortHelpString(self):  # noqa: N802
         self._help = []
         self.initAlgorithm({})
-        items = "".join(f"<li><b>{label}</b>: {text}</li>" for label, text in self._help)
-        return f"{self.HELP}<ul>{items}</ul>"
+        ids = {p.description(): p.name() for p in self.parameterDefinitions()}
+        items = "".join(f"<li><b>{label}</b> ({ids.get(label, '')}): {with_labels(text, self)}</li>"
+                        for label, text in self._help)
+        return f"{with_labels(self.HELP, self)}<ul>{items}</ul>"
 
     # -- parameters from config fields ------------------------------------------------------------
     def field_meta(self, field):
@@ -139,8 +143,8 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         require(self.NEEDS)
         try:
             return self.execute(parameters, context, feedback, QgisFeedback(feedback))
-        except InputError as error:
-            raise QgsProcessingException(str(error))
+        except InputError as error:  # "Dialog label (ID): message"
+            raise QgsProcessingException(with_labels(str(error), self, error.parameter))
         except Cancelled as error:
             raise QgsProcessingException(str(error))
         except QgsProcessingException:
@@ -151,7 +155,7 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
                 feedback.pushDebugInfo(traceback.format_exc())
             known = translate(error, self.NAME)  # out of memory, a diverged GAN: say which parameter to change
             if known is not None:
-                raise QgsProcessingException(str(known))
+                raise QgsProcessingException(with_labels(str(known), self, known.parameter))
             raise QgsProcessingException(f"{self.LABEL} failed: {type(error).__name__}: {error}")
 
     def execute(self, parameters, context, feedback, engine_feedback):

@@ -3,7 +3,8 @@ from qgis.core import (QgsProcessingParameterFile, QgsProcessingParameterRasterD
                        QgsProcessingParameterRasterLayer)
 
 from .base import HsiGanAlgorithm
-from .styling import style_on_load
+from .destinations import drop_unwritten, optional_output_layer
+from .styling import layer_name, style_on_load
 from hsigan_qgis.config import ClassifyConfig
 
 OPTIONS = [("TILE_SIZE", "tile_size", "Tile size (pixels)"), ("BATCH_SIZE", "batch_size", "Tiles per batch"),
@@ -41,12 +42,16 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
         values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
         cfg = ClassifyConfig(input=raster.source(), model=self.parameterAsFile(parameters, "MODEL", context),
                              output=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
-                             output_confidence=self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context) or "",
-                             output_probabilities=self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context) or "",
+                             output_confidence=optional_output_layer(self, parameters, "OUTPUT_CONFIDENCE", context),
+                             output_probabilities=optional_output_layer(self, parameters, "OUTPUT_PROBABILITIES", context),
                              **values)
         result = classify(cfg, engine_feedback)
-        style_on_load(context, result["output"], "classes", result)
-        if result["output_confidence"]:
-            style_on_load(context, result["output_confidence"], "confidence", result)
-        return {"OUTPUT": result["output"], "OUTPUT_CONFIDENCE": result["output_confidence"],
-                "OUTPUT_PROBABILITIES": result["output_probabilities"]}
+        drop_unwritten(context)
+        run = {}  # shared by this run's outputs: the map goes above its confidence
+        for key, kind in (("output", "classes"), ("output_confidence", "confidence")):
+            if result[key]:
+                style_on_load(context, result[key], kind, result, layer_name(cfg.input, cfg.model, kind), run)
+        # like QGIS's own algorithms: an optional output left empty is not in the results
+        return {name: result[key] for name, key in (("OUTPUT", "output"), ("OUTPUT_CONFIDENCE", "output_confidence"),
+                                                    ("OUTPUT_PROBABILITIES", "output_probabilities"))
+                if result[key]}

@@ -8,9 +8,9 @@ from .assess import AssessAlgorithm
 from .augment import AugmentAlgorithm
 from .check import CheckAlgorithm
 from .classify import ClassifyAlgorithm
-from .train import TrainAlgorithm
+from .train import TrainAlgorithm, TrainFromSamplesAlgorithm
 
-ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
+ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, TrainFromSamplesAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
 
 
 class HsiGanProvider(QgsProcessingProvider):

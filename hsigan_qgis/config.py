@@ -33,13 +33,17 @@ class TrainConfig:
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}; in QGIS they "
                              "come from the labels layer's categorized style. Others get a fixed palette.",
                              advanced=True)
+    class_names: str = opt("", "Optional class names as JSON {class id: name} for an integer class field; in "
+                           "QGIS they come from the class name field or the labels layer's categorized style "
+                           "on the class field. Classes not named keep their id as name.", advanced=True)
     samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.", minimum=0)
     patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
                           minimum=1, maximum=31)
     epochs: int = opt(100, "Passes over the training pixels.", minimum=1, maximum=10000)
     gan: str = opt("ssgan", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
                    "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES)
-    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample (wgan).",
+    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan "
+                                      "only (none and ssgan ignore it).",
                                  advanced=True, minimum=0.0, maximum=20.0)
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, for ssgan at least "
                             "800 and at least EPOCHS passes over the training pixels.", advanced=True, minimum=0)

@@ -87,6 +87,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         h, w = grid.index.shape
     core_valid = valid[radius:radius + h, radius:radius + w]
     classes = grid.classes
+    if cfg.class_names and not stored:
+        classes.names = resolve_names(cfg.class_names, classes)
     train_px, val_px = (stored["train"], stored["validation"]) if stored else choose_pixels(
         grid.index, core_valid, cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
         classes.names)
@@ -222,3 +224,16 @@ def resolve_colours(spec, classes, fallback=None):
         if colour and len(colour) == 7 and colour.startswith("#"):
             colours[k] = colour.lower()
     return colours
+
+
+def resolve_names(spec, classes):
+    """Class names from `spec` (JSON {class id: name}, e.g. from a class name field) for the classes of an
+    integer class field, whose names are otherwise their ids; other classes keep their names."""
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+        if not isinstance(given, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        raise InputError("CLASS_NAMES", f"not a JSON object of class id: name ({error}); e.g. {{\"1\": \"water\"}}")
+    named = {str(k).strip(): " ".join(str(v).split()) for k, v in given.items() if str(v).strip()}
+    return [named.get(str(cid), name) if name == str(cid) else name for cid, name in zip(classes.ids, classes.names)]
