@@ -101,7 +101,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
                            "deleted when QGIS exits")
         if self.parameterDefinition("INPUT") is None or not parameters.get("SAMPLES"):
             return super().checkParameterValues(parameters, context)
-        # SAMPLES replaces raster + labels (the parameter set of hsigan:train before 0.2)
+        # SAMPLES replaces raster + labels (how hsigan:train took a sample file before train_samples)
         for parameter in self.parameterDefinitions():
             if parameter.name() in ("INPUT", "LABELS", "CLASS_FIELD") and not parameters.get(parameter.name()):
                 continue

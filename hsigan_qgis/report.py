@@ -2,6 +2,7 @@
 One set of building blocks serves the training, assessment and augmentation reports."""
 import html
 import json
+import math
 import os
 
 from .outputs import write_text
@@ -85,17 +86,35 @@ def table(header, rows):
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+def nice_ticks(low, high, count=5, integer=False):
+    """Round tick values (steps of 1, 2, 2.5 or 5 times a power of ten) covering [low, high], and their
+    text: (values, labels). integer: steps of at least 1 (epochs, steps)."""
+    span = high - low if high > low else (abs(high) or 1.0)
+    raw = span / max(count - 1, 1)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw * (1 - 1e-9))
+    if integer:
+        step = max(1, round(step))
+    first, last = math.floor(low / step + 1e-9), math.ceil(high / step - 1e-9)
+    last = max(last, first + 1)
+    values = [round(k * step, 12) for k in range(first, last + 1)]
+    decimals = 0 if integer else max(0, -math.floor(math.log10(step) + 1e-9) + (1 if step / magnitude == 2.5 else 0))
+    return values, [f"{v:.{decimals}f}" for v in values]
+
+
 def line_chart(series, title, xlabel, ylabel, width=520, height=260, bands=None):
-    """series: [(label, xs, ys)]; bands: optional [(xs, lows, highs)] shaded like the series' colours."""
+    """series: [(label, xs, ys)]; bands: optional [(xs, lows, highs)] shaded like the series' colours.
+    Axes run over round ticks; the left margin fits the widest tick label, so the axis title is not cut."""
     points = [(x, y) for _, xs, ys in series for x, y in zip(xs, ys) if y is not None]
     for xs, lows, highs in bands or []:
         points += list(zip(xs, lows)) + list(zip(xs, highs))
     if not points:
         return ""
-    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
-    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
-    left, right, top, bottom = 55, 10, 25, 35
+    integer_x = all(float(p[0]).is_integer() for p in points)
+    xticks, xtexts = nice_ticks(min(p[0] for p in points), max(p[0] for p in points), 6, integer_x)
+    yticks, ytexts = nice_ticks(min(p[1] for p in points), max(p[1] for p in points), 5)
+    x0, x1, y0, y1 = xticks[0], xticks[-1], yticks[0], yticks[-1]
+    left, right, top, bottom = 28 + 6 * max(len(t) for t in ytexts), 10, 25, 35
 
     def sx(x):
         return left + (x - x0) / (x1 - x0) * (width - left - right)
@@ -107,14 +126,17 @@ def line_chart(series, title, xlabel, ylabel, width=520, height=260, bands=None)
              f'style="background:#fff;border:1px solid #ddd;margin:4px">',
              f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13">{_e(title)}</text>',
              f'<text x="{width / 2}" y="{height - 4}" text-anchor="middle" font-size="11">{_e(xlabel)}</text>',
-             f'<text x="12" y="{height / 2}" font-size="11" transform="rotate(-90 12 {height / 2})" '
-             f'text-anchor="middle">{_e(ylabel)}</text>',
+             f'<text x="14" y="{height / 2}" font-size="11" transform="rotate(-90 14 {height / 2})" '
+             f'text-anchor="middle" class="ylabel">{_e(ylabel)}</text>',
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#888"/>',
              f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#888"/>']
-    for value in (y0, (y0 + y1) / 2, y1):
-        parts.append(f'<text x="{left - 4}" y="{sy(value) + 4}" font-size="10" text-anchor="end">{value:.4g}</text>')
-    for value in (x0, x1):
-        parts.append(f'<text x="{sx(value)}" y="{height - bottom + 13}" font-size="10" text-anchor="middle">{value:.4g}</text>')
+    for value, text in zip(yticks, ytexts):
+        parts.append(f'<line x1="{left}" y1="{sy(value):.1f}" x2="{width - right}" y2="{sy(value):.1f}" stroke="#eee"/>'
+                     f'<text x="{left - 4}" y="{sy(value) + 4:.1f}" font-size="10" text-anchor="end" '
+                     f'class="ytick">{text}</text>')
+    for value, text in zip(xticks, xtexts):
+        parts.append(f'<text x="{sx(value):.1f}" y="{height - bottom + 13}" font-size="10" text-anchor="middle" '
+                     f'class="xtick">{text}</text>')
     for i, (xs, lows, highs) in enumerate(bands or []):
         outline = [f"{sx(x):.1f},{sy(y):.1f}" for x, y in zip(xs, highs)] + \
                   [f"{sx(x):.1f},{sy(y):.1f}" for x, y in reversed(list(zip(xs, lows)))]
@@ -178,10 +200,13 @@ def write_training_report(path, metadata):
              f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
              f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
-    body += "<h2>Training pixels per class</h2>" + table(
-        ["class", "id", "training pixels"],
-        [(n, i, c) for n, i, c in zip(metadata["class_names"], metadata["class_ids"],
-                                       training["train_pixels_per_class"])])
+    validation_counts = [sum(row) for row in validation["confusion"]] if validation.get("confusion") else None
+    body += validation_note(metadata["class_names"], validation_counts)
+    body += "<h2>Pixels per class</h2>" + table(
+        ["class", "id", "training pixels", "validation pixels"],
+        [(n, i, c, "–" if validation_counts is None else v)
+         for n, i, c, v in zip(metadata["class_names"], metadata["class_ids"], training["train_pixels_per_class"],
+                               validation_counts or [None] * len(metadata["class_ids"]))])
     history = metadata.get("history") or []
     if history:
         epochs = [h["epoch"] for h in history]
@@ -200,6 +225,23 @@ def write_training_report(path, metadata):
         body += "<h2>Validation confusion matrix</h2>" + confusion_table(metadata["class_names"],
                                                                           validation["confusion"])
     write(path, "HSI-GAN training report", body, metadata)
+
+
+def validation_note(names, validation_counts):
+    """Which classes the validation figures cover: AA averages the per-class accuracy of the classes that
+    have validation pixels only, so a class without any cannot lower it; say so, and name them."""
+    if validation_counts is None:
+        return ('<p class="note">No validation pixels (VALIDATION_FRACTION is 0 or every class sits in one '
+                'block): no validation figures.</p>')
+    without = [n for n, c in zip(names, validation_counts) if c == 0]
+    with_pixels = [n for n, c in zip(names, validation_counts) if c > 0]
+    text = (f"AA is the mean accuracy over the {len(with_pixels)} of {len(names)} classes that have validation "
+            f"pixels")
+    if without:
+        text += (f"; {len(without)} class{'es have' if len(without) > 1 else ' has'} no validation pixels and "
+                 f"{'are' if len(without) > 1 else 'is'} not validated: {', '.join(without)} (all their labelled "
+                 "blocks went to training; more labels or a smaller BLOCK_SIZE give it some)")
+    return f'<p class="note">{_e(text)}.</p>'
 
 
 def write_augment_report(path, metadata, figures):
