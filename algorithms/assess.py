@@ -4,6 +4,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterVectorLayer)
 
 from .base import HsiGanAlgorithm
+from .labels_style import refuse_feature_id
 from hsigan_qgis.config import AssessConfig
 
 
@@ -36,6 +37,8 @@ class AssessAlgorithm(HsiGanAlgorithm):
         from hsigan_qgis.assessment import assess
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        refuse_feature_id(self.parameterAsVectorLayer(parameters, "REFERENCE", context),
+                          self.parameterAsString(parameters, "CLASS_FIELD", context))
         path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
             parameters, "REFERENCE", context, ["gpkg", "shp"], "gpkg", feedback)
         cfg = AssessConfig(input=raster.source(), reference=path + (f"|layername={layer_name}" if layer_name else ""),

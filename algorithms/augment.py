@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterVectorLayer)
 
 from .base import HsiGanAlgorithm
-from .labels_style import categorized_colours
+from .labels_style import categorized_colours, refuse_feature_id
 from hsigan_qgis.config import AugmentConfig
 
 NUMBERS = [("COUNT_PER_CLASS", "count_per_class", "Synthetic samples per class"),
@@ -58,6 +58,7 @@ class AugmentAlgorithm(HsiGanAlgorithm):
         labels_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
             parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
         class_field = self.parameterAsString(parameters, "CLASS_FIELD", context)
+        refuse_feature_id(layer, class_field)
         values = {field: self.value_of(parameters, name, field, context) for name, field, _ in NUMBERS}
         cfg = AugmentConfig(input=raster.source(), labels=labels_path + (f"|layername={layer_name}" if layer_name else ""),
                             class_field=class_field, class_colours=categorized_colours(layer, class_field),

@@ -51,3 +51,16 @@ def class_names(layer, class_field, name_field=""):
             if label.strip() != cid:
                 names[cid] = label
     return json.dumps(names) if names else ""
+
+
+def refuse_feature_id(layer, field, parameter="CLASS_FIELD"):
+    """QGIS's field lists start with a GeoPackage's feature id ('fid'), which a required field widget
+    preselects; it numbers features, it holds no classes. Say so, and list the fields that might."""
+    from hsigan_qgis.errors import InputError
+    if layer is None or not field:
+        return
+    index = layer.fields().indexOf(field)
+    if index >= 0 and index in layer.primaryKeyAttributes():
+        others = [f.name() for i, f in enumerate(layer.fields()) if i not in layer.primaryKeyAttributes()]
+        raise InputError(parameter, f"'{field}' is the layer's feature id, not a class; choose the field that "
+                                    f"holds the classes: one of {others}")

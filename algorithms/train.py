@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessingOutputLayerDefinition, QgsProcessingOutputNu
 
 from .base import HsiGanAlgorithm
 from hsigan_qgis.errors import InputError
-from .labels_style import categorized_colours, class_names
+from .labels_style import categorized_colours, class_names, refuse_feature_id
 from hsigan_qgis.config import TrainConfig
 
 NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class (0 = all)"),
@@ -122,6 +122,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             labels_uri = labels_path + (f"|layername={layer_name}" if layer_name else "")
         class_field = self.parameterAsString(parameters, "CLASS_FIELD", context) or "" if with_layers else ""
         name_field = self.parameterAsString(parameters, "CLASS_NAME_FIELD", context) or "" if with_layers else ""
+        refuse_feature_id(layer, class_field)
         if name_field and layer is not None and layer.fields().indexOf(name_field) < 0:
             raise InputError("CLASS_NAME_FIELD", f"field '{name_field}' is not in the labels layer")
         values = {field: self.value_of(parameters, name, field, context) for name, field, _ in self.NUMBERS}

@@ -12,7 +12,8 @@ def test_provider_lists_algorithms(qgis_app):
     from qgis.core import QgsApplication
     provider = QgsApplication.processingRegistry().providerById("hsigan")
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["hsigan:assess", "hsigan:augment", "hsigan:check", "hsigan:classify", "hsigan:train"]
+    assert ids == ["hsigan:assess", "hsigan:augment", "hsigan:check", "hsigan:classify", "hsigan:train",
+                   "hsigan:train_samples"]
     for algorithm in provider.algorithms():
         assert algorithm.shortHelpString().strip()
         assert algorithm.group() == "Hyperspectral classification"

@@ -24,7 +24,7 @@ def test_every_algorithm_is_documented_and_flags_advanced(qgis_app):
     from dataclasses import fields
     from qgis.core import QgsProcessingParameterDefinition
     algorithms = {a.name(): a for a in _algorithms()}
-    assert set(algorithms) == {"augment", "train", "classify", "assess", "check"}
+    assert set(algorithms) == {"augment", "train", "train_samples", "classify", "assess", "check"}
     for algorithm in algorithms.values():
         assert algorithm.group() and algorithm.groupId() and len(algorithm.displayName()) > 8
         text = algorithm.shortHelpString()
@@ -65,7 +65,7 @@ def test_shipped_model_chains_augment_train_classify_assess(tmp_path):
            "assess:Accuracy report": str(tmp_path / "acc.html")}
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     done = subprocess.run([QGIS_PROCESS, "--json", "run", MODEL3, "--", f"raster={RASTER}",
-                           f"labels={TRAIN_LABELS}", "class_field=class_name", f"reference={REFERENCE}",
+                           f"labels={TRAIN_LABELS}", "labels_field=class_name", f"reference={REFERENCE}",
                            "reference_field=class_name", "synthetic_per_class=10", "real_per_class=30",
                            "gan_steps=2", "epochs=3"] + [f"{k}={v}" for k, v in out.items()],
                           capture_output=True, text=True, timeout=600, env=env)
@@ -131,7 +131,7 @@ def test_batch_of_three_rasters_loads_styled_layers(qgis_app, trained_model, tmp
         assert [c.label for c in palette] == metadata["class_names"]
         assert [c.value for c in palette] == metadata["class_ids"]
         assert [c.color.name() for c in palette] == metadata["class_colours"]
-        assert layer.name() == "Classification"
+        assert layer.name().endswith(" — classification (salinas)"), layer.name()
     for layer in greys:
         enhancement = layer.renderer().contrastEnhancement()
         assert (enhancement.minimumValue(), enhancement.maximumValue()) == (0.0, 1.0)
@@ -145,7 +145,7 @@ def test_run_and_load_results_styles_the_map(qgis_app, trained_model, tmp_path):
     project.removeAllMapLayers()
     processing.runAndLoadResults("hsigan:classify", {"INPUT": RASTER, "MODEL": trained_model[0],
                                                      "OUTPUT": str(tmp_path / "map.tif")})
-    layers = project.mapLayersByName("Classification")
+    layers = project.mapLayersByName("salinas_a — classification (salinas)")
     assert len(layers) == 1 and isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
     assert [c.label for c in layers[0].renderer().classes()] == trained_model[1]["metadata"]["class_names"]
     project.removeAllMapLayers()
