@@ -7,9 +7,10 @@ import re
 
 
 def labels_by_id(algorithm):
-    """{parameter id: dialog label} for an algorithm's parameters (ids of 4+ characters: shorter ones such
-    as GAN also occur as ordinary words)."""
-    return {p.name(): p.description() for p in algorithm.parameterDefinitions() if len(p.name()) >= 4}
+    """{parameter id: dialog label} for an algorithm's parameters, without a trailing remark in brackets
+    ("Tile size (pixels)" -> "Tile size")."""
+    return {p.name(): re.sub(r"\s*\([^()]*\)$", "", p.description()) or p.description()
+            for p in algorithm.parameterDefinitions()}
 
 
 def with_labels(text, algorithm, first=None):
@@ -20,8 +21,9 @@ def with_labels(text, algorithm, first=None):
         head, body = f"{labels[first]} ({first}):", text[len(first) + 1:]
     else:
         head, body = "", text
-    if labels:
-        pattern = re.compile(r"(?<![\w(])(" + "|".join(sorted(map(re.escape, labels), key=len, reverse=True))
-                             + r")(?![\w)-])")
+    in_text = [name for name in labels if len(name) >= 4]  # shorter ids (GAN, COG) are also ordinary words
+    if in_text:
+        pattern = re.compile(r"(?<![\w(])(" + "|".join(sorted(map(re.escape, in_text), key=len, reverse=True))
+                             + r")(?![\w)=-])")  # ID=value is command-line syntax: left as it is
         body = pattern.sub(lambda m: f"{labels[m.group(1)]} ({m.group(1)})", body)
     return head + body

@@ -29,6 +29,12 @@ CLASS_NAME_FIELD_HELP = ("Optional text field holding each class's name when the
                          "layer's categorized style on the class field, else the codes.")
 
 
+def desktop():
+    """True inside desktop QGIS (its interface object exists), False in qgis_process and scripts."""
+    import qgis.utils
+    return getattr(qgis.utils, "iface", None) is not None
+
+
 def is_temporary(value):
     """True for QGIS's 'Save to temporary file' (TEMPORARY_OUTPUT), also inside an output definition."""
     if isinstance(value, QgsProcessingOutputLayerDefinition):
@@ -61,15 +67,19 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "the numbers OA, AA, KAPPA and TRAIN_PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        # Raster + labels are required in the dialog (so QGIS preselects the project's layers); SAMPLES
-        # alone still works for scripts and old models (checkParameterValues), and has its own algorithm.
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"),
+        # Raster, labels and class field are required in desktop QGIS's dialogs, so that QGIS preselects the
+        # project's layers. Without the desktop (qgis_process, scripts) they stay optional: qgis_process
+        # refuses a call that lacks a mandatory parameter before the algorithm sees it, and SAMPLES alone
+        # (the sample-file path before hsigan:train_samples) must keep working there.
+        optional = not desktop()
+        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster", optional=optional),
                  self.field_meta("input")[1]["help"])
         self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
+                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint],
+                                                   optional=optional),
                  self.field_meta("labels")[1]["help"])
         self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
-                                             type=QgsProcessingParameterField.Any),
+                                             type=QgsProcessingParameterField.Any, optional=optional),
                  self.field_meta("class_field")[1]["help"])
         self.add(QgsProcessingParameterField("CLASS_NAME_FIELD", "Class name field (integer class fields)",
                                              parentLayerParameterName="LABELS",

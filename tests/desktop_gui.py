@@ -180,6 +180,9 @@ def scenario_dialogs(app, out):
     dialog = dialog_for("hsigan:train")
     preset = shown_values(dialog)
     report["train_preselected"] = {k: preset.get(k) for k in ("INPUT", "LABELS", "CLASS_FIELD", "OUTPUT_MODEL")}
+    from qgis.core import QgsProcessingParameterDefinition
+    report["train_optional"] = [p.name() for p in dialog.algorithm().parameterDefinitions()
+                                if p.flags() & QgsProcessingParameterDefinition.FlagOptional]
     # a temporary model file is refused before anything runs
     dialog.setParameters(dict(QUICK, INPUT=raster, LABELS=labels, CLASS_FIELD="class_id",
                               CLASS_NAME_FIELD="class_name", OUTPUT_MODEL="TEMPORARY_OUTPUT"))

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import RASTER, REFERENCE, ROOT, TRAIN_LABELS, sample_cube, write_raster
+from conftest import RASTER, REFERENCE, ROOT, TRAIN_LABELS, run_qgis_process, sample_cube, write_raster
 
 MODEL3 = os.path.join(ROOT, "qgis_models", "hsigan_pipeline.model3")
 QUICK = {"EPOCHS": 2, "GAN": 0, "SAMPLES_PER_CLASS": 10, "PATCH_SIZE": 3, "SEED": 0}
@@ -98,15 +98,15 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
     from qgis.core import QgsProcessingException, QgsProcessingParameterDefinition
     train, from_samples = _algorithm("hsigan:train"), _algorithm("hsigan:train_samples")
     optional = QgsProcessingParameterDefinition.FlagOptional
-    for name in ("INPUT", "LABELS", "CLASS_FIELD"):
-        assert not train.parameterDefinition(name).flags() & optional, name
+    for name in ("INPUT", "LABELS", "CLASS_FIELD"):  # required in the desktop dialogs: test_desktop_gui.py
+        assert train.parameterDefinition(name).flags() & optional, name  # headless: the old parameter set
     assert train.parameterDefinition("SAMPLES").flags() & optional
     assert not from_samples.parameterDefinition("SAMPLES").flags() & optional
     assert from_samples.parameterDefinition("INPUT") is None
     gan = from_samples.parameterDefinition("GAN")
     assert gan.options()[gan.defaultValue()] == "none"  # ssgan needs the raster, which a sample file lacks
-    # neither raster + labels nor samples: QGIS's own check names the raster
-    with pytest.raises(QgsProcessingException, match="INPUT|Hyperspectral raster"):
+    # neither raster + labels nor samples: the engine names the raster
+    with pytest.raises(QgsProcessingException, match=r"^Hyperspectral raster \(INPUT\): required unless"):
         processing_run("hsigan:train", dict(QUICK, OUTPUT_MODEL=str(tmp_path / "none.hsigan")))
     samples = str(tmp_path / "s.hsamples")
     processing_run("hsigan:augment", {"INPUT": RASTER, "LABELS": TRAIN_LABELS, "CLASS_FIELD": "class_name",
@@ -119,6 +119,11 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
     first, second = load(old, with_tensors=False)[0], load(new, with_tensors=False)[0]
     assert first["training"]["samples"] == second["training"]["samples"] == "s.hsamples"
     assert first["history"] == second["history"] and first["validation"] == second["validation"]
+    # qgis_process refuses calls without a mandatory parameter itself: SAMPLES alone still works there
+    done = run_qgis_process("--json", "run", "hsigan:train", "--", f"SAMPLES={samples}", "EPOCHS=2", "GAN=0",
+                            "SAMPLES_PER_CLASS=10", "PATCH_SIZE=3", f"OUTPUT_MODEL={tmp_path / 'qp.hsigan'}")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert load(str(tmp_path / "qp.hsigan"), with_tensors=False)[0]["history"] == first["history"]
     # 9: a temporary model file is refused, by both
     for name in ("hsigan:train", "hsigan:train_samples"):
         with pytest.raises(QgsProcessingException, match=r"Model file \(OUTPUT_MODEL\): choose where"):
@@ -162,8 +167,10 @@ def test_error_text_helper_leaves_unknown_ids_and_words_alone(qgis_app):
     classify = _algorithm("hsigan:classify")
     text = with_labels("TILE_SIZE: out of memory; lower TILE_SIZE (e.g. 256) or BATCH_SIZE, not CLASS_COLOURS",
                        classify, "TILE_SIZE")
-    assert text == ("Tile size (pixels) (TILE_SIZE): out of memory; lower Tile size (pixels) (TILE_SIZE) "
-                    "(e.g. 256) or Tiles per batch (BATCH_SIZE), not CLASS_COLOURS")
+    assert text == ("Tile size (TILE_SIZE): out of memory; lower Tile size (TILE_SIZE) (e.g. 256) or Tiles per "
+                    "batch (BATCH_SIZE), not CLASS_COLOURS")
+    assert with_labels("DEVICE: no CUDA; use DEVICE=cpu", classify, "DEVICE") == \
+        "Device (DEVICE): no CUDA; use DEVICE=cpu"  # ID=value is what qgis_process takes
     assert with_labels("OUTPUTS and INPUT_X", classify) == "OUTPUTS and INPUT_X"
 
 

@@ -32,7 +32,8 @@ def classify_fails(processing_run, folder, raster, model, must_name, **extra):
     out = str(folder / "map.tif")
     message = qgis_error(processing_run, "hsigan:classify", dict({"INPUT": raster, "MODEL": model, "OUTPUT": out,
                                                                    "DEVICE": 1}, **extra))
-    assert f"{must_name}:" in message or f"parameter value for {must_name}" in message, message
+    # QGIS names the parameter by its dialog label and id: "Hyperspectral raster (INPUT): ..."
+    assert f"({must_name}):" in message or f"parameter value for {must_name}" in message, message
     assert not os.path.exists(out) and listing(folder) == before
     assert digest(raster, model) == hashes
     return message

@@ -272,7 +272,7 @@ def test_out_of_memory_in_classification(processing_run, small_model, tmp_path, 
     out = str(tmp_path / "map.tif")
     message = qgis_error(processing_run, "hsigan:classify", {"INPUT": raster, "MODEL": model, "OUTPUT": out,
                                                               "TILE_SIZE": 8192, "DEVICE": 1})
-    assert message.startswith("TILE_SIZE: out of memory") and "lower TILE_SIZE" in message, message
+    assert message.startswith("Tile size (TILE_SIZE): out of memory") and "lower Tile size (TILE_SIZE)" in message, message
     no_leftovers(tmp_path, [])
     # the advice works: smaller tiles fit
     processing_run("hsigan:classify", {"INPUT": raster, "MODEL": model, "OUTPUT": out, "TILE_SIZE": 16,
@@ -285,7 +285,7 @@ def test_out_of_memory_in_training(processing_run, data, monkeypatch):
     fake_oom(monkeypatch)
     model = str(folder / "m.hsigan")
     message = qgis_error(processing_run, "hsigan:train", train_params(raster, gpkg, model, BATCH_SIZE=4096))
-    assert message.startswith("BATCH_SIZE: out of memory") and "lower BATCH_SIZE" in message, message
+    assert message.startswith("Batch size (BATCH_SIZE): out of memory") and "lower Batch size (BATCH_SIZE)" in message, message
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
     processing_run("hsigan:train", train_params(raster, gpkg, model, BATCH_SIZE=16))
     assert os.path.isfile(model)
@@ -297,7 +297,7 @@ def test_out_of_memory_qgis_process(small_model, tmp_path):
     done = run_qgis_process_with_fault("oom", tmp_path, "run", "hsigan:classify", "--", f"INPUT={raster}",
                                        f"MODEL={model}", f"OUTPUT={out}", "TILE_SIZE=4096", "DEVICE=1")
     text = done.stdout + done.stderr
-    assert done.returncode != 0 and "TILE_SIZE: out of memory" in text and "Traceback" not in text, text
+    assert done.returncode != 0 and "Tile size (TILE_SIZE): out of memory" in text and "Traceback" not in text, text
     assert not os.path.exists(out)
 
 
@@ -309,7 +309,7 @@ def test_cuda_without_cuda(processing_run, small_model, tmp_path, monkeypatch):
     out = str(tmp_path / "map.tif")
     message = qgis_error(processing_run, "hsigan:classify", {"INPUT": raster, "MODEL": model, "OUTPUT": out,
                                                               "DEVICE": 2})
-    assert message.startswith("DEVICE: CUDA was asked for but is not available: torch 2.x is a CPU build")
+    assert message.startswith("Device (DEVICE): CUDA was asked for but is not available: torch 2.x is a CPU build")
     assert "DEVICE=cpu or auto" in message
     no_leftovers(tmp_path, [])
     feedback = qgis_feedback()

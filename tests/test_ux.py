@@ -227,7 +227,8 @@ def test_a_yes_no_parameter_refuses_other_text(processing_run, trained_model, tm
     with pytest.raises(QgsProcessingException) as caught:
         processing_run(algorithm, dict(parameters, **{name: "sometimes"}))
     message = str(caught.value)
-    assert message.startswith(f"{name}: 'sometimes' is not a yes/no value") and "true or false" in message
+    label = {"CLASS_BALANCED": "Show every class equally often", "COG": "Cloud-optimised GeoTIFF"}[name]
+    assert message.startswith(f"{label} ({name}): 'sometimes' is not a yes/no value") and "true or false" in message
     assert os.listdir(tmp_path) == []
     processing_run(algorithm, dict(parameters, **{name: "true"}, **({"EPOCHS": 1, "GAN": 0, "SAMPLES_PER_CLASS": 6}
                                                                   if algorithm == "hsigan:train" else {})))
