@@ -159,7 +159,6 @@ def dialog_for(algorithm_id, parameters=None):
 
 def shown_values(dialog):
     """The parameters as the dialog would run them (what the widgets show)."""
-    from processing.gui.AlgorithmDialog import AlgorithmDialogBase  # noqa: F401
     values = dialog.createProcessingParameters()
     return {k: (v.source() if hasattr(v, "source") else str(v)) for k, v in values.items()}
 
