@@ -254,7 +254,7 @@ def test_training_report_says_which_classes_aa_covers_and_has_round_ticks(tmp_pa
 
 
 # 10 -----------------------------------------------------------------------------------------------------
-def test_metadata_has_no_placeholders_and_has_changelog_tags_and_icon(qgis_app):
+def test_metadata_has_no_placeholders_and_has_changelog_tags_and_icon(qgis_app, tmp_path):
     parser = configparser.ConfigParser()
     parser.read(os.path.join(ROOT, "metadata.txt"), encoding="utf-8")
     general = parser["general"]
@@ -268,6 +268,16 @@ def test_metadata_has_no_placeholders_and_has_changelog_tags_and_icon(qgis_app):
     icon = os.path.join(ROOT, general["icon"])
     assert QSvgRenderer(icon).isValid()
     assert general["icon"] in open(os.path.join(ROOT, "scripts", "build_zip.sh")).read()  # in the zip
+    # QGIS's own reader of installed plugins parses it (multi-line changelog included)
+    import shutil
+    import qgis.utils
+    os.makedirs(tmp_path / "hsigan")
+    for name in ("metadata.txt", "__init__.py"):
+        shutil.copy(os.path.join(ROOT, name), tmp_path / "hsigan")
+    (name, parsed), = qgis.utils.findPlugins(str(tmp_path))
+    assert name == "hsigan" and parsed is not None
+    assert parsed.get("general", "changelog") == general["changelog"]
+    assert not parsed.has_option("general", "homepage") and not parsed.has_option("general", "email")
 
 
 # model run in-process (the same model the modeler validates) --------------------------------------------
