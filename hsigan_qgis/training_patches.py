@@ -98,8 +98,9 @@ def cell_window(cell, cell_shape, raster_shape):
     return r0, c0, min(cell_shape[0], raster_shape[0] - r0), min(cell_shape[1], raster_shape[1] - c0)
 
 
-def scene_cells(raster_shape, cell_shape, seed, scene_pixels=SCENE_PIXELS):
+def scene_cells(raster_shape, cell_shape, seed, scene_pixels=None):
     """The cells of the scene sample: all of them when they fit in scene_pixels, else a seeded draw."""
+    scene_pixels = scene_pixels or SCENE_PIXELS
     rows, cols = -(-raster_shape[0] // cell_shape[0]), -(-raster_shape[1] // cell_shape[1])
     wanted = max(1, scene_pixels // (cell_shape[0] * cell_shape[1]))
     chosen = np.arange(rows * cols) if rows * cols <= wanted else \
@@ -107,7 +108,7 @@ def scene_cells(raster_shape, cell_shape, seed, scene_pixels=SCENE_PIXELS):
     return [(int(i // cols), int(i % cols)) for i in chosen]
 
 
-def read_labelled_scene(cfg, radius, feedback, scene_pixels=SCENE_PIXELS) -> LabelledScene:
+def read_labelled_scene(cfg, radius, feedback, scene_pixels=None) -> LabelledScene:
     """Labels as pixel lists, the scene sample, and which labelled pixels hold data. cfg: train or augment."""
     with open_raster(cfg.input) as dataset:
         points = labels_mod.labelled_pixels(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
