@@ -201,7 +201,6 @@ def build_store(cfg, scene: LabelledScene, pixel_sets, radius, feedback, norm=No
     cells, singles = plan_reads(scene, (rows, cols), radius)
     ch, cw = scene.cell_shape
     p = 2 * radius + 1
-    shape = None
     with open_raster(cfg.input) as dataset:
         shape = (dataset.height, dataset.width)
         label_data = np.zeros((len(cells), scene.bands, ch + 2 * radius, cw + 2 * radius), dtype=np.float32)
@@ -241,11 +240,14 @@ def build_store(cfg, scene: LabelledScene, pixel_sets, radius, feedback, norm=No
     # the scene sample's valid pixels that carry no label: the unlabelled pixels of the semi-supervised GAN
     unlabelled = np.zeros((n_cell_ids + len(singles), 1), dtype=bool)
     scene_core = scene.scene_valid[:, radius:radius + ch, radius:radius + cw].copy()
-    labelled = set(zip(scene.points.rows.tolist(), scene.points.cols.tolist()))
+    labelled = np.sort(scene.points.rows * shape[1] + scene.points.cols)
     for k, cell in enumerate(scene.scene_cells):
         r0, c0 = cell[0] * ch, cell[1] * cw
-        for r, c in labelled.intersection((r0 + i, c0 + j) for i, j in zip(*np.nonzero(scene_core[k]))):
-            scene_core[k, r - r0, c - c0] = False
+        i, j = np.nonzero(scene_core[k])
+        keys = (r0 + i) * shape[1] + c0 + j
+        at = np.minimum(np.searchsorted(labelled, keys), max(len(labelled) - 1, 0))
+        hit = labelled[at] == keys if len(labelled) else np.zeros(len(keys), bool)
+        scene_core[k, i[hit], j[hit]] = False
     unlabelled[:len(scene.scene_cells) * ch * cw, 0] = scene_core.reshape(-1)
     store = PatchStore(all_cells, single_data, scene.cell_shape, radius, unlabelled)
     return store, [ids_of(pixels) for pixels in pixel_sets], norm
