@@ -8,8 +8,11 @@ The raster is cut into a grid of CELL x CELL cells (block-aligned windows). Read
   labelled      the cells of the training/validation pixels: a cell's whole window (with halo) when its
                 pixels' patches would hold more, else one P x P window per pixel.
 Every window is read as raster.read_window reads (scale/offset, nodata, reflection at the raster's edges),
-so a pixel's patch is the same as one cut from the whole raster. Memory is about
-(SCENE_PIXELS + labelled pixels x P^2) x (bands x 4 bytes), bounded by the settings.
+so a pixel's patch is the same as one cut from the whole raster. One difference: the bands that decide
+validity are those holding a value somewhere in the scene sample (before: somewhere in the labels'
+window), since no window here covers the labels. Memory is about
+(SCENE_PIXELS + labelled pixels x P^2) x (bands x 4 bytes), bounded by the settings. When the scene sample
+holds no valid pixel (a scene that is mostly nodata), the statistics come from the labelled windows.
 """
 from dataclasses import dataclass
 
