@@ -137,3 +137,30 @@ def test_augment_and_train_from_its_samples_stay_under_the_cap(far_labels):
                                         "--output-model", str(folder / "s.hsigan"), "--device", "cpu", "--quiet"])
     assert done.returncode == 0, done.stderr[-2000:]
     assert peak < CAP_MIB, f"train from samples peak RSS {peak:.0f} MiB"
+
+
+def test_a_scene_sample_of_nodata_falls_back_to_the_labelled_windows(monkeypatch, tmp_path):
+    """A flight line in a large nodata frame: the sampled windows may hold no data at all; training still
+    works, with the statistics of the labelled windows."""
+    from conftest import write_raster
+    from hsigan_qgis import training_patches
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.model_file import load
+    from hsigan_qgis.train_job import train
+    monkeypatch.setattr(training_patches, "SCENE_PIXELS", 64 * 64)
+    sampled = training_patches.scene_cells((256, 256), (64, 64), seed=0)[0]
+    data = np.full((5, 256, 256), -9999, dtype=np.float32)
+    r0, c0 = (0, 0) if sampled != (0, 0) else (192, 192)  # a data cell the sample does not draw
+    rng = np.random.default_rng(0)
+    data[:, r0:r0 + 64, c0:c0 + 64] = rng.normal(100.0, 5.0, (5, 64, 64))
+    data[:, r0:r0 + 64, c0 + 32:c0 + 64] += 50.0
+    raster = write_raster(tmp_path / "line.tif", data, nodata=-9999)
+    rows = np.repeat(np.arange(r0 + 8, r0 + 56, 6), 2)
+    cols = np.tile([c0 + 10, c0 + 50], len(rows) // 2)
+    gpkg = _bench().write_points(str(tmp_path / "l.gpkg"), raster, rows, cols, (cols > c0 + 32) + 1)
+    model = str(tmp_path / "m.hsigan")
+    result = train(TrainConfig(input=raster, labels=gpkg, class_field="cls", output_model=model, gan="none",
+                               epochs=2, validation_fraction=0, device="cpu"))
+    assert result["train_pixels"] == len(rows)
+    mean = load(model)[0]["mean"]
+    assert all(110 < m < 140 for m in mean)  # data pixels only (about 125), never the nodata value
