@@ -266,10 +266,15 @@ def fit_normalisation(scene, label_data, label_valid, single_data, single_valid,
         pieces = [(label_data[:, :, core[0], core[1]], label_valid[:, core[0], core[1]]),
                   (single_data[:, :, radius:radius + 1, radius:radius + 1],
                    single_valid[:, radius:radius + 1, radius:radius + 1])]
-    pixels = np.concatenate([d.transpose(1, 0, 2, 3)[:, v] for d, v in pieces], axis=1)
-    if pixels.shape[1] == 0:
+    if not sum(int(v.sum()) for _, v in pieces):
         raise InputError("INPUT", "the raster has no valid pixel under the labels")
-    return Normalisation.fit(pixels[:, None, :], np.ones((1, pixels.shape[1]), dtype=bool))
+    # Band by band groups (the statistics are per band): the float64 temporaries stay small.
+    bands, parts = pieces[0][0].shape[1], []
+    for b0 in range(0, bands, 16):
+        pixels = np.concatenate([d[:, b0:b0 + 16].transpose(1, 0, 2, 3)[:, v] for d, v in pieces], axis=1)
+        part = Normalisation.fit(pixels[:, None, :], np.ones((1, pixels.shape[1]), dtype=bool))
+        parts.append((part.mean, part.std, part.bad_bands + b0))
+    return Normalisation(*(np.concatenate(a) for a in zip(*parts)))
 
 
 def to_raster(pixels, points: labels_mod.LabelPoints):
