@@ -7,7 +7,7 @@ read with numpy's allow_pickle=False, metadata is JSON), so a file from a strang
   metadata.json   format, format_version, hsigan/torch versions, created, source raster, labels,
                   class_field, bands, wavelengths (or null), patch_size, units ("raster": the raster's
                   values after its scale/offset), mean/std (per-band normalisation of the raster's valid
-                  pixels under the labels; the trained model uses them), class_ids, class_names,
+                  pixels in a random sample of the whole scene, see training_patches; the trained model uses them), class_ids, class_names,
                   class_colours, real/synthetic counts per class, GAN parameters and history, fidelity
   patches.npy     float32 (N, bands, P, P) in raster units
   labels.npy      int64 (N,) index into class_ids
@@ -38,7 +38,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output
-from .sampling import Normalisation, PixelSet, cap_per_class, choose_pixels
+from .sampling import Normalisation, PixelSet, cap_per_class, choose_labelled
 
 FORMAT = "hsigan-samples"
 FORMAT_VERSION = 1
@@ -157,8 +157,9 @@ def validate(cfg: AugmentConfig):
 def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
     import torch
     from .gan import draw_synthetic, train_wgan
-    from .sampling import gather_patches
-    from .train_job import read_labelled_window, resolve_colours
+    from .sampling import choose_labelled, gather_patches
+    from .train_job import read_training_patches, resolve_colours
+    from .training_patches import to_raster
     from .training import seed_everything
 
     feedback = feedback or Feedback()
@@ -166,21 +167,22 @@ def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
-    grid, data, valid, wavelengths, bands = read_labelled_window(cfg, radius, feedback)
-    h, w = grid.index.shape
-    classes = grid.classes
-    core_valid = valid[radius:radius + h, radius:radius + w]
-    # choose_pixels refuses nodata-only or single-class labels with a clear message
-    choose_pixels(grid.index, core_valid, 0, 0.0, 2, radius, cfg.seed, classes.names)
-    real = cap_per_class((grid.index >= 0) & core_valid, grid.index, cfg.samples_per_class,
-                         np.random.default_rng(cfg.seed))
+
+    def keep_real(points, valid):
+        # choose_labelled refuses nodata-only or single-class labels with a clear message
+        choose_labelled(points.rows, points.cols, points.index, valid, points.width, 0, 0.0, 2, radius, cfg.seed,
+                        points.classes.names)
+        real = cap_per_class(points.rows[valid] - points.row, points.cols[valid] - points.col,
+                             points.index[valid], cfg.samples_per_class, np.random.default_rng(cfg.seed))
+        return [to_raster(real, points)]
+
+    scene, store, (real,), (real_at,), norm = read_training_patches(cfg, radius, feedback, keep_real)
+    classes, wavelengths, bands = scene.points.classes, scene.wavelengths, scene.bands
     counts = np.bincount(real.labels, minlength=len(classes.ids))
     feedback.info(f"{len(real)} real labelled pixels in {int((counts > 0).sum())} classes, {bands} bands, "
                   f"patch {cfg.patch_size}; drawing {cfg.count_per_class} synthetic samples per class")
-    norm = Normalisation.fit(data, valid)
-    norm.apply(data, valid)
     seed_everything(cfg.seed)
-    block = torch.from_numpy(data).to(device)
+    block = store.to(device)
     feedback.info(f"Training the conditional WGAN-GP ({cfg.gan_steps} generator steps)")
     generator, history = train_wgan(block, real, radius, len(classes.ids), cfg.gan_steps, cfg.seed,
                                     feedback.span(0, 85))
@@ -193,8 +195,8 @@ def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
     patches = patches.astype(np.float32)
     labels = np.concatenate([real.labels, fake_y.cpu().numpy()]).astype(np.int64)
     synthetic = np.concatenate([np.zeros(len(real), bool), np.ones(len(fake_y), bool)])
-    rows = np.concatenate([real.rows + grid.row, np.full(len(fake_y), -1)]).astype(np.int64)
-    cols = np.concatenate([real.cols + grid.col, np.full(len(fake_y), -1)]).astype(np.int64)
+    rows = np.concatenate([real_at.rows, np.full(len(fake_y), -1)]).astype(np.int64)
+    cols = np.concatenate([real_at.cols, np.full(len(fake_y), -1)]).astype(np.int64)
     feedback.info("Measuring how far the synthetic samples are from the real ones")
     figures = fidelity(patches, labels, synthetic, classes.names, cfg.seed)
     feedback.progress(95)
@@ -235,11 +237,14 @@ def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
 def prepare_training(cfg, feedback):
     """What train_job needs from a sample file, in its own terms.
 
-    The real patches are laid side by side in a strip (B, P', N*P') whose halo-padded layout lets
-    gather_patches cut sample i at (row 0, col i*P'); the training/validation split is made on spatial
-    blocks of the real samples' raster positions (sampling.choose_pixels), so it is as disjoint as with
-    raster + labels. Returns dict(grid, data, valid, wavelengths, bands, train, validation, norm,
-    synthetic (normalised patches, labels) or None, metadata)."""
+    The real patches become the single patches of a PatchStore (patch id i = real sample i); the
+    training/validation split is made on spatial blocks of the real samples' raster positions
+    (sampling.choose_labelled), so it is as disjoint as with raster + labels, and costs memory by the
+    number of samples, not by how far apart they lie. Returns dict(store, classes, wavelengths, bands,
+    train, validation (PixelSets of patch ids), norm, synthetic (normalised patches, labels) or None,
+    metadata)."""
+    from .training_patches import PatchStore
+
     metadata, arrays = read_samples(cfg.samples)
     patch = metadata["patch_size"]
     if cfg.patch_size > patch:
@@ -254,32 +259,30 @@ def prepare_training(cfg, feedback):
     rows, cols = arrays["rows"][real], arrays["cols"][real]
     if len(real_x) == 0:
         raise InputError("SAMPLES", "the sample file holds no real samples to train and validate on")
-    p = cfg.patch_size
-    radius = p // 2
-    strip = np.ascontiguousarray(real_x.transpose(1, 2, 0, 3).reshape(real_x.shape[1], p, len(real_x) * p))
-    # split on the raster positions of the real samples
+    radius = cfg.patch_size // 2
+    # split on the raster positions of the real samples, counted from their bounding window
+    order = np.lexsort((cols, rows))
     r0, c0 = rows.min(), cols.min()
-    index = np.full((rows.max() - r0 + 1, cols.max() - c0 + 1), -1, dtype=np.int64)
-    which = np.full(index.shape, -1, dtype=np.int64)
-    index[rows - r0, cols - c0] = real_y
-    which[rows - r0, cols - c0] = np.arange(len(real_y))
-    train, validation = choose_pixels(index, index >= 0, cfg.samples_per_class, cfg.validation_fraction,
-                                      cfg.block_size, radius, cfg.seed, metadata["class_names"])
+    train, validation = choose_labelled(rows[order] - r0, cols[order] - c0, real_y[order], np.ones(len(order), bool),
+                                        cols.max() - c0 + 1, cfg.samples_per_class, cfg.validation_fraction,
+                                        cfg.block_size, radius, cfg.seed, metadata["class_names"])
+    which = {(r, c): i for r, c, i in zip(rows.tolist(), cols.tolist(), range(len(rows)))}
 
-    def to_strip(pixels):
-        i = which[pixels.rows, pixels.cols]
-        return PixelSet(np.zeros(len(i), dtype=np.int64), i * p, real_y[i].astype(np.int64))
+    def to_ids(pixels):
+        i = np.array([which[(r + r0, c + c0)] for r, c in zip(pixels.rows.tolist(), pixels.cols.tolist())],
+                     dtype=np.int64)
+        return PixelSet(i, np.zeros(len(i), dtype=np.int64), real_y[i].astype(np.int64))
 
     synthetic = None
     if arrays["synthetic"].any():
         synthetic = (np.ascontiguousarray(patches[arrays["synthetic"]], dtype=np.float32),
                      arrays["labels"][arrays["synthetic"]].astype(np.int64))
     classes = labels_mod.ClassTable(ids=list(metadata["class_ids"]), names=list(metadata["class_names"]))
-    width = strip.shape[2] - 2 * radius
-    grid = labels_mod.LabelGrid(index=np.full((1, width), -1, dtype=np.int32), row=0, col=0, classes=classes,
-                                skipped_null=0)
+    store = PatchStore(np.zeros((0, metadata["bands"], 1, 1), dtype=np.float32),
+                       np.ascontiguousarray(real_x, dtype=np.float32), (1, 1), radius)
     feedback.info(f"Samples from {os.path.basename(cfg.samples)}: {len(real_y)} real, "
-                  f"{0 if synthetic is None else len(synthetic[1])} synthetic (training only)")
-    return dict(grid=grid, data=strip.astype(np.float32), valid=np.ones(strip.shape[1:], bool),
-                wavelengths=metadata.get("wavelengths"), bands=metadata["bands"], train=to_strip(train),
-                validation=to_strip(validation), norm=norm, synthetic=synthetic, metadata=metadata)
+                  f"{0 if synthetic is None else len(synthetic[1])} synthetic (training only); "
+                  f"{(store.nbytes + (0 if synthetic is None else synthetic[0].nbytes)) / 2 ** 20:.0f} MiB in memory")
+    return dict(store=store, classes=classes, wavelengths=metadata.get("wavelengths"), bands=metadata["bands"],
+                train=to_ids(train), validation=to_ids(validation), norm=norm, synthetic=synthetic,
+                metadata=metadata)

@@ -257,8 +257,8 @@ def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTabl
                                     "Tools > Fix Geometries) and use polygons or points") from None
 
 
-def _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo):
-    from rasterio.features import rasterize
+def _prepare(uri, class_field, dataset, classes, parameter, field_parameter, halo):
+    """(features, numeric, nulls, classes, shapes (GeoJSON, class index) with points last, window)."""
     from rasterio.windows import Window, from_bounds
     import json
 
@@ -298,21 +298,115 @@ def _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_
                                           f"(it knows {classes.names}); check the class field")
     # Small shapes first would be overwritten by large ones; burn polygons then points on top.
     shapes.sort(key=lambda s: s[0]["type"] in ("Point", "MultiPoint"))
+    return features, numeric, nulls, classes, shapes, window
+
+
+def _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo):
+    from rasterio.features import rasterize
+
+    features, numeric, nulls, classes, shapes, window = _prepare(uri, class_field, dataset, classes, parameter,
+                                                                 field_parameter, halo)
     index = rasterize(shapes, out_shape=(window.height, window.width), fill=-1,
                       transform=dataset.window_transform(window), all_touched=(label_rule == "all_touched"),
                       dtype="int32")
     # A polygon smaller than a pixel may cover no pixel centre: it labels the pixel of its centroid.
     if label_rule == "centre":
-        from osgeo import ogr
-        from rasterio.transform import rowcol
-        pixel_area = abs(dataset.transform.a * dataset.transform.e)
-        for geometry, value in features:
-            idx = value_to_index(value, classes, numeric)
-            flat = ogr.GT_Flatten(geometry.GetGeometryType())
-            if idx is None or flat not in (ogr.wkbPolygon, ogr.wkbMultiPolygon) or geometry.GetArea() >= pixel_area:
-                continue
-            point = geometry.Centroid()
-            r, c = rowcol(dataset.window_transform(window), point.GetX(), point.GetY())
-            if 0 <= r < window.height and 0 <= c < window.width and index[r, c] == -1:
+        for r, c, idx in _centroid_pixels(features, classes, numeric, dataset, window):
+            if index[r, c] == -1:
                 index[r, c] = idx
-    return LabelGrid(index=index, row=r0, col=c0, classes=classes, skipped_null=nulls)
+    return LabelGrid(index=index, row=int(window.row_off), col=int(window.col_off), classes=classes,
+                     skipped_null=nulls)
+
+
+def _centroid_pixels(features, classes, numeric, dataset, window):
+    """(row, col, class index) in window coordinates of the centroid of each polygon smaller than a pixel,
+    in feature order."""
+    from osgeo import ogr
+    from rasterio.transform import rowcol
+    pixel_area = abs(dataset.transform.a * dataset.transform.e)
+    for geometry, value in features:
+        idx = value_to_index(value, classes, numeric)
+        flat = ogr.GT_Flatten(geometry.GetGeometryType())
+        if idx is None or flat not in (ogr.wkbPolygon, ogr.wkbMultiPolygon) or geometry.GetArea() >= pixel_area:
+            continue
+        point = geometry.Centroid()
+        r, c = rowcol(dataset.window_transform(window), point.GetX(), point.GetY())
+        if 0 <= r < window.height and 0 <= c < window.width:
+            yield int(r), int(c), idx
+
+
+@dataclass
+class LabelPoints:
+    """The labelled pixels only (no grid): what training needs however far apart the labels lie."""
+    rows: np.ndarray        # (n,) raster row of each labelled pixel, row-major order
+    cols: np.ndarray
+    index: np.ndarray       # (n,) class index
+    row: int                # the window rasterise() would cover (its origin and shape), for the
+    col: int                # validation blocks, which are counted from it
+    height: int
+    width: int
+    classes: ClassTable
+    skipped_null: int
+
+
+CHUNK = 1024  # side of the windows labels are burnt in: memory bounded by this, not by the labels' spread
+
+
+def labelled_pixels(uri, class_field, dataset, label_rule="centre", classes: ClassTable = None,
+                    parameter="LABELS", field_parameter="CLASS_FIELD", halo=0) -> LabelPoints:
+    """The pixels rasterise() labels, as lists, burnt chunk by chunk where features lie (same rules)."""
+    try:
+        return _labelled_pixels(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo)
+    except InputError:
+        raise
+    except Exception as error:  # odd geometries (curves, collections) that OGR/rasterio cannot burn
+        raise InputError(parameter, f"cannot rasterise the features of '{uri}' ({type(error).__name__}: "
+                                    f"{str(error)[:160]}); repair or simplify the geometries (Vector > Geometry "
+                                    "Tools > Fix Geometries) and use polygons or points") from None
+
+
+def _labelled_pixels(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo):
+    from rasterio.features import bounds as shape_bounds, rasterize
+    from rasterio.windows import Window, from_bounds
+
+    features, numeric, nulls, classes, shapes, window = _prepare(uri, class_field, dataset, classes, parameter,
+                                                                 field_parameter, halo)
+    r0, c0, h, w = int(window.row_off), int(window.col_off), int(window.height), int(window.width)
+    chunks = {}  # (chunk row, chunk col) -> shape numbers, in burning order
+    for k, (geojson, _) in enumerate(shapes):
+        x0, y0, x1, y1 = shape_bounds(geojson)
+        box = from_bounds(x0, y0, x1, y1, transform=dataset.transform)
+        top = max(int(np.floor(min(box.row_off, box.row_off + box.height))) - 1 - r0, 0)
+        bottom = min(int(np.ceil(max(box.row_off, box.row_off + box.height))) + 1 - r0, h - 1)
+        left = max(int(np.floor(min(box.col_off, box.col_off + box.width))) - 1 - c0, 0)
+        right = min(int(np.ceil(max(box.col_off, box.col_off + box.width))) + 1 - c0, w - 1)
+        for cr in range(top // CHUNK, bottom // CHUNK + 1):
+            for cc in range(left // CHUNK, right // CHUNK + 1):
+                chunks.setdefault((cr, cc), []).append(k)
+    rows, cols, index = [], [], []
+    for (cr, cc), members in sorted(chunks.items()):
+        chunk = Window(c0 + cc * CHUNK, r0 + cr * CHUNK, min(CHUNK, w - cc * CHUNK), min(CHUNK, h - cr * CHUNK))
+        burnt = rasterize([shapes[k] for k in members], out_shape=(int(chunk.height), int(chunk.width)), fill=-1,
+                          transform=dataset.window_transform(chunk), all_touched=(label_rule == "all_touched"),
+                          dtype="int32")
+        r, c = np.nonzero(burnt >= 0)
+        rows.append(r + cr * CHUNK)
+        cols.append(c + cc * CHUNK)
+        index.append(burnt[r, c])
+    rows, cols, index = (np.concatenate(a).astype(np.int64) if a else np.zeros(0, np.int64)
+                         for a in (rows, cols, index))
+    if label_rule == "centre":  # sub-pixel polygons label their centroid's pixel when it is still free
+        taken = set((rows * w + cols).tolist()) if len(rows) < 4 * CHUNK * CHUNK else None
+        extra, added = [], set()
+        for r, c, idx in _centroid_pixels(features, classes, numeric, dataset, window):
+            key = r * w + c
+            free = key not in taken if taken is not None else not ((rows == r) & (cols == c)).any()
+            if free and key not in added:
+                added.add(key)
+                extra.append((r, c, idx))
+        if extra:
+            rows, cols, index = (np.concatenate([a, np.array([e[i] for e in extra], dtype=np.int64)])
+                                 for i, a in enumerate((rows, cols, index)))
+    order = np.lexsort((cols, rows))
+    return LabelPoints(rows=rows[order] + r0, cols=cols[order] + c0, index=index[order].astype(np.int64),
+                       row=r0, col=c0, height=h, width=w, classes=classes, skipped_null=nulls)

@@ -47,6 +47,24 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     known) the bands that hold no value anywhere in the window are skipped. Returns (data (B,h,w),
     valid (h,w)).
     """
+    data, ok = read_window_masks(dataset, row, col, height, width, halo)
+    return data, judge_validity(ok, skip_bands)
+
+
+def judge_validity(ok, skip_bands=None):
+    """(h, w) validity from per-band validity `ok` (B, h, w); see read_window for `skip_bands`."""
+    if skip_bands is None:
+        skip_bands = np.flatnonzero(~ok.reshape(len(ok), -1).any(axis=1))
+        if len(skip_bands) == len(ok):  # no band holds a value anywhere here: nothing is valid
+            skip_bands = []
+    judged = np.setdiff1d(np.arange(len(ok)), np.asarray(skip_bands, dtype=int))
+    valid = ok[judged].all(axis=0) if len(judged) else np.ones(ok.shape[1:], dtype=bool)
+    return valid
+
+
+def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
+    """Like read_window, but the validity per band (B, h, w) before any band is judged, so that which
+    bands to skip can be decided over several windows (training's scattered windows)."""
     from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.windows import Window
 
@@ -72,13 +90,6 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     alpha = [b for b, interp in enumerate(dataset.colorinterp) if interp == ColorInterp.alpha]
     if alpha and shared is None:
         ok &= (data[alpha] > 0).all(axis=0)
-    if skip_bands is None:
-        skip_bands = np.flatnonzero(~ok.reshape(len(ok), -1).any(axis=1))
-        if len(skip_bands) == len(ok):  # no band holds a value anywhere here: nothing is valid
-            skip_bands = []
-    judged = np.setdiff1d(np.arange(len(ok)), np.asarray(skip_bands, dtype=int))
-    valid = ok[judged].all(axis=0) if len(judged) else np.ones(data.shape[1:], dtype=bool)
-    del ok
     scales, offsets = dataset.scales, dataset.offsets
     if any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets):
         data *= np.asarray(scales, dtype=np.float32)[:, None, None]
@@ -86,5 +97,5 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     pads = ((rr0 - r0, r1 - rr1), (cc0 - c0, c1 - cc1))
     if any(p for pair in pads for p in pair):
         data = np.pad(data, ((0, 0),) + pads, mode="reflect" if min(data.shape[1:]) > 1 else "edge")
-        valid = np.pad(valid, pads, mode="reflect" if min(valid.shape) > 1 else "edge")
-    return data, valid
+        ok = np.pad(ok, ((0, 0),) + pads, mode="reflect" if min(ok.shape[1:]) > 1 else "edge")
+    return data, ok

@@ -8,7 +8,6 @@ pixel and the reported validation accuracy does not leak through shared neighbou
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from .errors import InputError
 
@@ -23,17 +22,18 @@ class PixelSet:
         return len(self.labels)
 
 
-def split_blocks(index, valid, validation_fraction, block_size, radius, rng):
-    """Boolean masks (train, validation) over the label window."""
-    labelled = (index >= 0) & valid
+def split_blocks(rows, cols, labels, width, validation_fraction, block_size, radius, rng):
+    """Boolean masks (train, validation) over labelled pixels given as lists (row-major order) in the
+    coordinates of the label window, `width` px wide (the blocks are counted from its origin)."""
+    from scipy.spatial import cKDTree
+
     if validation_fraction <= 0:
-        return labelled, np.zeros_like(labelled)
-    block_id = (np.arange(index.shape[0])[:, None] // block_size) * (index.shape[1] // block_size + 1) \
-        + (np.arange(index.shape[1])[None, :] // block_size)
+        return np.ones(len(labels), bool), np.zeros(len(labels), bool)
+    block_id = (rows // block_size) * (width // block_size + 1) + cols // block_size
     held = set()
-    classes, counts = np.unique(index[labelled], return_counts=True)
+    classes, counts = np.unique(labels, return_counts=True)
     for cls in classes[np.argsort(counts)]:
-        blocks = np.unique(block_id[labelled & (index == cls)])
+        blocks = np.unique(block_id[labels == cls])
         if len(blocks) < 2:
             continue  # a class in a single block stays in training; it cannot be validated honestly
         already = [b for b in blocks if b in held]
@@ -44,22 +44,24 @@ def split_blocks(index, valid, validation_fraction, block_size, radius, rng):
         # never hold out every block of a class
         if all(b in held for b in blocks):
             held.discard(already[0] if already else free[0])
+    points = np.column_stack([rows, cols])
     while True:
-        validation = labelled & np.isin(block_id, list(held))
+        validation = np.isin(block_id, list(held))
         # a square (Chebyshev) neighbourhood: a P x P patch reaches radius px along diagonals too
-        near = ndimage.binary_dilation(validation, structure=np.ones((3, 3), bool), iterations=radius) \
-            if radius > 0 else validation
-        train = labelled & ~near
+        near = validation.copy()
+        if radius > 0 and validation.any():
+            distance, _ = cKDTree(points[validation]).query(points, p=np.inf, distance_upper_bound=radius + 0.5)
+            near = np.isfinite(distance)
+        train = ~near
         # A class whose every training pixel fell in or beside held-out blocks gets its blocks back.
-        starved = [c for c in classes if not (train & (index == c)).any() and (validation & (index == c)).any()]
+        starved = [c for c in classes if not (train & (labels == c)).any() and (validation & (labels == c)).any()]
         if not starved:
             return train, validation
-        held -= set(np.unique(block_id[labelled & (index == starved[0])]).tolist())
+        held -= set(np.unique(block_id[labels == starved[0]]).tolist())
 
 
-def cap_per_class(mask, index, samples_per_class, rng):
-    rows, cols = np.nonzero(mask)
-    labels = index[rows, cols]
+def cap_per_class(rows, cols, labels, samples_per_class, rng):
+    """At most `samples_per_class` of each class (all with 0), kept in the given order."""
     if samples_per_class > 0 and len(labels):
         keep = []
         for cls in np.unique(labels):
@@ -67,29 +69,39 @@ def cap_per_class(mask, index, samples_per_class, rng):
             keep.append(rng.permutation(where)[:samples_per_class])
         keep = np.sort(np.concatenate(keep))
         rows, cols, labels = rows[keep], cols[keep], labels[keep]
-    return PixelSet(rows, cols, labels.astype(np.int64))
+    return PixelSet(np.asarray(rows), np.asarray(cols), np.asarray(labels).astype(np.int64))
+
+
+def choose_labelled(rows, cols, labels, valid, width, samples_per_class, validation_fraction, block_size, radius,
+                    seed, class_names):
+    """(train PixelSet, validation PixelSet) from labelled pixels given as lists in row-major order, in the
+    coordinates of a label window `width` px wide; `valid` says which hold data in the raster."""
+    rng = np.random.default_rng(seed)
+    rows, cols, labels = (np.asarray(a)[np.asarray(valid, bool)] for a in (rows, cols, labels))
+    if not len(labels):
+        raise InputError("LABELS", "every labelled pixel is nodata in the raster; draw labels over valid pixels")
+    present = np.unique(labels)
+    if len(present) < 2:
+        raise InputError("LABELS", f"only one class ({class_names[present[0]]}) has valid labelled pixels; "
+                                   "a classifier needs at least two classes")
+    train_mask, val_mask = split_blocks(rows, cols, labels, width, validation_fraction, block_size, radius, rng)
+    train = cap_per_class(rows[train_mask], cols[train_mask], labels[train_mask], samples_per_class, rng)
+    cap_val = samples_per_class * 4 if samples_per_class > 0 else 0  # bounded cost, enough to judge
+    validation = cap_per_class(rows[val_mask], cols[val_mask], labels[val_mask], cap_val, rng)
+    return train, validation
 
 
 def choose_pixels(index, valid, samples_per_class, validation_fraction, block_size, radius, seed,
                   class_names):
-    """(train PixelSet, validation PixelSet) in label-window coordinates."""
-    rng = np.random.default_rng(seed)
-    labelled = (index >= 0) & valid
-    if not labelled.any():
-        raise InputError("LABELS", "every labelled pixel is nodata in the raster; draw labels over valid pixels")
-    present = np.unique(index[labelled])
-    if len(present) < 2:
-        raise InputError("LABELS", f"only one class ({class_names[present[0]]}) has valid labelled pixels; "
-                                   "a classifier needs at least two classes")
-    train_mask, val_mask = split_blocks(index, valid, validation_fraction, block_size, radius, rng)
-    train = cap_per_class(train_mask, index, samples_per_class, rng)
-    cap_val = samples_per_class * 4 if samples_per_class > 0 else 0  # bounded cost, enough to judge
-    validation = cap_per_class(val_mask, index, cap_val, rng)
-    return train, validation
+    """(train PixelSet, validation PixelSet) in label-window coordinates, from a class-index grid."""
+    rows, cols = np.nonzero(index >= 0)
+    return choose_labelled(rows, cols, index[rows, cols], valid[rows, cols], index.shape[1], samples_per_class,
+                           validation_fraction, block_size, radius, seed, class_names)
 
 
 class Normalisation:
-    """Per-band z-scores; statistics come from the valid pixels of the training window.
+    """Per-band z-scores; in training the statistics come from the valid pixels of a random sample of the
+    whole scene (training_patches).
 
     Bad bands (no finite value, nodata or constant over the training pixels) carry nothing the net can
     learn; they are recorded in the model ('bad_bands', 0-based) and set to 0 after normalisation in
@@ -135,8 +147,12 @@ class Normalisation:
 
 
 def gather_patches(block, rows, cols, radius):
-    """(N, B, P, P) patches centred on (rows, cols) of a halo-padded (B, H+2r, W+2r) torch block."""
+    """(N, B, P, P) patches centred on (rows, cols) of a halo-padded (B, H+2r, W+2r) torch block, or of
+    the patches of a training_patches.PatchStore (rows: patch ids)."""
     import torch
+
+    if not isinstance(block, torch.Tensor):
+        return block.gather(rows, radius)
 
     offsets = torch.arange(-radius, radius + 1, device=block.device)
     r = torch.as_tensor(rows, device=block.device)[:, None] + radius + offsets[None, :]

@@ -12,8 +12,6 @@ from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
-from .raster import band_wavelengths, open_raster, read_window
-from .sampling import Normalisation, choose_pixels
 
 
 def validate(cfg: TrainConfig):
@@ -51,18 +49,22 @@ def build_classifier(bands, n_classes, patch_size):
     return SpectralSpatialNet(bands, n_classes, patch_size)
 
 
-def read_labelled_window(cfg, radius, feedback):
-    """Labels rasterised onto the raster, and the bands of the window they cover plus a halo of `radius`
-    (reflected at the raster's edges): (grid, data, valid, wavelengths, bands). cfg: train or augment."""
-    with open_raster(cfg.input) as dataset:
-        grid = labels.rasterise(cfg.labels, cfg.class_field, dataset, cfg.label_rule, halo=radius)
-        h, w = grid.index.shape
-        data, valid = read_window(dataset, grid.row, grid.col, h, w, halo=radius)
-        wavelengths = band_wavelengths(dataset)
-        bands = dataset.count
-    if grid.skipped_null:
-        feedback.warning(f"{grid.skipped_null} label features have no class value (NULL or empty) and were skipped")
-    return grid, data, valid, wavelengths, bands
+def read_training_patches(cfg, radius, feedback, choose):
+    """Labels, the scene sample and the patches of the pixels `choose(points, valid)` picks: returns
+    (scene (training_patches.LabelledScene), store (PatchStore on the CPU), PixelSets as patch ids, PixelSets
+    in raster coordinates, Normalisation). Memory is bounded by the settings, not by the raster or by how
+    far apart the labels lie; the estimate is logged before the patches are read. cfg: train or augment."""
+    from .training_patches import build_store, estimate_bytes, read_labelled_scene
+
+    scene = read_labelled_scene(cfg, radius, feedback)
+    chosen = choose(scene.points, scene.valid)
+    rows = np.concatenate([p.rows for p in chosen])
+    cols = np.concatenate([p.cols for p in chosen])
+    feedback.info(f"Reading the patches of {len(rows)} labelled pixels and a sample of "
+                  f"{len(scene.scene_cells) * scene.cell_shape[0] * scene.cell_shape[1]} scene pixels: about "
+                  f"{estimate_bytes(scene, (rows, cols), radius) / 2 ** 20:.0f} MiB in memory")
+    store, ids, norm = build_store(cfg, scene, chosen, radius, feedback)
+    return scene, store, ids, chosen, norm
 
 
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
@@ -80,32 +82,33 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     if cfg.samples:  # a sample file from hsigan:augment instead of raster + labels (see augment.py)
         from .augment import prepare_training
         stored = prepare_training(cfg, feedback)
-        grid, data, valid, wavelengths, bands = (stored[k] for k in ("grid", "data", "valid", "wavelengths", "bands"))
-        h, w = grid.index.shape
+        store, classes, wavelengths, bands = (stored[k] for k in ("store", "classes", "wavelengths", "bands"))
+        train_px, val_px, norm = stored["train"], stored["validation"], stored["norm"]
     else:
-        grid, data, valid, wavelengths, bands = read_labelled_window(cfg, radius, feedback)
-        h, w = grid.index.shape
-    core_valid = valid[radius:radius + h, radius:radius + w]
-    classes = grid.classes
-    if cfg.class_names and not stored:
-        classes.names = resolve_names(cfg.class_names, classes)
-    train_px, val_px = (stored["train"], stored["validation"]) if stored else choose_pixels(
-        grid.index, core_valid, cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
-        classes.names)
+        from .sampling import choose_labelled
+        from .training_patches import to_raster
+
+        def pick(points, valid):
+            return [to_raster(p, points) for p in choose_labelled(
+                points.rows - points.row, points.cols - points.col, points.index, valid, points.width,
+                cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
+                points.classes.names)]
+
+        scene, store, (train_px, val_px), _, norm = read_training_patches(cfg, radius, feedback, pick)
+        classes, wavelengths, bands = scene.points.classes, scene.wavelengths, scene.bands
+        if cfg.class_names:
+            classes.names = resolve_names(cfg.class_names, classes)
     counts = np.bincount(train_px.labels, minlength=len(classes.ids))
     missing = [classes.names[k] for k in np.flatnonzero(counts == 0)]
     if missing:
         feedback.warning(f"classes without valid training pixels (the model will never predict them): {missing}")
     feedback.info(f"{len(train_px)} training and {len(val_px)} validation pixels (spatially disjoint blocks of "
                   f"{cfg.block_size} px), {len(classes.ids)} classes, {bands} bands, patch {cfg.patch_size}")
-    norm = stored["norm"] if stored else Normalisation.fit(data, valid)
-    if not stored:  # a sample file's patches come normalised
-        norm.apply(data, valid)
     if len(norm.bad_bands):
         feedback.warning(f"{len(norm.bad_bands)} bands are nodata or constant over the training pixels and are "
                          f"ignored (set to 0) in training and classification: {(norm.bad_bands + 1).tolist()}")
     seed_everything(cfg.seed)
-    block = torch.from_numpy(data).to(device)
+    block = store.to(device)
     classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
     gan_history, synthetic, generator = [], None, None
     gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
@@ -125,8 +128,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                                  balanced=cfg.class_balanced)
     elif cfg.gan == "ssgan":
         feedback.info(f"Training the semi-supervised GAN ({gan_steps} steps, unlabelled pixels from the raster)")
-        valid_for_unlabelled = core_valid & (grid.index < 0)
-        gan_history = train_ssgan(classifier, block, valid_for_unlabelled, train_px, radius, len(classes.ids),
+        gan_history = train_ssgan(classifier, block, store.unlabelled, train_px, radius, len(classes.ids),
                                   gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size,
                                   balanced=cfg.class_balanced)
         history = []

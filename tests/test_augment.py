@@ -78,26 +78,30 @@ def test_separability_and_spectral_angle_mean_what_they_say():
     assert spectral_angle([1, 0], [0, 1]) == pytest.approx(90)
 
 
-def test_strip_layout_gives_back_each_sample(samples, tmp_path):
+def test_sample_file_patches_come_back_as_patch_ids(samples, tmp_path):
     from hsigan_qgis.augment import prepare_training, read_samples
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.feedback import Feedback
     from hsigan_qgis.sampling import gather_patches
-    import torch
     path = samples[0]
     metadata, arrays = read_samples(path)
     cfg = TrainConfig(samples=path, output_model=str(tmp_path / "m.hsigan"), patch_size=3)
     prepared = prepare_training(cfg, Feedback())
     train, val = prepared["train"], prepared["validation"]
     assert len(train) and len(val)
-    block = torch.from_numpy(prepared["data"])
-    got = gather_patches(block, train.rows, train.cols, 1).numpy()
+    got = gather_patches(prepared["store"], train.rows, train.cols, 1).numpy()
     real = arrays["patches"][~arrays["synthetic"]][:, :, 1:4, 1:4]  # 5x5 cut to 3x3
     mean, std = np.asarray(metadata["mean"])[:, None, None], np.asarray(metadata["std"])[:, None, None]
-    expected = (real[train.cols // 3] - mean) / std
+    expected = (real[train.rows] - mean) / std
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
-    assert (train.labels == arrays["labels"][~arrays["synthetic"]][train.cols // 3]).all()
+    assert (train.labels == arrays["labels"][~arrays["synthetic"]][train.rows]).all()
     assert len(prepared["synthetic"][1]) == int(arrays["synthetic"].sum())
+    # the split is made on the samples' raster positions, as with raster + labels
+    real_rows = arrays["rows"][~arrays["synthetic"]]
+    real_cols = arrays["cols"][~arrays["synthetic"]]
+    gap = np.maximum(np.abs(real_rows[train.rows][:, None] - real_rows[val.rows][None, :]),
+                     np.abs(real_cols[train.rows][:, None] - real_cols[val.rows][None, :]))
+    assert gap.min() > 1  # no training patch (radius 1) reaches a validation pixel
 
 
 def test_train_from_samples_and_refusals(samples, tmp_path):
