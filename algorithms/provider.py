@@ -8,9 +8,11 @@ from .assess import AssessAlgorithm
 from .augment import AugmentAlgorithm
 from .check import CheckAlgorithm
 from .classify import ClassifyAlgorithm
+from .export_onnx import ExportOnnxAlgorithm
 from .train import TrainAlgorithm
 
-ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
+ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm,
+              ExportOnnxAlgorithm]
 
 
 class HsiGanProvider(QgsProcessingProvider):

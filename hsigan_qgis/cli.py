@@ -1,4 +1,4 @@
-"""Command line for the QGIS-free engine: hsigan train|augment|classify|assess|check.
+"""Command line for the QGIS-free engine: hsigan train|augment|classify|assess|export-onnx|check.
 
 Options mirror the QGIS parameters (INPUT -> --input, CLASS_FIELD -> --class-field), with the same
 defaults and help, because both are generated from the config dataclasses. Errors print one line and
@@ -21,6 +21,8 @@ JOBS = {
     "assess": (cfgs.AssessConfig, "Accuracy of a classification map against reference vectors."),
     "augment": (cfgs.AugmentConfig, "Write a training-sample file enlarged with synthetic labelled samples "
                                     "from a conditional WGAN-GP, with a real-vs-synthetic fidelity report."),
+    "export-onnx": (cfgs.ExportOnnxConfig, "Write a model's classifier as an ONNX segmentation model with the "
+                                           "metadata the Deepness QGIS plugin reads."),
 }
 
 
@@ -63,6 +65,9 @@ def run(job, config, feedback):
     if job == "augment":
         from .augment import augment
         return augment(config, feedback)
+    if job == "export-onnx":
+        from .onnx_export import export_onnx
+        return export_onnx(config, feedback)
     raise ValueError(job)
 
 
