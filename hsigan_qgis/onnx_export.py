@@ -142,6 +142,12 @@ def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> dict:
                           opset_version=OPSET, dynamo=False)
         feedback.progress(70)
         model = onnx.load(temporary)
+        # The exporter loses the static tile size after the reflection pad (it names the output's height
+        # 'batch'); Deepness needs (N, classes, T, T) to see a square mask, so it is stated here.
+        dims = model.graph.output[0].type.tensor_type.shape.dim
+        dims[0].dim_param = "batch"
+        for dim, size in zip(dims[1:], (len(metadata["class_ids"]), cfg.tile_size, cfg.tile_size)):
+            dim.dim_value = size
         for key, value in deepness_metadata(metadata, cfg.tile_size, cfg.resolution).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
