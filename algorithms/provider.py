@@ -9,10 +9,11 @@ from .augment import AugmentAlgorithm
 from .check import CheckAlgorithm
 from .classify import ClassifyAlgorithm
 from .export_onnx import ExportOnnxAlgorithm
+from .install_torch import InstallTorchAlgorithm
 from .train import TrainAlgorithm
 
 ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm,
-              ExportOnnxAlgorithm]
+              ExportOnnxAlgorithm, InstallTorchAlgorithm]
 
 
 class HsiGanProvider(QgsProcessingProvider):

@@ -74,6 +74,7 @@ def run(job, config, feedback):
 def check_report():
     """Versions of what HSI-GAN needs and the device it would use (for hsigan check / hsigan:check)."""
     from . import __version__
+    from .torch_installer import packages_dir
     report = {"hsigan": __version__, "python": sys.version.split()[0]}
     for module in ("numpy", "scipy", "rasterio", "torch"):
         try:
@@ -93,6 +94,8 @@ def check_report():
     else:
         report["device"] = None
         report["device_reason"] = "torch is not installed"
+    # where hsigan:install_torch puts torch (on sys.path when it exists)
+    report["packages_folder"] = packages_dir() if os.path.isdir(packages_dir()) else "none"
     return report
 
 

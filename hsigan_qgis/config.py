@@ -124,6 +124,18 @@ class ExportOnnxConfig:
                             "then takes the resolution set in its dialog.", advanced=True, minimum=0.0)
 
 
+@dataclass
+class InstallTorchConfig:
+    variant: str = opt("auto", "Which PyTorch build: auto (CUDA when an NVIDIA GPU is found, else CPU), cpu "
+                       "(a few hundred MB) or cuda (NVIDIA GPUs; several GB). macOS always gets PyPI's build.",
+                       choices=("auto", "cpu", "cuda"))
+    source: str = opt("pytorch", "Where pip takes torch from: pytorch (PyTorch's own wheel index for the "
+                      "chosen build, with PyPI for its dependencies) or pip (pip's own settings: PyPI or the "
+                      "mirror in your pip.conf).", advanced=True, choices=("pytorch", "pip"))
+    torch_version: str = opt("", "torch version to install, e.g. 2.13.0; empty installs the newest one for "
+                             "this Python.", advanced=True)
+
+
 def describe(config_class):
     """(name, default, metadata) for each field, for the CLI and the QGIS dialogs."""
     return [(f.name, f.default, f.metadata) for f in fields(config_class)]
