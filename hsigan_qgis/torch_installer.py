@@ -228,10 +228,7 @@ def install(variant="auto", source="pytorch", version="", feedback: Feedback = N
                 process.kill()
                 process.wait()
         if code != 0:
-            tail = " | ".join(lines[-4:]) or "no output"
-            raise InputError("VARIANT" if "No matching distribution" in tail else "SOURCE",
-                             f"pip failed (exit {code}): {tail[-600:]}. Check the internet connection (a "
-                             f"proxy goes in pip.conf), or choose another build or source; nothing was changed")
+            raise _pip_failure(code, lines, version)
         torch_version, cuda = _check_import(python, fresh, env)
         _replace(fresh, target)
     finally:
@@ -244,6 +241,21 @@ def install(variant="auto", source="pytorch", version="", feedback: Feedback = N
                   f"CUDA available: {cuda}. Restart QGIS if HSI-GAN said torch was missing in this session.")
     return dict(folder=target, torch_version=torch_version, build=build, cuda_available=cuda, python=python,
                 seconds=seconds, megabytes=megabytes)
+
+
+def _pip_failure(code, lines, version):
+    """InputError naming the parameter to change, with pip's own error lines (shortened)."""
+    errors = [line for line in lines if line.startswith("ERROR")] or lines[-2:] or ["no output"]
+    said = " ".join(errors)[-400:]
+    if "No matching distribution" in said:
+        parameter = "TORCH_VERSION" if version else "VARIANT"
+        fix = ("give a version that exists for this Python, or leave TORCH_VERSION empty" if version else
+               "PyTorch has no build for this Python or system; try the other build, or SOURCE pip")
+    else:
+        parameter, fix = "SOURCE", "check the internet connection (a proxy goes in pip.conf) or try the other SOURCE"
+    if any("CERTIFICATE_VERIFY_FAILED" in line or "ssl" in line.lower() for line in lines):
+        fix += "; pip could not verify the server's certificate (a company proxy: set 'cert' in pip.conf)"
+    return InputError(parameter, f"pip failed (exit {code}): {said}. {fix[0].upper() + fix[1:]}; nothing was changed")
 
 
 def _follow(process, feedback, lines):

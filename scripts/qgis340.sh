@@ -11,7 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="${HSIGAN_TRIXIE_ROOT:-/var/cache/hsigan/trixie}"
-packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-pytest"
+packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-pip"
 [ "$(id -u)" -eq 0 ] || { echo "qgis340: run as root (debootstrap and chroot need it): sudo $0 $*" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "qgis340: debootstrap missing: apt-get install debootstrap" >&2; exit 2; }
 
@@ -31,12 +31,25 @@ in_root() {  # in_root DIR CMD...: CMD in the chroot with /proc, /dev, /sys and 
     mount -t proc proc "$dir/proc"; mount --rbind /dev "$dir/dev"; mount --rbind /sys "$dir/sys"
     mkdir -p "$dir/hsigan"; mount --bind "$here" "$dir/hsigan"; mount -o remount,bind,ro "$dir/hsigan"
     cp /etc/resolv.conf "$dir/etc/resolv.conf"
-    exec chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+    cert=()  # the host'"'"'s CA bundle (it may trust a proxy of this network) for pip inside the root
+    if [ -r /etc/ssl/certs/ca-certificates.crt ] && [ -d "$dir/etc/ssl" ]; then
+      cp /etc/ssl/certs/ca-certificates.crt "$dir/etc/ssl/host-ca-certificates.crt"; cert=(PIP_CERT=/etc/ssl/host-ca-certificates.crt)
+    fi
+    exec chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "${cert[@]}" "$@"
   ' in_root "$dir" "$here" "$@"
 }
 
 build_root() {
-  if [ -e "$root/.hsigan-ready" ]; then echo "qgis340: reusing $root"; return; fi
+  if [ -e "$root/.hsigan-ready" ]; then
+    echo "qgis340: reusing $root (QGIS $(head -n 1 "$root/.hsigan-ready"))"
+    if [ "$(sed -n 2p "$root/.hsigan-ready")" != "$packages" ]; then  # the package list changed: top it up
+      in_root "$root" apt-get update -q
+      in_root "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
+      in_root "$root" apt-get clean
+      { in_root "$root" dpkg-query -W -f='${Version}\n' qgis; echo "$packages"; } > "$root/.hsigan-ready"
+    fi
+    return
+  fi
   local partial="$root.partial" mirror started=$SECONDS
   mirror=$(mirror_of_this_machine)
   echo "qgis340: building a Debian 13 root in $root from $mirror (once; several minutes)"
@@ -45,9 +58,9 @@ build_root() {
   in_root "$partial" apt-get update -q
   in_root "$partial" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $packages
   in_root "$partial" apt-get clean
-  in_root "$partial" dpkg-query -W -f='${Version}\n' qgis > "$partial/.hsigan-ready"
+  { in_root "$partial" dpkg-query -W -f='${Version}\n' qgis; echo "$packages"; } > "$partial/.hsigan-ready"
   rm -rf "$root"; mv "$partial" "$root"      # a failed build never leaves a root that looks ready
-  echo "qgis340: root ready in $((SECONDS - started)) s (QGIS $(cat "$root/.hsigan-ready"), $(du -sh "$root" | cut -f1))"
+  echo "qgis340: root ready in $((SECONDS - started)) s (QGIS $(head -n 1 "$root/.hsigan-ready"), $(du -sh "$root" | cut -f1))"
 }
 
 build_root

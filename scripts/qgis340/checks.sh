@@ -26,6 +26,10 @@ check "hsigan:train without torch fails with one clear message" sh -c "
   bin/qgis-process run hsigan:train -- INPUT=sample_data/salinas_a.tif LABELS=sample_data/salinas_a_train.gpkg \
     CLASS_FIELD=class_name OUTPUT_MODEL=/tmp/m.hsigan > /tmp/train.out 2>&1; rc=\$?; cat /tmp/train.out
   [ \$rc -ne 0 ] && grep -q 'HSI-GAN needs torch' /tmp/train.out && ! grep -q Traceback /tmp/train.out && [ ! -e /tmp/m.hsigan ]"
+check "hsigan:install_torch finds QGIS's Python and runs pip --target past PEP 668 (a version that does not exist: fails cleanly)" sh -c "
+  bin/qgis-process run hsigan:install_torch -- VARIANT=1 SOURCE=1 TORCH_VERSION=0.0.1 > /tmp/install.out 2>&1; rc=\$?; cat /tmp/install.out
+  [ \$rc -ne 0 ] && grep -q -E '/usr/bin/python3(\\.13)? -m pip install --target' /tmp/install.out && grep -q 'pip failed' /tmp/install.out \
+    && ! grep -q -i 'externally-managed' /tmp/install.out && ! grep -q Traceback /tmp/install.out"
 check "the modeler model validates (QgsProcessingModelAlgorithm.validate, in-process QGIS)" \
   python3 scripts/qgis340/validate_model.py qgis_models/hsigan_pipeline.model3
 echo "$failures check(s) failed"
