@@ -18,6 +18,16 @@ from hsigan_qgis.errors import InputError
 TORCH_VERSION = "2.13.0"  # the wheel on these machines (scripts/setup.sh)
 
 
+def system_python_has_torch():
+    """These tests need QGIS's Python without torch, as a new desktop user has it."""
+    return subprocess.run(["/usr/bin/python3", "-c", "import torch"], capture_output=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}).returncode == 0
+
+
+WITHOUT_TORCH = pytest.mark.skipif(not os.path.exists("/usr/bin/python3") or system_python_has_torch(),
+                                   reason="needs Debian's /usr/bin/python3 without torch")
+
+
 def test_pip_command_per_build_and_source():
     cpu = torch_installer.pip_command("/usr/bin/python3", "/t", "cpu")
     assert cpu[:6] == ["/usr/bin/python3", "-m", "pip", "install", "--target", "/t"] and "torch" in cpu
@@ -79,6 +89,7 @@ def results(done):
 
 
 @pytest.mark.slow
+@WITHOUT_TORCH
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/usr/bin/qgis_process.bin"),
                     reason="the Debian QGIS path")
 def test_installer_in_a_fresh_profile_with_qgis_own_python(tmp_path):
@@ -105,3 +116,44 @@ def test_installer_in_a_fresh_profile_with_qgis_own_python(tmp_path):
     assert failed.returncode != 0 and "pip failed" in failed.stderr + failed.stdout
     assert "Traceback" not in failed.stderr + failed.stdout
     assert (folder / "torch" / "__init__.py").exists() and [p.name for p in folder.parent.iterdir()] == [folder.name]
+
+
+PROMPT_SCRIPT = r'''
+import os, sys
+ROOT = sys.argv[1]
+sys.path[:0] = [ROOT, "/usr/share/qgis/python/plugins"]
+from qgis.core import QgsApplication
+app = QgsApplication([], True)  # with a GUI (offscreen), as desktop QGIS
+app.initQgis()
+from processing.core.Processing import Processing
+Processing.initialize()
+from algorithms.provider import HsiGanProvider
+provider = HsiGanProvider()
+QgsApplication.processingRegistry().addProvider(provider)
+from qgis.gui import QgsMessageBar
+from qgis.PyQt.QtWidgets import QPushButton
+from processing.gui.AlgorithmDialog import AlgorithmDialog
+import torch_prompt
+bar = QgsMessageBar()
+widget = torch_prompt.offer_installer(bar)
+print("PUSHED", widget is not None and bar.currentItem() is widget)
+print("BUTTONS", [b.text() for b in widget.findChildren(QPushButton)])
+dialog = AlgorithmDialog(QgsApplication.processingRegistry().createAlgorithmById("hsigan:install_torch"), False, None)
+print("DIALOG", dialog.windowTitle())
+dialog.deleteLater()
+'''
+
+
+@WITHOUT_TORCH
+def test_message_bar_offers_the_installer_when_torch_is_missing(tmp_path):
+    """In QGIS's own Python (no torch there) with a GUI: the message bar shows the prompt with its button,
+    and the installer's dialog builds. Where torch imports, no message."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update(QT_QPA_PLATFORM="offscreen", HSIGAN_PACKAGES=str(tmp_path / "none"), HOME=str(tmp_path))
+    done = subprocess.run(["/usr/bin/python3", "-c", PROMPT_SCRIPT, ROOT], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "PUSHED True" in done.stdout and "BUTTONS ['Install PyTorch…']" in done.stdout
+    assert "DIALOG Install PyTorch" in done.stdout
+    import torch_prompt  # in this process torch imports: nothing to offer
+    assert torch_prompt.offer_installer(None) is None
