@@ -327,4 +327,7 @@ def _size(folder):
 def torch_available():
     """Whether torch can be imported, without importing it (cheap enough for plugin load)."""
     import importlib.util
-    return importlib.util.find_spec("torch") is not None
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
