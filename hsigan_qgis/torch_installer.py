@@ -12,9 +12,10 @@ FOLDER (packages_dir): HSIGAN_PACKAGES when set, else a per-user data folder, on
   Linux    $XDG_DATA_HOME or ~/.local/share  /hsigan/packages/python3.11
   Windows  %LOCALAPPDATA%                    \\hsigan\\packages\\python3.12
   macOS    ~/Library/Application Support     /hsigan/packages/python3.12
-Deleting it uninstalls. It goes first on sys.path, so torch's pure-Python dependencies (typing_extensions,
-sympy, jinja2...) there are newer than an old system copy; numpy is not a dependency of torch and is
-never installed there, so QGIS's own numpy (which GDAL was built against) stays the one used.
+Deleting it uninstalls. It goes first on sys.path, so torch's pure-Python dependencies there (typing_extensions,
+sympy, jinja2...) win over older system copies (Debian 12's sympy 1.11 is too old for torch 2.13); numpy is
+not a dependency of torch and is never installed there, so QGIS's own numpy (which GDAL was built against)
+stays the one used; setuptools, which pip brings along, is removed (it would shadow pkg_resources).
 
 The interpreter (find_python): inside QGIS sys.executable is QGIS itself (qgis, qgis-bin.exe, QGIS.app's
 binary), not Python, so `sys.executable -m pip` would start another QGIS. The real interpreter is looked
@@ -215,7 +216,7 @@ def install(variant="auto", source="pytorch", version="", feedback: Feedback = N
     feedback.info(f"Installing PyTorch ({build} build: {reason}) into {target} with {python}")
     feedback.info("Running: " + " ".join(command))
     started = time.perf_counter()
-    env = dict(os.environ, PYTHONNOUSERSITE="1", PIP_NO_INPUT="1")
+    env = dict(os.environ, PYTHONNOUSERSITE="1", PIP_NO_INPUT="1", PIP_ROOT_USER_ACTION="ignore")
     env.pop("PYTHONPATH", None)  # pip runs in the interpreter's own environment, not QGIS's
     lines = []
     try:
@@ -229,6 +230,7 @@ def install(variant="auto", source="pytorch", version="", feedback: Feedback = N
                 process.wait()
         if code != 0:
             raise _pip_failure(code, lines, version)
+        _drop_build_tools(fresh)
         torch_version, cuda = _check_import(python, fresh, env)
         _replace(fresh, target)
     finally:
@@ -290,6 +292,18 @@ def _follow(process, feedback, lines):
             percent = _progress_of(line, state)
             if percent is not None:
                 feedback.progress(percent)
+
+
+BUILD_TOOLS = ("setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence.pth")
+
+
+def _drop_build_tools(folder):
+    """Remove setuptools, which pip brings as a torch dependency (only torch's C++-extension builder uses
+    it): first on sys.path, a newer copy would replace the pkg_resources that QGIS and its plugins import."""
+    for name in os.listdir(folder):
+        if name in BUILD_TOOLS or name.startswith("setuptools-"):
+            path = os.path.join(folder, name)
+            shutil.rmtree(path, ignore_errors=True) if os.path.isdir(path) else os.remove(path)
 
 
 def _check_import(python, folder, env):

@@ -104,6 +104,7 @@ def test_installer_in_a_fresh_profile_with_qgis_own_python(tmp_path):
     folder = home / ".local" / "share" / "hsigan" / "packages" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert installed["FOLDER"] == str(folder) and installed["TORCH_VERSION"].startswith(TORCH_VERSION)
     assert (folder / "torch" / "__init__.py").exists() and not (folder / "numpy").exists()
+    assert not (folder / "setuptools").exists() and not (folder / "pkg_resources").exists()
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left
 
     after = results(qgis_process(home, "run", "hsigan:check"))  # a new QGIS process: the plugin adds the folder
