@@ -130,7 +130,7 @@ class InstallTorchConfig:
                        "(a few hundred MB) or cuda (NVIDIA GPUs; several GB). macOS always gets PyPI's build.",
                        choices=("auto", "cpu", "cuda"))
     source: str = opt("pytorch", "Where pip takes torch from: pytorch (PyTorch's own wheel index for the "
-                      "chosen build, with PyPI for its dependencies) or pip (pip's own settings: PyPI or the "
+                      "chosen build, which serves its dependencies too) or pip (pip's own settings: PyPI or the "
                       "mirror in your pip.conf).", advanced=True, choices=("pytorch", "pip"))
     torch_version: str = opt("", "torch version to install, e.g. 2.13.0; empty installs the newest one for "
                              "this Python.", advanced=True)

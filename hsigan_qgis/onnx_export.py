@@ -148,11 +148,11 @@ def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> dict:
         dims[0].dim_param = "batch"
         for dim, size in zip(dims[1:], (len(metadata["class_ids"]), cfg.tile_size, cfg.tile_size)):
             dim.dim_value = size
-        for key, value in deepness_metadata(metadata, cfg.tile_size, cfg.resolution).items():
+        props = deepness_metadata(metadata, cfg.tile_size, cfg.resolution)
+        for key, value in props.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
-        model.doc_string = (f"HSI-GAN classifier from {os.path.basename(cfg.model)}: "
-                            + json.loads(deepness_metadata(metadata, cfg.tile_size)["hsigan_input"]))
+        model.doc_string = f"HSI-GAN classifier from {os.path.basename(cfg.model)}: {json.loads(props['hsigan_input'])}"
         onnx.checker.check_model(model)
         onnx.save(model, temporary)
     feedback.progress(100)

@@ -29,7 +29,9 @@ for where each platform puts it and accepted only when it reports the same Pytho
 
 Which build (pip_command): CPU by default, from PyTorch's CPU wheel index (a few hundred MB; PyPI's
 Linux torch is the CUDA build, several GB); CUDA when asked or, with 'auto', when an NVIDIA GPU is
-found (nvidia-smi lists one), from PyTorch's CUDA index. macOS has no CUDA: PyPI's wheel (CPU and Apple
+found (nvidia-smi lists one), from PyTorch's CUDA index. PyTorch's index is the only index then (it
+serves torch's dependencies too), so that pip fails rather than fall back to PyPI's CUDA build when
+the index cannot be reached. macOS has no CUDA: PyPI's wheel (CPU and Apple
 GPU). source='pip' instead uses pip's own settings (PyPI, or the mirror in the user's pip.conf).
 
 Atomic: pip writes into a fresh folder beside FOLDER, which replaces FOLDER only when pip succeeded and
@@ -49,7 +51,6 @@ VARIANTS = ("auto", "cpu", "cuda")
 SOURCES = ("pytorch", "pip")
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CUDA_INDEX = "https://download.pytorch.org/whl/cu128"  # CUDA 12.8 builds: drivers >= 570 (2025)
-PYPI = "https://pypi.org/simple"
 
 
 def python_tag():
@@ -175,7 +176,9 @@ def pip_command(python, target, variant, source="pytorch", version=""):
     command = [python, "-m", "pip", "install", "--target", target, "--no-input", "--disable-pip-version-check",
                "--no-warn-script-location", "--progress-bar", "off", requirement(version)]
     if source == "pytorch" and sys.platform != "darwin":
-        command += ["--index-url", CUDA_INDEX if variant == "cuda" else CPU_INDEX, "--extra-index-url", PYPI]
+        # PyTorch's index alone (it also serves torch's dependencies): with PyPI as an extra index, an
+        # unreachable PyTorch index would make pip take PyPI's torch, on Linux the multi-GB CUDA build.
+        command += ["--index-url", CUDA_INDEX if variant == "cuda" else CPU_INDEX]
     return command
 
 
