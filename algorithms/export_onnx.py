@@ -18,7 +18,7 @@ class ExportOnnxAlgorithm(HsiGanAlgorithm):
             "what Deepness reads (class names, tile size and overlap, standardisation) and the bands, "
             "wavelengths, normalisation, bad bands, class ids, names and colours and patch size for other "
             "runtimes. Tiles must overlap by twice the patch radius for the map to equal <i>Classify raster</i>'s "
-            "(the metadata's tiles_overlap says so). <b>Output</b>: the .onnx file.")
+            "(the metadata's tiles_overlap says so). <b>Outputs</b>: the .onnx file (OUTPUT).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterFile("MODEL", "Model file", extension="hsigan"), self.field_meta("model")[1]["help"])

@@ -24,7 +24,7 @@ def test_every_algorithm_is_documented_and_flags_advanced(qgis_app):
     from dataclasses import fields
     from qgis.core import QgsProcessingParameterDefinition
     algorithms = {a.name(): a for a in _algorithms()}
-    assert set(algorithms) == {"augment", "train", "classify", "assess", "check"}
+    assert set(algorithms) == {"augment", "train", "classify", "assess", "check", "export_onnx", "install_torch"}
     for algorithm in algorithms.values():
         assert algorithm.group() and algorithm.groupId() and len(algorithm.displayName()) > 8
         text = algorithm.shortHelpString()
