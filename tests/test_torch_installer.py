@@ -99,8 +99,12 @@ def test_installer_in_a_fresh_profile_with_qgis_own_python(tmp_path):
     assert before["DEVICE"] == "none" and "torch=None" in before["REPORT"]  # QGIS's Python has no torch
 
     # enums by index in QGIS 3.22: VARIANT 1 = cpu, SOURCE 1 = pip (its settings find the wheel on disk)
-    installed = results(qgis_process(home, "run", "hsigan:install_torch", "--", "VARIANT=1", "SOURCE=1",
-                                     f"TORCH_VERSION={TORCH_VERSION}"))
+    done = qgis_process(home, "run", "hsigan:install_torch", "--", "VARIANT=1", "SOURCE=1",
+                        f"TORCH_VERSION={TORCH_VERSION}")
+    installed = results(done)
+    log = "\n".join(json.loads(done.stdout)["log"]["info"])
+    assert "-m pip install --target" in log and "Successfully installed" in log  # pip's own lines, relayed
+    assert "/usr/bin/python3" in log and "qgis_process" not in log.split("-m pip")[0].split("Running:")[1]
     folder = home / ".local" / "share" / "hsigan" / "packages" / f"python{sys.version_info[0]}.{sys.version_info[1]}"
     assert installed["FOLDER"] == str(folder) and installed["TORCH_VERSION"].startswith(TORCH_VERSION)
     assert (folder / "torch" / "__init__.py").exists() and not (folder / "numpy").exists()
