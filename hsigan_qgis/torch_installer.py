@@ -331,9 +331,15 @@ def _replace(fresh, target):
     for name in os.listdir(parent):  # leftovers of earlier runs
         if name.startswith(os.path.basename(target) + ".old-"):
             shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-    if os.path.exists(target):
-        os.replace(target, old)
-    os.replace(fresh, target)
+    try:
+        if os.path.exists(target):
+            os.replace(target, old)
+        os.replace(fresh, target)
+    except OSError as error:  # Windows: the old torch's DLLs are loaded by this QGIS
+        if os.path.exists(old) and not os.path.exists(target):
+            os.replace(old, target)
+        raise InputError("VARIANT", f"the installed PyTorch is in use ({error.strerror}); restart QGIS and run "
+                                    "Install PyTorch again before using HSI-GAN; nothing was changed") from None
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -162,3 +162,29 @@ def test_message_bar_offers_the_installer_when_torch_is_missing(tmp_path):
     assert "DIALOG Install PyTorch" in done.stdout
     import torch_prompt  # in this process torch imports: nothing to offer
     assert torch_prompt.offer_installer(None) is None
+
+
+def test_cancel_stops_pip_and_keeps_the_previous_folder(tmp_path):
+    """Cancelled while pip works: pip is stopped, the previous folder is left as it was, nothing half-made."""
+    from hsigan_qgis.errors import Cancelled
+    from hsigan_qgis.feedback import Feedback
+
+    class CancelOnPipOutput(Feedback):
+        def __init__(self):
+            self.lines = []
+
+        def info(self, message):
+            self.lines.append(message)
+
+        def is_canceled(self):
+            return any(line.startswith(("Collecting", "Processing", "Looking")) for line in self.lines)
+
+    target = tmp_path / "packages"
+    target.mkdir()
+    (target / "previous.txt").write_text("kept")
+    feedback = CancelOnPipOutput()
+    with pytest.raises(Cancelled):
+        torch_installer.install("cpu", "pip", TORCH_VERSION, feedback, target=str(target))
+    assert any("-m pip install --target" in line for line in feedback.lines)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["packages"]
+    assert [p.name for p in target.iterdir()] == ["previous.txt"]
