@@ -1,5 +1,5 @@
 # Shortcuts; each target is one script under scripts/.
-.PHONY: setup sample test zip
+.PHONY: setup sample test zip qgis340
 setup:
 	bash scripts/setup.sh
 sample:
@@ -8,3 +8,5 @@ test:
 	bash scripts/test.sh
 zip:
 	bash scripts/build_zip.sh
+qgis340:
+	bash scripts/qgis340.sh

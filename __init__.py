@@ -7,6 +7,11 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
+# PyTorch installed by hsigan:install_torch lives in a folder of its own; on sys.path before anything imports torch.
+from hsigan_qgis.torch_installer import add_to_path  # noqa: E402
+
+add_to_path()
+
 
 def classFactory(iface):  # noqa: N802 (QGIS's name)
     from .plugin import HsiGanPlugin

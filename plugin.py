@@ -15,6 +15,9 @@ class HsiGanPlugin:
 
     def initGui(self):  # noqa: N802
         self.initProcessing()
+        if self.iface is not None:
+            from .torch_prompt import offer_installer
+            offer_installer(self.iface.messageBar())
 
     def unload(self):
         if self.provider is not None:

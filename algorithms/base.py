@@ -3,7 +3,6 @@ default, one help text), QGIS feedback as engine feedback, engine errors as QgsP
 the check that PyTorch can be imported."""
 import logging
 import os
-import sys
 import traceback
 from dataclasses import MISSING, fields
 
@@ -37,11 +36,9 @@ class QgisFeedback(Feedback):
 
 
 def install_hint():
-    """The command that installs torch for the Python this QGIS runs."""
-    if sys.platform.startswith("win"):
-        return "in the OSGeo4W Shell: python -m pip install torch"
-    python = "/usr/bin/python3" if sys.platform.startswith("linux") else "python3"
-    return f"{python} -m pip install --user 'numpy<2' torch (or run setup.sh from the HSI-GAN repository)"
+    """How to install torch for the Python this QGIS runs: the plugin's own installer."""
+    return ("the 'Install PyTorch' algorithm (hsigan:install_torch; Processing Toolbox > HSI-GAN > Set-up), "
+            "no terminal needed")
 
 
 def require(modules=("torch", "rasterio", "scipy", "numpy")):

@@ -8,9 +8,12 @@ from .assess import AssessAlgorithm
 from .augment import AugmentAlgorithm
 from .check import CheckAlgorithm
 from .classify import ClassifyAlgorithm
+from .export_onnx import ExportOnnxAlgorithm
+from .install_torch import InstallTorchAlgorithm
 from .train import TrainAlgorithm, TrainFromSamplesAlgorithm
 
-ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, TrainFromSamplesAlgorithm, ClassifyAlgorithm, AssessAlgorithm, CheckAlgorithm]
+ALGORITHMS = [AugmentAlgorithm, TrainAlgorithm, TrainFromSamplesAlgorithm, ClassifyAlgorithm, AssessAlgorithm,
+              CheckAlgorithm, ExportOnnxAlgorithm, InstallTorchAlgorithm]
 
 
 class HsiGanProvider(QgsProcessingProvider):

@@ -1,4 +1,4 @@
-"""Command line for the QGIS-free engine: hsigan train|augment|classify|assess|check.
+"""Command line for the QGIS-free engine: hsigan train|augment|classify|assess|export-onnx|check.
 
 Options mirror the QGIS parameters (INPUT -> --input, CLASS_FIELD -> --class-field), with the same
 defaults and help, because both are generated from the config dataclasses. Errors print one line and
@@ -21,6 +21,8 @@ JOBS = {
     "assess": (cfgs.AssessConfig, "Accuracy of a classification map against reference vectors."),
     "augment": (cfgs.AugmentConfig, "Write a training-sample file enlarged with synthetic labelled samples "
                                     "from a conditional WGAN-GP, with a real-vs-synthetic fidelity report."),
+    "export-onnx": (cfgs.ExportOnnxConfig, "Write a model's classifier as an ONNX segmentation model with the "
+                                           "metadata the Deepness QGIS plugin reads."),
 }
 
 
@@ -63,12 +65,16 @@ def run(job, config, feedback):
     if job == "augment":
         from .augment import augment
         return augment(config, feedback)
+    if job == "export-onnx":
+        from .onnx_export import export_onnx
+        return export_onnx(config, feedback)
     raise ValueError(job)
 
 
 def check_report():
     """Versions of what HSI-GAN needs and the device it would use (for hsigan check / hsigan:check)."""
     from . import __version__
+    from .torch_installer import packages_dir
     report = {"hsigan": __version__, "python": sys.version.split()[0]}
     for module in ("numpy", "scipy", "rasterio", "torch"):
         try:
@@ -88,6 +94,8 @@ def check_report():
     else:
         report["device"] = None
         report["device_reason"] = "torch is not installed"
+    # where hsigan:install_torch puts torch (on sys.path when it exists)
+    report["packages_folder"] = packages_dir() if os.path.isdir(packages_dir()) else "none"
     return report
 
 

@@ -117,6 +117,29 @@ class AssessConfig:
     label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
 
 
+@dataclass
+class ExportOnnxConfig:
+    model: str = req("Model file written by hsigan:train (.hsigan).")
+    output: str = req("ONNX model to write (.onnx), with the metadata the Deepness plugin reads.")
+    tile_size: int = opt(256, "Side of the square tiles the ONNX model takes, in pixels (fixed in the file; "
+                         "Deepness cuts the raster into tiles of this size).", minimum=16, maximum=4096)
+    resolution: float = opt(0.0, "Pixel size of the training raster in centimetres, written as Deepness's "
+                            "'resolution' (Deepness resamples rasters to it); 0 leaves it out, and Deepness "
+                            "then takes the resolution set in its dialog.", advanced=True, minimum=0.0)
+
+
+@dataclass
+class InstallTorchConfig:
+    variant: str = opt("auto", "Which PyTorch build: auto (CUDA when an NVIDIA GPU is found, else CPU), cpu "
+                       "(a few hundred MB) or cuda (NVIDIA GPUs; several GB). macOS always gets PyPI's build.",
+                       choices=("auto", "cpu", "cuda"))
+    source: str = opt("pytorch", "Where pip takes torch from: pytorch (PyTorch's own wheel index for the "
+                      "chosen build, which serves its dependencies too) or pip (pip's own settings: PyPI or the "
+                      "mirror in your pip.conf).", advanced=True, choices=("pytorch", "pip"))
+    torch_version: str = opt("", "torch version to install, e.g. 2.13.0; empty installs the newest one for "
+                             "this Python.", advanced=True)
+
+
 def describe(config_class):
     """(name, default, metadata) for each field, for the CLI and the QGIS dialogs."""
     return [(f.name, f.default, f.metadata) for f in fields(config_class)]

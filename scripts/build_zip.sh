@@ -8,7 +8,7 @@ version=$(sed -n 's/^version=//p' metadata.txt)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/hsigan" dist
-cp metadata.txt __init__.py plugin.py icon.svg LICENSE README.md "$stage/hsigan/"
+cp metadata.txt __init__.py plugin.py torch_prompt.py icon.svg LICENSE README.md "$stage/hsigan/"
 for package in hsigan_qgis models algorithms; do
   mkdir -p "$stage/hsigan/$package"
   cp "$package"/*.py "$stage/hsigan/$package/"

@@ -3,6 +3,7 @@
 #  - QGIS with PyQGIS and Processing, GDAL, rasterio, scipy from the distribution;
 #  - .venv (Debian's python3, --system-site-packages, so it sees PyQGIS/GDAL/rasterio) with torch:
 #    the CPU build by default, HSIGAN_TORCH=cuda for the CUDA build (HSIGAN_TORCH=skip: leave torch alone);
+#  - onnx and onnxruntime in .venv (ONNX export and its test);
 #  - the plugin enabled for bin/qgis-process.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +39,8 @@ fi
 # numpy 2 breaks Debian's GDAL/rasterio/scipy: keep the system's numpy 1.x visible.
 .venv/bin/python -c "import numpy, sys; sys.exit(0 if numpy.__version__ < '2' else 1)" || $pip install -q "numpy<2"
 .venv/bin/python -c "import pytest" 2>/dev/null || $pip install -q "pytest>=7"
+# ONNX export (hsigan:export_onnx) and its test run: onnx writes the file, onnxruntime runs it; numpy stays 1.x.
+.venv/bin/python -c "import onnx, onnxruntime" 2>/dev/null || $pip install -q onnx onnxruntime "numpy<2"
 # The first qgis-process call links the plugin and enables it in a private QGIS profile.
 bin/qgis-process list >/dev/null 2>&1 || true
 bin/qgis-process list 2>/dev/null | grep -q "hsigan:train" || { echo "setup: the HSI-GAN provider did not load in qgis_process" >&2; exit 1; }

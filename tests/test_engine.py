@@ -96,9 +96,10 @@ def test_plugin_zip_installs_into_qgis(tmp_path):
         assert not any(n.startswith("hsigan/tests/") for n in names)
         meta = zf.read("hsigan/metadata.txt").decode()
         zf.extractall(tmp_path / "plugins")
-    for key in ("name=", "version=", "qgisMinimumVersion=", "description=", "about=", "author=", "repository=",
-                "hasProcessingProvider=yes"):
+    for key in ("name=", "version=", "qgisMinimumVersion=", "description=", "about=", "author=",
+                "hasProcessingProvider=yes", "changelog=", "tags="):
         assert key in meta
+    assert "example.org" not in meta and "github.com/hsigan" not in meta  # no placeholder links (issue 13)
     profile = tmp_path / "profile" / "profiles" / "default" / "QGIS"
     profile.mkdir(parents=True)
     (profile / "QGIS3.ini").write_text("[PythonPlugins]\nhsigan=true\n")

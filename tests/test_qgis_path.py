@@ -12,11 +12,11 @@ def test_provider_lists_algorithms(qgis_app):
     from qgis.core import QgsApplication
     provider = QgsApplication.processingRegistry().providerById("hsigan")
     ids = sorted(a.id() for a in provider.algorithms())
-    assert ids == ["hsigan:assess", "hsigan:augment", "hsigan:check", "hsigan:classify", "hsigan:train",
-                   "hsigan:train_samples"]
+    assert ids == ["hsigan:assess", "hsigan:augment", "hsigan:check", "hsigan:classify", "hsigan:export_onnx",
+                   "hsigan:install_torch", "hsigan:train", "hsigan:train_samples"]
     for algorithm in provider.algorithms():
         assert algorithm.shortHelpString().strip()
-        assert algorithm.group() == "Hyperspectral classification"
+        assert algorithm.group() == ("Set-up" if algorithm.name() == "install_torch" else "Hyperspectral classification")
 
 
 def test_train_classify_assess_in_qgis(processing_run, tmp_path):

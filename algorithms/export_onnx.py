@@ -1,0 +1,37 @@
+"""hsigan:export_onnx"""
+from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterFileDestination
+
+from .base import HsiGanAlgorithm
+from hsigan_qgis.config import ExportOnnxConfig
+
+OPTIONS = [("TILE_SIZE", "tile_size", "Tile size (pixels)"), ("RESOLUTION", "resolution", "Pixel size (cm)")]
+
+
+class ExportOnnxAlgorithm(HsiGanAlgorithm):
+    NAME, LABEL, CONFIG = "export_onnx", "Export model to ONNX", ExportOnnxConfig
+    NEEDS = ("torch", "onnx", "numpy")
+    HELP = ("Writes the classifier of a model from <i>Train classifier</i> as an ONNX segmentation model that "
+            "other runtimes run without HSI-GAN or PyTorch, e.g. the Deepness QGIS plugin (model type "
+            "Segmentor) or onnxruntime. Input: float32 (N, bands, TILE_SIZE, TILE_SIZE), each band "
+            "standardised as (value - mean) / std with the model's mean and std; output: class probabilities "
+            "(N, classes, TILE_SIZE, TILE_SIZE), channel k = the k-th class id. The file's metadata holds "
+            "what Deepness reads (class names, tile size and overlap, standardisation) and the bands, "
+            "wavelengths, normalisation, bad bands, class ids, names and colours and patch size for other "
+            "runtimes. Tiles must overlap by twice the patch radius for the map to equal <i>Classify raster</i>'s "
+            "(the metadata's tiles_overlap says so). <b>Outputs</b>: the .onnx file (OUTPUT).")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.add(QgsProcessingParameterFile("MODEL", "Model file", extension="hsigan"), self.field_meta("model")[1]["help"])
+        for name, field, label in OPTIONS:
+            self.add_from_config(name, field, label)
+        self.add(QgsProcessingParameterFileDestination("OUTPUT", "ONNX model", "ONNX model (*.onnx)"),
+                 self.field_meta("output")[1]["help"])
+
+    def execute(self, parameters, context, feedback, engine_feedback):
+        from hsigan_qgis.onnx_export import export_onnx
+
+        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
+        cfg = ExportOnnxConfig(model=self.parameterAsFile(parameters, "MODEL", context),
+                               output=self.parameterAsFileOutput(parameters, "OUTPUT", context), **values)
+        result = export_onnx(cfg, engine_feedback)
+        return {"OUTPUT": result["output"]}

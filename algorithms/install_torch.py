@@ -1,0 +1,46 @@
+"""hsigan:install_torch — PyTorch for QGIS's own Python, without a terminal (see hsigan_qgis/torch_installer.py)."""
+from qgis.core import QgsProcessingOutputBoolean, QgsProcessingOutputString, QgsProcessingParameterString
+
+from .base import HsiGanAlgorithm
+from hsigan_qgis.config import InstallTorchConfig
+
+OPTIONS = [("VARIANT", "variant", "PyTorch build"), ("SOURCE", "source", "Package source")]
+
+
+class InstallTorchAlgorithm(HsiGanAlgorithm):
+    NAME, LABEL, CONFIG = "install_torch", "Install PyTorch", InstallTorchConfig
+    GROUP = "Set-up"
+    NEEDS = ()
+    HELP = ("Installs PyTorch, which training and classification need, for the Python this QGIS runs, with pip, "
+            "into a folder of HSI-GAN's own (Linux: ~/.local/share/hsigan/packages, Windows: "
+            "%LOCALAPPDATA%\\hsigan\\packages, macOS: ~/Library/Application Support/hsigan/packages; delete it "
+            "to uninstall). The system's Python and QGIS are not changed, so it works on Debian and Ubuntu "
+            "(which refuse pip installs into the system's Python), with OSGeo4W and with QGIS.app, and needs no "
+            "administrator rights. Needs an internet connection: the CPU build is a few hundred MB (a few "
+            "minutes), the CUDA build several GB. The log shows pip's progress; a failed or cancelled install "
+            "leaves the previous one as it was. Restart QGIS afterwards if HSI-GAN had said torch was missing. "
+            "<b>Outputs</b>: FOLDER, TORCH_VERSION and CUDA (whether torch sees a GPU).")
+
+    def group(self):
+        return self.GROUP
+
+    def groupId(self):  # noqa: N802
+        return "setup"
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        for name, field, label in OPTIONS:
+            self.add_from_config(name, field, label)
+        default, meta = self.field_meta("torch_version")
+        self.add(QgsProcessingParameterString("TORCH_VERSION", "torch version", defaultValue=default, optional=True),
+                 meta["help"], advanced=True)
+        self.addOutput(QgsProcessingOutputString("FOLDER", "Packages folder"))
+        self.addOutput(QgsProcessingOutputString("TORCH_VERSION", "Installed torch version"))
+        self.addOutput(QgsProcessingOutputBoolean("CUDA", "CUDA available"))
+
+    def execute(self, parameters, context, feedback, engine_feedback):
+        from hsigan_qgis.torch_installer import install
+
+        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
+        version = (self.parameterAsString(parameters, "TORCH_VERSION", context) or "").strip()
+        result = install(values["variant"], values["source"], version, engine_feedback)
+        return {"FOLDER": result["folder"], "TORCH_VERSION": result["torch_version"], "CUDA": result["cuda_available"]}
