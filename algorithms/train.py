@@ -14,6 +14,7 @@ NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class
            ("SYNTHETIC_RATIO", "synthetic_ratio", "Synthetic samples per real sample"),
            ("GAN_STEPS", "gan_steps", "GAN generator steps"),
            ("CLASS_BALANCED", "class_balanced", "Show every class equally often"),
+           ("MAX_STEPS", "max_steps", "Cap on classifier optimiser steps (0 = none)"),
            ("BATCH_SIZE", "batch_size", "Batch size"),
            ("LEARNING_RATE", "learning_rate", "Learning rate"),
            ("VALIDATION_FRACTION", "validation_fraction", "Validation share of spatial blocks"),

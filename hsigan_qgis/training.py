@@ -49,6 +49,14 @@ def overall_accuracy(model, block, pixels, radius):
     return 100.0 * float((predict_indices(model, block, pixels, radius) == pixels.labels).mean())
 
 
+def capped_epochs(epochs, n_train, batch_size, max_steps):
+    """Epochs to run so that epochs x batches per epoch stays within max_steps (0 = no cap), at least 1.
+    The cost of fit_classifier is then bounded whatever the number of labels."""
+    if max_steps <= 0 or n_train <= 0:
+        return epochs
+    return max(1, min(epochs, max_steps // int(math.ceil(n_train / batch_size))))
+
+
 class Diverged(RuntimeError):
     pass
 

@@ -65,6 +65,8 @@ def cube(seed=0, bands=BANDS, h=H, w=W):
 
 
 def run(tmp_path, raster, model, name="map.tif", **kw):
+    """classify(); without TTA unless asked (these tests compare with the plain patch-per-pixel net)."""
+    kw.setdefault("tta", False)
     out = str(tmp_path / name)
     result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw))
     return out, result
