@@ -348,10 +348,11 @@ def report(paths, md, seeds=None):
                 rs = by.get((s, z, m))
                 if not rs:
                     continue
-                oa, aa, ka = stat(rs, "oa"), stat(rs, "aa"), stat(rs, "kappa")
+                oa, aa = stat(rs, "oa"), stat(rs, "aa")
+                ka = stat(rs, "kappa") if all(r.get("kappa") is not None for r in rs) else None
                 steps = sorted({r.get("steps") for r in rs if r.get("steps") is not None})
                 lines.append(f"| {z} | {m} | {','.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))} | "
-                             f"{oa[0]:.2f} ± {oa[1]:.2f} | {aa[0]:.2f} ± {aa[1]:.2f} | {ka[0]:.4f} | "
+                             f"{oa[0]:.2f} ± {oa[1]:.2f} | {aa[0]:.2f} ± {aa[1]:.2f} | {f'{ka[0]:.4f}' if ka else '–'} | "
                              f"{np.median([r['seconds'] for r in rs]):.1f} | {'/'.join(map(str, steps)) or '–'} |")
     lines += ["", "Runs: " + "; ".join(f"{m['machine']} ({m['workers']} processes x {m['threads']} threads, "
                                         f"{m.get('wall_seconds', '?')} s wall)" for m in metas), ""]
