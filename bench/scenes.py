@@ -136,10 +136,16 @@ def export(data_dir):
 
 # ------------------------------------------------------------------------------------------------- run
 def parse_method(method):
-    """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic."""
+    """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
+    patch size (e.g. 'none@p3'; default PATCH)."""
+    method, _, patch = method.partition("@p")
     base, _, steps = method.partition(":")
     base, _, variant = base.partition("-")
     return base, variant != "u", int(steps or 0)
+
+
+def patch_of(method):
+    return int(method.partition("@p")[2] or PATCH)
 
 
 def scene_block(cube, radius, device):
@@ -161,13 +167,15 @@ def resolved(method, n_train, quick):
 
     base, balanced, steps = parse_method(method)
     epochs = 2 if quick else EPOCHS
-    if base == "none":
+    if patch_of(method) != PATCH:
+        base = f"{base}@p{patch_of(method)}"
+    if base.startswith("none"):
         batches = int(np.ceil(n_train / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
-    return base, balanced, 5 if quick else resolve_gan_steps(base, steps, epochs, n_train, BATCH)
+    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0], steps, epochs, n_train, BATCH)
 
 
-def train_net(method, block, pixels, unlabelled, n_classes, seed, quick):
+def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     """Trained classifier (eval mode) and the resolved step count, through the engine's functions."""
     import torch
     from hsigan_qgis.feedback import Feedback
@@ -176,9 +184,11 @@ def train_net(method, block, pixels, unlabelled, n_classes, seed, quick):
     from models.classifier import SpectralSpatialNet
 
     base, balanced, steps = parse_method(method)
-    radius, quiet = PATCH // 2, Feedback()
+    patch, quiet = patch_of(method), Feedback()
+    radius = patch // 2
+    block = blocks(radius)
     seed_everything(seed)
-    model = SpectralSpatialNet(block.shape[0], n_classes, PATCH).to(block.device)
+    model = SpectralSpatialNet(block.shape[0], n_classes, patch).to(block.device)
     empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
     epochs = 2 if quick else EPOCHS
     if base == "none":
@@ -186,7 +196,7 @@ def train_net(method, block, pixels, unlabelled, n_classes, seed, quick):
         if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
             epochs = max(1, min(epochs, steps // batches))
         fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced)
-        return model, epochs * batches
+        return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
@@ -199,7 +209,7 @@ def train_net(method, block, pixels, unlabelled, n_classes, seed, quick):
                        balanced=balanced)
     else:
         raise ValueError(method)
-    return model, gan_steps
+    return model, gan_steps, block
 
 
 def run_job(job):
@@ -219,7 +229,12 @@ def run_job(job):
     pixels = PixelSet(rows, cols, np.searchsorted(ids, gt[rows, cols]).astype(np.int64))
     tr, tc = np.nonzero(test_mask)
     device = torch.device(job["device"])
-    block = scene_block(cube, PATCH // 2, device)
+    cache = {}
+
+    def blocks(radius):
+        if radius not in cache:
+            cache[radius] = scene_block(cube, radius, device)
+        return cache[radius]
     unlabelled = np.ones(gt.shape, bool)
     unlabelled[rows, cols] = False
     out, done = [], {}
@@ -250,7 +265,7 @@ def run_job(job):
                 continue
             done[key] = method
             started = time.perf_counter()
-            model, steps = train_net(method, block, pixels, unlabelled, len(ids), seed, job["quick"])
+            model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started

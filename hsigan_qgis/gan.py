@@ -10,14 +10,15 @@ ssgan: the classifier itself is the discriminator, with K real classes and an im
        inference are re-estimated on real patches alone.
        ENTROPY_WEIGHT > 0 adds the conditional-entropy term of Dai et al. 2017 ("Good semi-supervised
        learning that requires a bad GAN") on the unlabelled patches; off by default (it did not help on
-       Indian Pines in a 2-seed trial, see bench/RESULTS.md).
+       Indian Pines in a 2-seed trial, see bench/RESULTS-indian-pines.md).
 """
 import math
+import time
 
 import numpy as np
 
 from .sampling import gather_patches
-from .training import Diverged, random_dihedral
+from .training import Diverged, eta_text, random_dihedral
 
 N_CRITIC = 5
 GP_WEIGHT = 10.0
@@ -70,7 +71,7 @@ def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_siz
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
     labels_t = torch.as_tensor(train.labels, device=device)
-    history = []
+    history, started = [], time.perf_counter()
     for step in range(steps):
         feedback.check_cancel()
         for _ in range(N_CRITIC):
@@ -92,7 +93,8 @@ def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_siz
             history.append(dict(step=step + 1, critic=d_loss.item(), generator=g_loss.item()))
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
-            feedback.info(f"GAN step {step + 1}/{steps}: critic {d_loss.item():.3f}, generator {g_loss.item():.3f}")
+            feedback.info(f"GAN step {step + 1}/{steps}: critic {d_loss.item():.3f}, generator {g_loss.item():.3f}"
+                          + eta_text(started, step + 1, steps))
     gen.eval()
     return gen, history
 
@@ -142,7 +144,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     def pooled(x):
         return classifier.features(x).mean(dim=(2, 3))
 
-    history = []
+    history, started = [], time.perf_counter()
     for step in range(steps):
         feedback.check_cancel()
         for group in opt_d.param_groups:
@@ -154,7 +156,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         x_f = gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y_f)
         # Real patches (labelled + unlabelled) share one pass, fakes take their own: in a mixed batch the
         # fakes' statistics leak into BatchNorm and the real patches are normalised with them (on Indian
-        # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS.md).
+        # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS-indian-pines.md).
         logits = classifier(torch.cat([x_l, x_u])).flatten(1)
         fake_logits = classifier(x_f.detach()).flatten(1)
         sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:], fake_logits)
@@ -177,7 +179,8 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
             feedback.info(f"SSGAN step {step + 1}/{steps}: supervised {sup.item():.3f}, "
-                          f"unsupervised {unsup.item():.3f}, generator {g_loss.item():.3f}")
+                          f"unsupervised {unsup.item():.3f}, generator {g_loss.item():.3f}"
+                          + eta_text(started, step + 1, steps))
     recalibrate_batchnorm(classifier, lambda: unlabelled(256), rounds=8)
     classifier.eval()
     return history

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from conftest import RASTER, ROOT, SHARED, TRAIN_LABELS, write_raster
-from test_inference import cube, make_model, patch_labels, read, run
+from test_inference import Log, cube, make_model, patch_labels, read, run
 
 
 def tta_patch_reference(model, raster):
@@ -80,16 +80,18 @@ def test_max_steps_caps_the_epochs_run_and_is_recorded(tmp_path):
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.train_job import train
 
-    path = str(tmp_path / "m.hsigan")
+    path, log = str(tmp_path / "m.hsigan"), Log()
     result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
                                samples_per_class=40, epochs=6, batch_size=32, max_steps=16, gan="none", seed=0,
-                               device="cpu", validation_fraction=0))
+                               device="cpu", validation_fraction=0), log)
     training = model_file.load(path)[0]["training"]
     n = result["train_pixels"]
     per_epoch = int(np.ceil(n / 32))
     assert per_epoch > 4  # so the cap bites
     assert training["epochs_run"] == 16 // per_epoch < 6
     assert training["max_steps"] == 16 and training["epochs"] == 6
+    assert any("instead of 6" in line and "MAX_STEPS" in line for line in log.lines), log.lines
+    assert any(line.startswith("epoch 1/") and " left" in line for line in log.lines), log.lines  # the ETA
 
 
 def test_defaults_chosen_by_the_benchmark():
