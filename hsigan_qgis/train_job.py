@@ -84,6 +84,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
 
     feedback = feedback or Feedback()
     validate(cfg)
+    if cfg.gan == "auto":  # trains the candidates through this function and keeps the better
+        from .auto_gan import train_auto
+        return train_auto(cfg, feedback)
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2

@@ -119,3 +119,38 @@ def test_berlin_split_is_disjoint_with_a_gap():
     for c in (1, 2, 3, 4):
         assert (gt[train] == c).sum() > 40 and (gt[test] == c).sum() > 30, c
     assert not np.isin(gt[test], (5, 6)).any() and np.isin(gt[train], (5, 6)).sum() == 17
+
+
+def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_deterministic(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+
+    runs = []
+    for k in range(2):
+        path, report, log = str(tmp_path / f"auto{k}.hsigan"), tmp_path / f"auto{k}.html", Log()
+        result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                                   samples_per_class=12, epochs=2, gan="auto", gan_steps=4, seed=1, device="cpu",
+                                   output_report=str(report)), log)
+        metadata, tensors = model_file.load(path)
+        auto = metadata["training"]["gan_auto"]
+        scores = auto["validation_oa"]
+        assert set(scores) == {"none", "ssgan"} and auto["chosen"] == result["gan_chosen"]
+        assert scores[auto["chosen"]] == max(scores.values())
+        assert metadata["training"]["gan"] == auto["chosen"] and result["oa"] == scores[auto["chosen"]]
+        assert any(line.startswith("GAN auto chose") for line in log.lines)
+        assert "chosen by GAN auto" in report.read_text()
+        runs.append(tensors["classifier"])
+    assert all(np.array_equal(a, runs[1][n]) for n, a in runs[0].items())
+    assert not any(name.startswith(".hsigan-auto") for name in os.listdir(tmp_path))  # candidates cleaned up
+
+
+def test_gan_auto_needs_validation_blocks(tmp_path):
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.errors import InputError
+    from hsigan_qgis.train_job import train
+
+    with pytest.raises(InputError, match="VALIDATION_FRACTION"):
+        train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",
+                          output_model=str(tmp_path / "m.hsigan"), gan="auto", validation_fraction=0))
+    assert not os.listdir(tmp_path)
