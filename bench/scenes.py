@@ -26,14 +26,18 @@ fixed and scored whole. Methods:
                  (gan.resolve_gan_steps) or S. Unlabelled pixels: every scene pixel not in the draw
                  (the transductive setting a QGIS user has: test spectra, never test labels).
   wgan[:S]       conditional WGAN-GP augmentation (engine's train_wgan + fit_classifier).
+  X@pP           any of these with patch size P instead of 7 (e.g. none@p3).
+  The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
 batch 64, lr 1e-3), not through the file-based train()/classify(): the GPU machine has no GDAL. Two
 differences to hsigan:train: the band statistics come from the whole scene, and no validation split.
 
-Usage (one command does all three steps):
-  python bench/scenes.py [all] [--seeds 100 101 102 103 104] [--device cuda] [--workers 12]
+Usage (one command does all three steps; the nets want a GPU: on 2 CPU cores the default run is hours):
+  python bench/scenes.py [all] [--seeds 100 101 102 103 104] [--device cuda] [--workers 15]
+The committed tables: export here, then `run` on a lent H100 (15 processes; the GPU machine has no GDAL, so
+it reads the exported arrays), then `report --seeds 100 101 102` (the seeds every scene and size finished).
   python bench/scenes.py export --data DIR          # here (needs GDAL): cubes, labels, split masks as .npy
   python bench/scenes.py run --data DIR --json OUT.json [--seeds ...] [--methods ...] [--quick]
   python bench/scenes.py report --json A.json [B.json ...] [--md bench/RESULTS.md]
