@@ -346,7 +346,8 @@ def report(paths, md, seeds=None):
 
     lines = ["## Average over scenes", "",
              "Mean over scenes of each scene's mean OA over seeds (AA likewise); 'vs svm' = the same minus "
-             "the SVM's; train s = median training seconds over every run of the row (see the machine below).", ""]
+             "the SVM's; train s = median training wall seconds of the row's runs on the machine below (with many processes "
+             "on one GPU: compare rows, not machines; CPU costs are in the findings).", ""]
     head = "| method | " + " | ".join(f"OA {z} | AA {z} | vs svm {z}" for z in sizes) + " | train s (15) |"
     lines += [head, "|" + "---|" * (1 + 3 * len(sizes) + 1)]
     for m in methods:
