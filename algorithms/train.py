@@ -30,7 +30,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "points cover, optionally helped by a GAN: <i>none</i> (the default) trains on the labelled "
             "pixels alone; <i>ssgan</i> makes the classifier the discriminator of a semi-supervised GAN that "
             "also learns from the raster's unlabelled pixels (in our three-scene benchmark +6.6 OA on an "
-            "agricultural scene, -3 on an urban one, about 6x slower: compare both on your scene); <i>wgan</i> "
+            "agricultural scene, -3 on an urban one, 6-9x slower: compare both on your scene, or use auto); <i>wgan</i> "
             "adds labelled synthetic patches from a class-conditional WGAN-GP (helped on no scene). CLASS_BALANCED (on by "
             "default) shows every class equally often, which keeps rare classes from being swamped. A share "
             "of spatial blocks is held out to report an honest validation OA and kappa. Instead of raster + "

@@ -38,7 +38,7 @@ class TrainConfig:
                           minimum=1, maximum=31)
     epochs: int = opt(100, "Passes over the training pixels (fewer when MAX_STEPS caps them).", minimum=1,
                       maximum=10000)
-    gan: str = opt("none", "Synthetic-sample strategy: none (the classifier alone; the default, and about 6x "
+    gan: str = opt("none", "Synthetic-sample strategy: none (the classifier alone; the default, and 6-9x "
                    "faster than ssgan); ssgan (semi-supervised GAN using the raster's unlabelled pixels: +6.6 OA "
                    "over none on the agricultural Indian Pines at 15 pixels per class, -3 on an urban scene; try "
                    "it on scenes of large fields); wgan (conditional WGAN-GP augmentation: helped on no scene); "
