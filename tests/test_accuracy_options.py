@@ -154,3 +154,19 @@ def test_gan_auto_needs_validation_blocks(tmp_path):
         train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",
                           output_model=str(tmp_path / "m.hsigan"), gan="auto", validation_fraction=0))
     assert not os.listdir(tmp_path)
+
+
+def test_command_line_yes_no_options_default_as_in_qgis():
+    """Every yes/no parameter defaults on the command line to its config (and QGIS) default, and can be
+    turned either way: --tta / --no-tta, --class-balanced / --no-class-balanced."""
+    from hsigan_qgis.cli import build_parser
+    from hsigan_qgis.config import ClassifyConfig, TrainConfig
+
+    parser = build_parser()
+    classify = ["classify", "--input", "a.tif", "--model", "m.hsigan", "--output", "o.tif"]
+    assert parser.parse_args(classify).tta is ClassifyConfig.tta is True
+    assert parser.parse_args(classify + ["--no-tta"]).tta is False
+    assert parser.parse_args(classify).cog is False and parser.parse_args(classify + ["--cog"]).cog is True
+    train = ["train", "--output-model", "m.hsigan"]
+    assert parser.parse_args(train).class_balanced is TrainConfig.class_balanced is True
+    assert parser.parse_args(train + ["--no-class-balanced"]).class_balanced is False
