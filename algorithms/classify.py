@@ -8,6 +8,7 @@ from .styling import layer_name, style_on_load
 from hsigan_qgis.config import ClassifyConfig
 
 OPTIONS = [("TILE_SIZE", "tile_size", "Tile size (pixels)"), ("BATCH_SIZE", "batch_size", "Tiles per batch"),
+           ("TTA", "tta", "Average over flips/rotations (TTA)"),
            ("COG", "cog", "Cloud-optimised GeoTIFF"), ("DEVICE", "device", "Device")]
 
 

@@ -28,7 +28,8 @@ assessment.assess on the whole raster, scored on the test points):
          equally often); the plain names run with class_balanced=False.
 Every net uses the TrainConfig defaults except gan, samples (given as the label file) and
 validation_fraction=0 (the benchmark has its own test set); --epochs-all/--gan-steps-all may lower the
-cost of the 'all pixels' runs, and RESULTS.md records what ran.
+cost of the 'all pixels' runs, and RESULTS-indian-pines.md records what ran (bench/scenes.py is the multi-scene
+benchmark that now chooses defaults; its bench/RESULTS.md).
 
 Usage: .venv/bin/python bench/accuracy.py [--seeds 0 1 2 3 4] [--sizes 15 50 all] [--methods svm none
 none+balanced wgan ssgan ssgan+balanced] [--quick] [--out bench]
@@ -231,7 +232,7 @@ def main(argv=None):
             json.dump(dict(split=split, runs=runs), f, indent=1)
         text = table(runs)
         print(text)
-        write_results(os.path.join(args.out, "RESULTS.md"), text, runs, split["train_test_per_class"], args)
+        write_results(os.path.join(args.out, "RESULTS-indian-pines.md"), text, runs, split["train_test_per_class"], args)
         return runs
     import torch
     torch.set_num_threads(max(1, min(args.threads, os.cpu_count() or 1)))
@@ -278,12 +279,12 @@ def main(argv=None):
     text = table(results)
     print(text)
     if not args.quick:
-        write_results(os.path.join(args.out, "RESULTS.md"), text, results, per_class, args)
+        write_results(os.path.join(args.out, "RESULTS-indian-pines.md"), text, results, per_class, args)
     return results
 
 
 def write_results(path, text, results, per_class, args):
-    """RESULTS.md: the design (from this docstring), the table, the settings that ran; a hand-written
+    """RESULTS-indian-pines.md: the design (from this docstring), the table, the settings that ran; a hand-written
     'Findings' section already in the file is kept."""
     import torch
     from hsigan_qgis.config import TrainConfig

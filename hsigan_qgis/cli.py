@@ -32,8 +32,9 @@ def _add_options(parser, config_class):
         help_text = meta["help"] + ("" if default is MISSING else f" (default: {default})")
         if default is MISSING:
             parser.add_argument(flag, required=True, help=help_text)
-        elif isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", help=meta["help"])
+        elif isinstance(default, bool):  # --tta / --no-tta, defaulting as in QGIS (a bare store_true made every
+            # yes/no parameter default to no on the command line, e.g. CLASS_BALANCED and TTA)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             parser.add_argument(flag, type=type(default), default=default, choices=meta["choices"],
                                 help=help_text)

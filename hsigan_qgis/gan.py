@@ -10,34 +10,34 @@ ssgan: the classifier itself is the discriminator, with K real classes and an im
        inference are re-estimated on real patches alone.
        ENTROPY_WEIGHT > 0 adds the conditional-entropy term of Dai et al. 2017 ("Good semi-supervised
        learning that requires a bad GAN") on the unlabelled patches; off by default (it did not help on
-       Indian Pines in a 2-seed trial, see bench/RESULTS.md).
+       Indian Pines in a 2-seed trial, see bench/RESULTS-indian-pines.md).
 """
 import math
+import time
 
 import numpy as np
 
 from .sampling import gather_patches
-from .training import Diverged, random_dihedral
+from .training import Diverged, eta_text, random_dihedral
 
 N_CRITIC = 5
 GP_WEIGHT = 10.0
 UNLABELLED_WEIGHT = 1.0  # weight of the real/fake (unsupervised) term of the SSGAN discriminator
 ENTROPY_WEIGHT = 0.0     # weight of the conditional-entropy term on unlabelled patches (ssgan)
 WGAN_STEPS = 200         # automatic generator updates of the WGAN-GP
-SSGAN_MIN_STEPS = 800    # automatic minimum of ssgan steps (each one labelled + unlabelled + fake batch)
+SSGAN_STEPS = 800        # automatic ssgan steps (each one labelled + unlabelled + fake batch)
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
-    """GAN steps to run; requested 0 = automatic. ssgan needs many more steps than a plain classifier
-    of the same epochs: in a 2-seed trial on Indian Pines (15 px/class) OA was 73.3 at 400 steps, 76.4 at
-    800 and 73.3 at 1600, while the classifier alone gained nothing from 4x the epochs (bench/RESULTS.md)."""
+    """GAN steps to run; requested 0 = automatic. ssgan runs a fixed 800 steps whatever the number of
+    labels (its cost used to grow with them: 2,900 steps for 1,800 labelled pixels). 400 steps lost 8 OA
+    on the Berlin scene against 800 (bench/RESULTS.md); on Indian Pines at 50 px/class 800 instead of the
+    former 1,300 cost 1.3 OA on one seed. epochs, n_train and batch_size are kept for callers."""
     if mode == "none":
         return 0
     if requested:
         return int(requested)
-    if mode == "ssgan":
-        return max(SSGAN_MIN_STEPS, epochs * int(math.ceil(n_train / batch_size)))
-    return WGAN_STEPS
+    return SSGAN_STEPS if mode == "ssgan" else WGAN_STEPS
 
 
 def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class=None):
@@ -71,7 +71,7 @@ def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_siz
     opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.5, 0.9))
     opt_d = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9))
     labels_t = torch.as_tensor(train.labels, device=device)
-    history = []
+    history, started = [], time.perf_counter()
     for step in range(steps):
         feedback.check_cancel()
         for _ in range(N_CRITIC):
@@ -93,7 +93,8 @@ def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_siz
             history.append(dict(step=step + 1, critic=d_loss.item(), generator=g_loss.item()))
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
-            feedback.info(f"GAN step {step + 1}/{steps}: critic {d_loss.item():.3f}, generator {g_loss.item():.3f}")
+            feedback.info(f"GAN step {step + 1}/{steps}: critic {d_loss.item():.3f}, generator {g_loss.item():.3f}"
+                          + eta_text(started, step + 1, steps))
     gen.eval()
     return gen, history
 
@@ -143,7 +144,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     def pooled(x):
         return classifier.features(x).mean(dim=(2, 3))
 
-    history = []
+    history, started = [], time.perf_counter()
     for step in range(steps):
         feedback.check_cancel()
         for group in opt_d.param_groups:
@@ -155,7 +156,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         x_f = gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y_f)
         # Real patches (labelled + unlabelled) share one pass, fakes take their own: in a mixed batch the
         # fakes' statistics leak into BatchNorm and the real patches are normalised with them (on Indian
-        # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS.md).
+        # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS-indian-pines.md).
         logits = classifier(torch.cat([x_l, x_u])).flatten(1)
         fake_logits = classifier(x_f.detach()).flatten(1)
         sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:], fake_logits)
@@ -178,7 +179,8 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         feedback.progress(100.0 * (step + 1) / steps)
         if (step + 1) % max(1, steps // 5) == 0:
             feedback.info(f"SSGAN step {step + 1}/{steps}: supervised {sup.item():.3f}, "
-                          f"unsupervised {unsup.item():.3f}, generator {g_loss.item():.3f}")
+                          f"unsupervised {unsup.item():.3f}, generator {g_loss.item():.3f}"
+                          + eta_text(started, step + 1, steps))
     recalibrate_batchnorm(classifier, lambda: unlabelled(256), rounds=8)
     classifier.eval()
     return history

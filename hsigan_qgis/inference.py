@@ -41,6 +41,7 @@ from .outputs import atomic_path, check_output, write_text
 from .raster import band_wavelengths, open_raster, read_window
 from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
+from .tta import dihedral_probabilities
 
 CLASS_NODATA = 0
 CONFIDENCE_NODATA = -1.0
@@ -305,7 +306,8 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
     cuda = device.type == "cuda"
     feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {len(windows)} tiles of "
                   f"{cfg.tile_size} px (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
-                  f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
+                  f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else "")
+                  + ("; probabilities averaged over the 8 flips/rotations (TTA)" if cfg.tta else ""))
     batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
     with contextlib.ExitStack() as stack:
         if cuda:  # few distinct tile shapes: let cuDNN pick kernels; float32 means float32 (no TF32)
@@ -339,10 +341,14 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                 valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
             else:  # CPU: one tile per pass, no copy
                 x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
-            logits = dense_logits(model, x)
+            if cfg.tta:  # mean probabilities over the 8 flips/rotations (hsigan_qgis/tta.py)
+                probs = dihedral_probabilities(model, x)
+                scores = probs
+            else:
+                scores = dense_logits(model, x)
+                probs = torch.softmax(scores, 1) if (conf_dst or prob_dst) else None
             core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
-            labels = lookup[logits.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
-            probs = torch.softmax(logits, 1) if (conf_dst or prob_dst) else None
+            labels = lookup[scores.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
             for i, ((row, col, h, w), _, _) in enumerate(pending):
                 window = Window(col, row, w, h)
                 dst.write(labels[i], 1, window=window)

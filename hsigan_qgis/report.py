@@ -198,6 +198,7 @@ def write_training_report(path, metadata):
     body += (f'<p class="note">{training["train_pixels"]} training and {training["validation_pixels"]} validation '
              f"pixels; validation blocks of {training['block_size']} px are spatially disjoint from the training "
              f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
+             f"{_auto_note(training.get('gan_auto'))}"
              f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
     validation_counts = [sum(row) for row in validation["confusion"]] if validation.get("confusion") else None
@@ -279,3 +280,10 @@ def write_augment_report(path, metadata, figures):
     data = dict(metadata, spectra=[{k: r[k] for k in ("class_name", "real_mean", "real_std", "synthetic_mean",
                                                          "synthetic_std")} for r in figures["per_class"]])
     write(path, "HSI-GAN synthetic samples", body, data)
+
+
+def _auto_note(auto):
+    """' (chosen by GAN auto: validation OA none 71.2%, ssgan 74.0%)' for a model trained with GAN=auto."""
+    if not auto:
+        return ""
+    return f" (chosen by GAN auto: validation OA {_e(auto['reason'])})"

@@ -23,7 +23,7 @@ def validate(cfg: TrainConfig):
         raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
     for name, value, low in (("EPOCHS", cfg.epochs, 1), ("BATCH_SIZE", cfg.batch_size, 2),
                              ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 0),
-                             ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0)):
+                             ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0), ("MAX_STEPS", cfg.max_steps, 0)):
         if value < low:
             raise InputError(name, f"{value} is below the minimum {low}")
     if not 0 <= cfg.validation_fraction < 1:
@@ -67,6 +67,17 @@ def read_training_patches(cfg, radius, feedback, choose):
     return scene, store, ids, chosen, norm
 
 
+def run_epochs(cfg, n_samples, feedback):
+    """EPOCHS, lowered so that the classifier's optimiser steps stay within MAX_STEPS (training.capped_epochs)."""
+    from .training import capped_epochs
+
+    epochs = capped_epochs(cfg.epochs, n_samples, cfg.batch_size, cfg.max_steps)
+    if epochs < cfg.epochs:
+        feedback.info(f"{epochs} epochs instead of {cfg.epochs}: {n_samples} samples a pass, MAX_STEPS {cfg.max_steps} "
+                      "caps the optimiser steps so the cost does not grow with the labels")
+    return epochs
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     """Run the whole training job; returns figures and paths (see the end of this function)."""
     import torch
@@ -75,6 +86,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
 
     feedback = feedback or Feedback()
     validate(cfg)
+    if cfg.gan == "auto":  # trains the candidates through this function and keeps the better
+        from .auto_gan import train_auto
+        return train_auto(cfg, feedback)
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
@@ -123,7 +137,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                                             feedback.span(0, 40))
         synthetic = draw_synthetic(generator, np.ceil(counts * cfg.synthetic_ratio).astype(int), cfg.seed)
         feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
-        history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
+        epochs = run_epochs(cfg, len(train_px) + len(synthetic[1]), feedback)
+        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
                                  cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic,
                                  balanced=cfg.class_balanced)
     elif cfg.gan == "ssgan":
@@ -133,7 +148,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                                   balanced=cfg.class_balanced)
         history = []
     else:
-        history = fit_classifier(classifier, block, train_px, val_px, radius, cfg.epochs, cfg.batch_size,
+        epochs = run_epochs(cfg, len(train_px) + (0 if file_synthetic is None else len(file_synthetic[1])), feedback)
+        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
                                  cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
                                  balanced=cfg.class_balanced)
     figures = {}
@@ -159,7 +175,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         training=dict(source=os.path.basename(cfg.input or stored["metadata"]["source"]),
                       labels=os.path.basename((cfg.labels or stored["metadata"]["labels"]).split("|")[0]),
                       samples=os.path.basename(cfg.samples) or None,
-                      class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs,
+                      class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
+                      epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
                       gan_steps=gan_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,

@@ -2,6 +2,7 @@
 import copy
 import math
 import os
+import time
 
 import numpy as np
 
@@ -49,6 +50,22 @@ def overall_accuracy(model, block, pixels, radius):
     return 100.0 * float((predict_indices(model, block, pixels, radius) == pixels.labels).mean())
 
 
+def eta_text(started, done, total):
+    """', about 12 s left' from the time since `started` (time.perf_counter) and the share done."""
+    if done <= 0 or done >= total:
+        return ""
+    left = (time.perf_counter() - started) * (total - done) / done
+    return f", about {left:.0f} s left" if left < 120 else f", about {left / 60:.1f} min left"
+
+
+def capped_epochs(epochs, n_train, batch_size, max_steps):
+    """Epochs to run so that epochs x batches per epoch stays within max_steps (0 = no cap), at least 1.
+    The cost of fit_classifier is then bounded whatever the number of labels."""
+    if max_steps <= 0 or n_train <= 0:
+        return epochs
+    return max(1, min(epochs, max_steps // int(math.ceil(n_train / batch_size))))
+
+
 class Diverged(RuntimeError):
     pass
 
@@ -87,7 +104,7 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
     n_syn = 0 if synthetic is None else len(synthetic[1])
     optimiser = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=1e-4)
     history, good_state, failures, lr_scale = [], copy.deepcopy(model.state_dict()), 0, 1.0
-    epoch = 0
+    epoch, started = 0, time.perf_counter()
     while epoch < epochs:
         for group in optimiser.param_groups:  # cosine decay by epoch
             group["lr"] = lr_scale * learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
@@ -138,6 +155,7 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
         feedback.progress(100.0 * epoch / epochs)
         if epoch == 1 or epoch % 10 == 0 or epoch == epochs:
             feedback.info(f"epoch {epoch}/{epochs}: loss {history[-1]['loss']:.4f}"
-                          + (f", validation OA {val_oa:.1f}%" if val_oa is not None else ""))
+                          + (f", validation OA {val_oa:.1f}%" if val_oa is not None else "")
+                          + eta_text(started, epoch, epochs))
     model.eval()
     return history

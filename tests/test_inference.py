@@ -65,6 +65,8 @@ def cube(seed=0, bands=BANDS, h=H, w=W):
 
 
 def run(tmp_path, raster, model, name="map.tif", **kw):
+    """classify(); without TTA unless asked (these tests compare with the plain patch-per-pixel net)."""
+    kw.setdefault("tta", False)
     out = str(tmp_path / name)
     result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw))
     return out, result
@@ -210,7 +212,7 @@ def test_classify_without_gdal_bindings(tmp_path, monkeypatch):
         from osgeo import gdal  # noqa: F401
     out = str(tmp_path / "without.tif")
     log = Log()
-    classify(ClassifyConfig(input=str(raster), model=model, output=out), log)
+    classify(ClassifyConfig(input=str(raster), model=model, output=out, tta=False), log)
     monkeypatch.delitem(sys.modules, "osgeo")
     assert (read(out, 1) == read(with_gdal, 1)).all()
     with rasterio.open(out) as dst:

@@ -1,0 +1,429 @@
+"""Multi-scene accuracy benchmark: the instrument for choosing defaults (issue 12).
+
+Scenes (/work/shared/data, see its README):
+  indian_pines  AVIRIS, agriculture, 145 x 145 px, 200 bands, 16 classes.
+                Split: bench/accuracy.py's disjoint_split (16 px checkerboard blocks, re-cut of the four
+                small compact fields, 4 px gap band).
+  berlin_enmap  simulated EnMAP, urban, 60 x 80 px, 177 bands, 6 classes from the polygon shapefile
+                (Level_2_ID, pixel-centre rule), 223/293/105/194/8/9 labelled px.
+                Split: horizontal bands of 16 rows, alternately training (rows 0-15, 32-47, 64-79) and test
+                (16-31, 48-63), with the same 4 px gap band (training pixels within 4 px, Chebyshev, of a
+                test pixel are dropped). Soil (8 px) and other (9 px) are too small to be split with a
+                gap: they are training-only (never scored; predicting them on a test pixel counts as an
+                error), and test pixels within 4 px of them are dropped. Training / test per class:
+                87/75, 128/107, 47/35, 63/72, 8/0, 9/0 -- 50 px/class and 'all' are capped by this.
+  salinas_a     AVIRIS, 83 x 86 px, 204 bands (water bands dropped), 6 classes; the Indian Pines split
+                rule. A sanity case: nearly separable by spectra alone.
+
+Per scene, size (15, 50 px/class, all training pixels; a class with fewer training pixels gives them all)
+and seed: the same seeded stratified draw (bench/accuracy.draw) trains every method; the test side is
+fixed and scored whole. Methods:
+  svm, rf        RBF-SVM (C/gamma by 3-fold CV) and a 500-tree random forest on the spectra of the same
+                 pixels (scikit-learn, benchmark-only dependency).
+  none[-u][:S]   the spectral-spatial classifier alone (engine's fit_classifier, 100 epochs), class-balanced
+                 ('-u': unbalanced); ':S' caps it at S optimiser steps (epochs lowered when the labels grow).
+  ssgan[-u][:S]  semi-supervised GAN (engine's train_ssgan); steps automatic as in the engine
+                 (gan.resolve_gan_steps) or S. Unlabelled pixels: every scene pixel not in the draw
+                 (the transductive setting a QGIS user has: test spectra, never test labels).
+  wgan[:S]       conditional WGAN-GP augmentation (engine's train_wgan + fit_classifier).
+  X@pP           any of these with patch size P instead of 7 (e.g. none@p3).
+  The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
+Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
+softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
+functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
+batch 64, lr 1e-3), not through the file-based train()/classify(): the GPU machine has no GDAL. Two
+differences to hsigan:train: the band statistics come from the whole scene, and no validation split.
+
+Usage (one command does all three steps; the nets want a GPU: on 2 CPU cores the default run is hours):
+  python bench/scenes.py [all] [--seeds 100 101 102 103 104] [--device cuda] [--workers 15]
+The committed tables: export here, then `run` on a lent H100 (15 processes; the GPU machine has no GDAL, so
+it reads the exported arrays), then `report --seeds 100 101 102` (the seeds every scene and size finished).
+  python bench/scenes.py export --data DIR          # here (needs GDAL): cubes, labels, split masks as .npy
+  python bench/scenes.py run --data DIR --json OUT.json [--seeds ...] [--methods ...] [--quick]
+  python bench/scenes.py report --json A.json [B.json ...] [--md bench/RESULTS.md]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
+SHARED = os.path.join(ROOT, "..", "shared", "data")
+SCENES = ["indian_pines", "berlin_enmap", "salinas_a"]
+GAP = 4
+BERLIN_BAND = 16
+SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [224]]
+# The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
+DEFAULT_METHODS = ["svm", "rf", "none:1000", "none-u:1000", "ssgan:800"]
+PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
+
+
+# ----------------------------------------------------------------------------------------------- export
+def load_scene(name):
+    """(cube (H, W, B), gt (H, W) int64, class names {id: name})."""
+    if name == "indian_pines":
+        d = os.path.join(SHARED, "indian_pines")
+        names = ["alfalfa", "corn-notill", "corn-mintill", "corn", "grass-pasture", "grass-trees",
+                 "grass-pasture-mowed", "hay-windrowed", "oats", "soybean-notill", "soybean-mintill",
+                 "soybean-clean", "wheat", "woods", "buildings-grass-trees-drives", "stone-steel-towers"]
+        return (np.load(os.path.join(d, "Indian_pines_corrected.npy")),
+                np.load(os.path.join(d, "Indian_pines_gt.npy")).astype(np.int64),
+                {i + 1: n for i, n in enumerate(names)})
+    if name == "salinas_a":
+        from scipy.io import loadmat
+        d = os.path.join(SHARED, "salinas_a")
+        cube = loadmat(os.path.join(d, "SalinasA.mat"))["salinasA"]
+        cube = np.delete(cube, SALINAS_DROP, axis=2)
+        gt = loadmat(os.path.join(d, "SalinasA_gt.mat"))["salinasA_gt"].astype(np.int64)
+        return cube, gt, {1: "brocoli_green_weeds_1", 10: "corn_senesced_green_weeds", 11: "lettuce_romaine_4wk",
+                          12: "lettuce_romaine_5wk", 13: "lettuce_romaine_6wk", 14: "lettuce_romaine_7wk"}
+    if name == "berlin_enmap":
+        from osgeo import gdal, ogr
+        d = os.path.join(SHARED, "berlin_enmap")
+        ds = gdal.Open(os.path.join(d, "enmap_berlin.bsq"))
+        cube = ds.ReadAsArray().transpose(1, 2, 0)
+        mem = gdal.GetDriverByName("MEM").Create("", ds.RasterXSize, ds.RasterYSize, 1, gdal.GDT_Byte)
+        mem.SetGeoTransform(ds.GetGeoTransform())
+        mem.SetProjection(ds.GetProjection())
+        source = ogr.Open(os.path.join(d, "landcover_berlin.shp"))
+        gdal.RasterizeLayer(mem, [1], source.GetLayer(), options=["ATTRIBUTE=Level_2_ID"])  # pixel centres
+        gt = mem.ReadAsArray().astype(np.int64)
+        return cube, gt, {1: "roof", 2: "pavement", 3: "low vegetation", 4: "tree", 5: "soil", 6: "other"}
+    raise ValueError(name)
+
+
+def band_split(gt, band=BERLIN_BAND, gap=GAP, train_only=(5, 6)):
+    """Berlin's split (module docstring): (train mask, test mask)."""
+    from scipy import ndimage
+
+    square = np.ones((2 * gap + 1, 2 * gap + 1), bool)
+    labelled = gt > 0
+    test_rows = ((np.arange(gt.shape[0]) // band) % 2 == 1)[:, None]
+    small = np.isin(gt, train_only)
+    test = labelled & test_rows & ~small
+    test &= ~ndimage.binary_dilation(small, structure=square)
+    train = labelled & ~test & ~ndimage.binary_dilation(test, structure=square)
+    return train, test
+
+
+def split_scene(name, gt):
+    from accuracy import disjoint_split
+    return band_split(gt) if name == "berlin_enmap" else disjoint_split(gt)
+
+
+def export(data_dir):
+    """Each scene as arrays the GPU machine can read without GDAL: NAME_cube.npy (H, W, B), NAME_gt.npy,
+    NAME_train.npy / NAME_test.npy (bool split masks), and scenes.json (names, per-class counts)."""
+    os.makedirs(data_dir, exist_ok=True)
+    meta = {}
+    for name in SCENES:
+        cube, gt, names = load_scene(name)
+        train, test = split_scene(name, gt)
+        assert not (train & test).any()
+        for key, array in (("cube", cube), ("gt", gt), ("train", train), ("test", test)):
+            np.save(os.path.join(data_dir, f"{name}_{key}.npy"), np.ascontiguousarray(array), allow_pickle=False)
+        ids = sorted(int(c) for c in np.unique(gt[gt > 0]))
+        meta[name] = dict(shape=list(cube.shape), classes={str(c): names[c] for c in ids},
+                          train_test_per_class={str(c): [int((gt[train] == c).sum()), int((gt[test] == c).sum())]
+                                                for c in ids})
+        print(name, cube.shape, meta[name]["train_test_per_class"], flush=True)
+    with open(os.path.join(data_dir, "scenes.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return meta
+
+
+# ------------------------------------------------------------------------------------------------- run
+def parse_method(method):
+    """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
+    patch size (e.g. 'none@p3'; default PATCH)."""
+    method, _, patch = method.partition("@p")
+    base, _, steps = method.partition(":")
+    base, _, variant = base.partition("-")
+    return base, variant != "u", int(steps or 0)
+
+
+def patch_of(method):
+    return int(method.partition("@p")[2] or PATCH)
+
+
+def scene_block(cube, radius, device):
+    """Normalised, reflect-padded (B, H+2r, W+2r) torch block of the whole scene (statistics: whole scene)."""
+    import torch
+    from hsigan_qgis.sampling import Normalisation
+
+    data = np.ascontiguousarray(cube.transpose(2, 0, 1), dtype=np.float32)
+    valid = np.ones(data.shape[1:], bool)
+    norm = Normalisation.fit(data, valid)
+    norm.apply(data, valid)
+    data = np.pad(data, ((0, 0), (radius, radius), (radius, radius)), mode="reflect")
+    return torch.from_numpy(data).to(device)
+
+
+def resolved(method, n_train, quick):
+    """What a method trains, with automatic counts resolved: methods with equal keys train the same."""
+    from hsigan_qgis.gan import resolve_gan_steps
+
+    base, balanced, steps = parse_method(method)
+    epochs = 2 if quick else EPOCHS
+    if patch_of(method) != PATCH:
+        base = f"{base}@p{patch_of(method)}"
+    if base.startswith("none"):
+        batches = int(np.ceil(n_train / BATCH))
+        return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
+    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0], steps, epochs, n_train, BATCH)
+
+
+def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
+    """Trained classifier (eval mode) and the resolved step count, through the engine's functions."""
+    import torch
+    from hsigan_qgis.feedback import Feedback
+    from hsigan_qgis.gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
+    from hsigan_qgis.training import fit_classifier, seed_everything
+    from models.classifier import SpectralSpatialNet
+
+    base, balanced, steps = parse_method(method)
+    patch, quiet = patch_of(method), Feedback()
+    radius = patch // 2
+    block = blocks(radius)
+    seed_everything(seed)
+    model = SpectralSpatialNet(block.shape[0], n_classes, patch).to(block.device)
+    empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
+    epochs = 2 if quick else EPOCHS
+    if base == "none":
+        batches = int(np.ceil(len(pixels) / BATCH))
+        if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
+            epochs = max(1, min(epochs, steps // batches))
+        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced)
+        return model, epochs * batches, block
+    gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
+    if base == "ssgan":
+        train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
+                    balanced=balanced)
+    elif base == "wgan":
+        gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
+        counts = np.bincount(pixels.labels, minlength=n_classes)
+        synthetic = draw_synthetic(gen, counts, seed)
+        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, synthetic=synthetic,
+                       balanced=balanced)
+    else:
+        raise ValueError(method)
+    return model, gan_steps, block
+
+
+def run_job(job):
+    """One (scene, size, seed): every method on the same draw; a list of result rows."""
+    import torch
+    from accuracy import draw, run_svm, summary_of
+    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.sampling import PixelSet
+    from hsigan_qgis.tta import dihedral_probabilities
+
+    torch.set_num_threads(job["threads"])
+    name, size, seed, d = job["scene"], job["size"], job["seed"], job["data"]
+    cube = np.load(os.path.join(d, f"{name}_cube.npy"))
+    gt, train_mask, test_mask = (np.load(os.path.join(d, f"{name}_{k}.npy")) for k in ("gt", "train", "test"))
+    ids = np.unique(gt[train_mask])
+    rows, cols = draw(train_mask, gt, 0 if size == "all" else int(size), seed)
+    pixels = PixelSet(rows, cols, np.searchsorted(ids, gt[rows, cols]).astype(np.int64))
+    tr, tc = np.nonzero(test_mask)
+    device = torch.device(job["device"])
+    cache = {}
+
+    def blocks(radius):
+        if radius not in cache:
+            cache[radius] = scene_block(cube, radius, device)
+        return cache[radius]
+    unlabelled = np.ones(gt.shape, bool)
+    unlabelled[rows, cols] = False
+    out, done = [], {}
+
+    def row(method, scores, seconds, **extra):
+        r = dict(scene=name, size=size, seed=seed, method=method, seconds=round(seconds, 3),
+                 train_pixels=int(len(rows)), device=job["device"], **scores, **extra)
+        out.append(r)
+        print(f"{name:>12} {size:>3} seed {seed} {method:>14}: OA {r['oa']:.2f} AA {r['aa']:.2f} ({seconds:.1f} s)",
+              flush=True)
+
+    for method in job["methods"]:
+        if method == "svm":
+            s = run_svm(cube, gt, rows, cols, test_mask, seed)
+            row(method, {k: s[k] for k in ("oa", "aa", "kappa")}, s["seconds"], params=s["params"])
+        elif method == "rf":
+            from sklearn.ensemble import RandomForestClassifier
+            started = time.perf_counter()
+            rf = RandomForestClassifier(n_estimators=50 if job["quick"] else 500, random_state=seed, n_jobs=1)
+            rf.fit(cube[rows, cols].astype(np.float32), gt[rows, cols])
+            seconds = time.perf_counter() - started
+            row(method, summary_of(gt[tr, tc], rf.predict(cube[tr, tc].astype(np.float32))), seconds)
+        else:
+            key = resolved(method, len(pixels), job["quick"])
+            if key in done:  # e.g. ssgan:800 where the automatic count is 800 too: the same training
+                for earlier in [r for r in out if r["method"] in (done[key], done[key] + "+tta")]:
+                    out.append(dict(earlier, method=method + earlier["method"][len(done[key]):], same_as=done[key]))
+                continue
+            done[key] = method
+            started, cpu_started = time.perf_counter(), time.process_time()
+            model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            model = prepare_model(model, device)
+            plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
+            turned = dihedral_probabilities(model, block[None])[0]
+            for suffix, probs in (("", plain), ("+tta", turned)):
+                predicted = ids[probs.argmax(0).cpu().numpy()[tr, tc]]
+                row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(steps),
+                    cpu_seconds=round(cpu_seconds, 2))
+    return out
+
+
+def run(args):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    jobs = [dict(scene=s, size=z, seed=seed, methods=args.methods, data=args.data, device=args.device,
+                 threads=args.threads, quick=args.quick)
+            for z in args.sizes for s in args.scenes for seed in args.seeds]
+    # seed by seed (a run cut short still has whole seeds), the longest jobs first within a seed
+    jobs.sort(key=lambda j: (j["seed"], j["size"] != "all", j["scene"] != "salinas_a"))
+    results, started = [], time.perf_counter()
+    meta = dict(device=args.device, workers=args.workers, threads=args.threads, quick=args.quick,
+                machine=machine(args.device))
+
+    def save():
+        with open(args.json, "w") as f:
+            json.dump(dict(meta=meta, runs=results), f, indent=1)
+
+    if args.workers <= 1:
+        for job in jobs:
+            results += run_job(job)
+            save()
+    else:
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for future in as_completed([pool.submit(run_job, j) for j in jobs]):
+                results += future.result()
+                save()
+    meta["wall_seconds"] = round(time.perf_counter() - started, 1)
+    save()
+    return results
+
+
+def machine(device):
+    import platform
+    import torch
+    text = f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}"
+    if device == "cuda":
+        text += f", {torch.cuda.get_device_name(0)}"
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- report
+def report(paths, md, seeds=None):
+    """Tables from raw JSON runs; seeds: only these (e.g. the seeds every scene and size completed)."""
+    runs, metas = [], []
+    for path in paths:
+        loaded = json.load(open(path))
+        runs += [r for r in loaded["runs"] if not seeds or r["seed"] in seeds]
+        metas.append(loaded["meta"])
+    by = {}
+    for r in runs:
+        by.setdefault((r["scene"], r["size"], r["method"]), []).append(r)
+    sizes = sorted({r["size"] for r in runs}, key=lambda z: 10 ** 6 if z == "all" else int(z))
+    scenes = [s for s in SCENES if any(r["scene"] == s for r in runs)]
+    order = {m: i for i, m in enumerate(DEFAULT_METHODS)}
+    methods = sorted({r["method"] for r in runs},
+                     key=lambda m: (order.get(m.split("+")[0], 99), m.split("+")[0], m))
+
+    def stat(rs, key):
+        return float(np.mean([r[key] for r in rs])), float(np.std([r[key] for r in rs]))
+
+    lines = ["## Average over scenes", "",
+             "Mean over scenes of each scene's mean OA over seeds (AA likewise); 'vs svm' = the same minus "
+             "the SVM's; train s = median training wall seconds of the row's runs on the machine below (with many processes "
+             "on one GPU: compare rows, not machines; CPU costs are in the findings).", ""]
+    head = "| method | " + " | ".join(f"OA {z} | AA {z} | vs svm {z}" for z in sizes) + " | train s (15) |"
+    lines += [head, "|" + "---|" * (1 + 3 * len(sizes) + 1)]
+    for m in methods:
+        cells = []
+        for z in sizes:
+            if not all((s, z, m) in by for s in scenes):
+                cells += ["–"] * 3
+                continue
+            oa = np.mean([stat(by[(s, z, m)], "oa")[0] for s in scenes])
+            aa = np.mean([stat(by[(s, z, m)], "aa")[0] for s in scenes])
+            ref = np.mean([stat(by[(s, z, "svm")], "oa")[0] for s in scenes]) if all((s, z, "svm") in by for s in scenes) else np.nan
+            cells += [f"{oa:.2f}", f"{aa:.2f}", f"{oa - ref:+.2f}"]
+        secs = [r["seconds"] for s in scenes for r in by.get((s, sizes[0], m), [])]
+        lines.append(f"| {m} | " + " | ".join(cells) + (f" | {np.median(secs):.1f} |" if secs else " | – |"))
+    for s in scenes:
+        lines += ["", f"## {s}", "", "| px/class | method | seeds | OA % | AA % | kappa | train s (median) | steps |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for z in sizes:
+            for m in methods:
+                rs = by.get((s, z, m))
+                if not rs:
+                    continue
+                oa, aa = stat(rs, "oa"), stat(rs, "aa")
+                ka = stat(rs, "kappa") if all(r.get("kappa") is not None for r in rs) else None
+                steps = sorted({r.get("steps") for r in rs if r.get("steps") is not None})
+                lines.append(f"| {z} | {m} | {','.join(str(r['seed']) for r in sorted(rs, key=lambda r: r['seed']))} | "
+                             f"{oa[0]:.2f} ± {oa[1]:.2f} | {aa[0]:.2f} ± {aa[1]:.2f} | {f'{ka[0]:.4f}' if ka else '–'} | "
+                             f"{np.median([r['seconds'] for r in rs]):.1f} | {'/'.join(map(str, steps)) or '–'} |")
+    lines += ["", "Runs: " + "; ".join(f"{m['machine']} ({m['workers']} processes x {m['threads']} threads, "
+                                        f"{m.get('wall_seconds', '?')} s wall)" for m in metas), ""]
+    text = "\n".join(lines)
+    if md:
+        write_md(md, text)
+    return text
+
+
+def write_md(path, text):
+    """RESULTS.md: title, the design (this docstring), the tables; a hand-written '## Findings' section already
+    in the file is kept (below the tables)."""
+    findings = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        if "## Findings" in old:
+            findings = old[old.index("## Findings"):]
+    doc = __doc__
+    head = ["# Multi-scene accuracy benchmark (spatially disjoint splits)", "",
+            "Written by `bench/scenes.py report` from the raw runs (JSON beside this file). Mean ± std over the "
+            "seeds listed; OA/AA in %.", "", "## Design", "", "```", doc.strip(), "```", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(head) + text + "\n" + findings)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", nargs="?", default="all", choices=["all", "export", "run", "report"])
+    parser.add_argument("--data", default=os.path.join(ROOT, ".devdata", "scenes"))
+    parser.add_argument("--scenes", nargs="+", default=SCENES, choices=SCENES)
+    parser.add_argument("--sizes", nargs="+", default=["15", "50", "all"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[100, 101, 102, 103, 104])
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline")
+    parser.add_argument("--json", nargs="+", default=[os.path.join(HERE, "scenes.json")])
+    parser.add_argument("--md", default=os.path.join(HERE, "RESULTS.md"))
+    args = parser.parse_args(argv)
+    if args.step in ("all", "export") and not (args.step == "all" and os.path.exists(os.path.join(args.data, "scenes.json"))):
+        export(args.data)
+    if args.step in ("all", "run"):
+        args.json = args.json[0]
+        run(args)
+        args.json = [args.json]
+    if args.step in ("all", "report"):
+        print(report(args.json, None if args.quick else args.md, args.seeds if args.step == "report" else None))
+
+
+if __name__ == "__main__":
+    main()

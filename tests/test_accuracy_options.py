@@ -1,0 +1,172 @@
+"""Options chosen by the multi-scene benchmark (bench/scenes.py): test-time dihedral averaging in classify
+(TTA), the cap on the classifier's optimiser steps (MAX_STEPS), and the benchmark's Berlin split."""
+import os
+
+import numpy as np
+import pytest
+import rasterio
+
+from conftest import RASTER, ROOT, SHARED, TRAIN_LABELS, write_raster
+from test_inference import Log, cube, make_model, patch_labels, read, run
+
+
+def tta_patch_reference(model, raster):
+    """Reference: mean softmax of the net over the 8 flips/rotations of the PxP patch around every pixel."""
+    import torch
+    from hsigan_qgis import model_file
+    from hsigan_qgis.inference import load_classifier
+    from hsigan_qgis.raster import open_raster, read_window
+    from hsigan_qgis.sampling import Normalisation, gather_patches
+    from hsigan_qgis.tta import turn
+
+    metadata, tensors = model_file.load(model)
+    net = load_classifier(metadata, tensors, torch.device("cpu"))
+    r = metadata["patch_size"] // 2
+    with open_raster(raster) as ds:
+        data, valid = read_window(ds, 0, 0, ds.height, ds.width, r, skip_bands=[])
+        h, w = ds.height, ds.width
+    Normalisation(metadata["mean"], metadata["std"]).apply(data, valid)
+    rows, cols = np.mgrid[:h, :w]
+    with torch.no_grad():
+        x = gather_patches(torch.from_numpy(data), rows.ravel(), cols.ravel(), r)
+        probs = sum(torch.softmax(net(turn(x, k)).flatten(1), 1) for k in range(8)) / 8
+    return probs.numpy().reshape(h, w, -1)
+
+
+def test_tta_map_is_the_mean_over_turned_patches_and_tiles_seamlessly(tmp_path):
+    model = make_model(tmp_path / "m.hsigan", patch_size=7)
+    raster = write_raster(tmp_path / "in.tif", cube())
+    probs = tta_patch_reference(model, raster)
+    ids = np.array([1, 2, 3, 4])[probs.argmax(2)]
+    top = np.sort(probs, axis=2)
+    margin = top[..., -1] - top[..., -2]
+    for size in (128, 16, 20):
+        out, _ = run(tmp_path, raster, model, f"t{size}.tif", tile_size=size, tta=True,
+                     output_probabilities=str(tmp_path / f"p{size}.tif"))
+        got = read(out, 1)
+        assert not ((got != ids) & (margin > 1e-4)).any(), size
+        np.testing.assert_allclose(read(tmp_path / f"p{size}.tif").transpose(1, 2, 0), probs, atol=1e-5)
+    # TTA changes the map of this random net somewhere (so the comparison above can fail)
+    plain, _ = patch_labels(model, raster)
+    assert (plain != ids).any()
+
+
+def test_tta_map_turns_with_the_raster_and_is_deterministic(tmp_path):
+    """A raster turned a quarter gives the map turned a quarter (TTA averages over every orientation;
+    the reflected edges turn along), and the same run twice gives the same bytes."""
+    model = make_model(tmp_path / "m.hsigan", patch_size=5)
+    data = cube()
+    a = read(run(tmp_path, write_raster(tmp_path / "a.tif", data), model, "ma.tif", tta=True)[0], 1)
+    turned = np.ascontiguousarray(np.rot90(data, 1, axes=(1, 2)))
+    b = read(run(tmp_path, write_raster(tmp_path / "b.tif", turned), model, "mb.tif", tta=True)[0], 1)
+    assert (np.rot90(a, 1) == b).mean() > 0.999  # equal up to float near-ties
+    again = read(run(tmp_path, write_raster(tmp_path / "c.tif", data), model, "mc.tif", tta=True)[0], 1)
+    assert np.array_equal(a, again)
+    plain_b = read(run(tmp_path, write_raster(tmp_path / "d.tif", turned), model, "md.tif", tta=False)[0], 1)
+    assert (np.rot90(read(run(tmp_path, tmp_path / "a.tif", model, "me.tif", tta=False)[0], 1), 1) != plain_b).any()
+
+
+def test_capped_epochs_rule():
+    from hsigan_qgis.training import capped_epochs
+
+    assert capped_epochs(100, 240, 64, 1000) == 100   # 15 px/class x 16 classes: 4 batches a pass
+    assert capped_epochs(100, 1796, 64, 1000) == 34   # 29 batches a pass
+    assert capped_epochs(100, 10 ** 6, 64, 1000) == 1
+    assert capped_epochs(100, 1796, 64, 0) == 100     # 0 = no cap
+
+
+def test_max_steps_caps_the_epochs_run_and_is_recorded(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+
+    path, log = str(tmp_path / "m.hsigan"), Log()
+    result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                               samples_per_class=40, epochs=6, batch_size=32, max_steps=16, gan="none", seed=0,
+                               device="cpu", validation_fraction=0), log)
+    training = model_file.load(path)[0]["training"]
+    n = result["train_pixels"]
+    per_epoch = int(np.ceil(n / 32))
+    assert per_epoch > 4  # so the cap bites
+    assert training["epochs_run"] == 16 // per_epoch < 6
+    assert training["max_steps"] == 16 and training["epochs"] == 6
+    assert any("instead of 6" in line and "MAX_STEPS" in line for line in log.lines), log.lines
+    assert any(line.startswith("epoch 1/") and " left" in line for line in log.lines), log.lines  # the ETA
+
+
+def test_defaults_chosen_by_the_benchmark():
+    from hsigan_qgis.config import ClassifyConfig, TrainConfig
+
+    t = TrainConfig(output_model="x.hsigan")
+    assert (t.gan, t.max_steps, t.class_balanced) == ("none", 1000, True)
+    assert ClassifyConfig(input="a", model="b", output="c").tta is False  # 6x CPU time for +0.26 OA
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED, "berlin_enmap")), reason="Berlin scene not here")
+def test_berlin_split_is_disjoint_with_a_gap():
+    import importlib.util
+
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    spec = importlib.util.spec_from_file_location("bench_scenes", os.path.join(ROOT, "bench", "scenes.py"))
+    scenes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scenes)
+    _, gt, _ = scenes.load_scene("berlin_enmap")
+    train, test = scenes.band_split(gt)
+    tr, tc = np.nonzero(train)
+    sr, sc = np.nonzero(test)
+    assert np.maximum(np.abs(tr[:, None] - sr[None]), np.abs(tc[:, None] - sc[None])).min() > scenes.GAP
+    for c in (1, 2, 3, 4):
+        assert (gt[train] == c).sum() > 40 and (gt[test] == c).sum() > 30, c
+    assert not np.isin(gt[test], (5, 6)).any() and np.isin(gt[train], (5, 6)).sum() == 17
+
+
+def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_deterministic(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+
+    runs = []
+    for k in range(2):
+        path, report, log = str(tmp_path / f"auto{k}.hsigan"), tmp_path / f"auto{k}.html", Log()
+        result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                                   samples_per_class=12, epochs=2, gan="auto", gan_steps=4, seed=1, device="cpu",
+                                   output_report=str(report)), log)
+        metadata, tensors = model_file.load(path)
+        auto = metadata["training"]["gan_auto"]
+        scores = auto["validation_oa"]
+        assert set(scores) == {"none", "ssgan"} and auto["chosen"] == result["gan_chosen"]
+        assert scores[auto["chosen"]] == max(scores.values())
+        assert metadata["training"]["gan"] == auto["chosen"] and result["oa"] == scores[auto["chosen"]]
+        assert any(line.startswith("GAN auto chose") for line in log.lines)
+        assert "chosen by GAN auto" in report.read_text()
+        runs.append(tensors["classifier"])
+    assert all(np.array_equal(a, runs[1][n]) for n, a in runs[0].items())
+    assert not any(name.startswith(".hsigan-auto") for name in os.listdir(tmp_path))  # candidates cleaned up
+
+
+def test_gan_auto_needs_validation_blocks(tmp_path):
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.errors import InputError
+    from hsigan_qgis.train_job import train
+
+    with pytest.raises(InputError, match="VALIDATION_FRACTION"):
+        train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",
+                          output_model=str(tmp_path / "m.hsigan"), gan="auto", validation_fraction=0))
+    assert not os.listdir(tmp_path)
+
+
+def test_command_line_yes_no_options_default_as_in_qgis():
+    """Every yes/no parameter defaults on the command line to its config (and QGIS) default, and can be
+    turned either way: --tta / --no-tta, --class-balanced / --no-class-balanced."""
+    from hsigan_qgis.cli import build_parser
+    from hsigan_qgis.config import ClassifyConfig, TrainConfig
+
+    parser = build_parser()
+    classify = ["classify", "--input", "a.tif", "--model", "m.hsigan", "--output", "o.tif"]
+    assert parser.parse_args(classify).tta is ClassifyConfig.tta is False
+    assert parser.parse_args(classify + ["--tta"]).tta is True
+    assert parser.parse_args(classify).cog is False and parser.parse_args(classify + ["--cog"]).cog is True
+    train = ["train", "--output-model", "m.hsigan"]
+    assert parser.parse_args(train).class_balanced is TrainConfig.class_balanced is True
+    assert parser.parse_args(train + ["--no-class-balanced"]).class_balanced is False
