@@ -7,22 +7,6 @@ from .base import HsiGanAlgorithm
 from .labels_style import categorized_colours
 from hsigan_qgis.config import TrainConfig
 
-NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class (0 = all)"),
-           ("PATCH_SIZE", "patch_size", "Patch size (pixels, odd)"),
-           ("EPOCHS", "epochs", "Epochs"),
-           ("GAN", "gan", "GAN mode"),
-           ("SYNTHETIC_RATIO", "synthetic_ratio", "Synthetic samples per real sample"),
-           ("GAN_STEPS", "gan_steps", "GAN generator steps"),
-           ("CLASS_BALANCED", "class_balanced", "Show every class equally often"),
-           ("BATCH_SIZE", "batch_size", "Batch size"),
-           ("LEARNING_RATE", "learning_rate", "Learning rate"),
-           ("VALIDATION_FRACTION", "validation_fraction", "Validation share of spatial blocks"),
-           ("BLOCK_SIZE", "block_size", "Validation block size (pixels)"),
-           ("LABEL_RULE", "label_rule", "Polygon rasterisation rule"),
-           ("DEVICE", "device", "Device"),
-           ("SEED", "seed", "Random seed")]
-
-
 class TrainAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "train", "Train classifier (GAN-augmented)", TrainConfig
     HELP = ("Trains a spectral-spatial convolutional classifier on the pixels that the label polygons or "
@@ -41,25 +25,16 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "the numbers OA, AA, KAPPA and TRAIN_PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster", optional=True),
-                 self.field_meta("input")[1]["help"])
-        self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint],
-                                                   optional=True),
-                 self.field_meta("labels")[1]["help"])
-        self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
-                                             type=QgsProcessingParameterField.Any, optional=True),
-                 self.field_meta("class_field")[1]["help"])
-        self.add(QgsProcessingParameterFile("SAMPLES", "Training samples (instead of raster + labels)",
-                                            extension="hsamples", optional=True),
-                 self.field_meta("samples")[1]["help"])
-        for name, field, label in NUMBERS:
-            self.add_from_config(name, field, label)
-        self.add(QgsProcessingParameterFileDestination("OUTPUT_MODEL", "Model file", "HSI-GAN model (*.hsigan)"),
-                 self.field_meta("output_model")[1]["help"])
-        self.add(QgsProcessingParameterFileDestination("OUTPUT_REPORT", "Training report", "HTML (*.html)",
-                                                       optional=True, createByDefault=False),
-                 self.field_meta("output_report")[1]["help"])
+        self.add_field(QgsProcessingParameterRasterLayer, "input", optional=True)
+        self.add_field(QgsProcessingParameterVectorLayer, "labels",
+                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=True)
+        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="LABELS",
+                       type=QgsProcessingParameterField.Any, optional=True)
+        self.add_field(QgsProcessingParameterFile, "samples", extension="hsamples", optional=True)
+        self.add_options()
+        self.add_field(QgsProcessingParameterFileDestination, "output_model", "HSI-GAN model (*.hsigan)")
+        self.add_field(QgsProcessingParameterFileDestination, "output_report", "HTML (*.html)", optional=True,
+                       createByDefault=False)
         for name, label in (("OA", "Validation overall accuracy (%)"), ("AA", "Validation average accuracy (%)"),
                             ("KAPPA", "Validation kappa"), ("TRAIN_PIXELS", "Training pixels")):
             self.addOutput(QgsProcessingOutputNumber(name, label))
@@ -75,7 +50,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
                 parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
             labels_uri = labels_path + (f"|layername={layer_name}" if layer_name else "")
         class_field = self.parameterAsString(parameters, "CLASS_FIELD", context) or ""
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in NUMBERS}
+        values = self.option_values(parameters, context)
         cfg = TrainConfig(input=raster.source() if raster is not None else "", labels=labels_uri,
                           class_field=class_field, class_colours=categorized_colours(layer, class_field),
                           samples=self.parameterAsFile(parameters, "SAMPLES", context) or "",

@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import labels as labels_mod
-from .config import AssessConfig
+from .config import AssessConfig, check
 from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
@@ -21,6 +21,7 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
     from rasterio.windows import Window
 
     feedback = feedback or Feedback()
+    check(cfg)  # LABEL_RULE from the config metadata
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
     map_names = read_class_table(cfg.input)

@@ -33,7 +33,7 @@ import zipfile
 import numpy as np
 
 from . import __version__, labels as labels_mod
-from .config import LABEL_RULES, AugmentConfig
+from .config import AugmentConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
@@ -139,16 +139,7 @@ def fidelity(patches, labels, synthetic, class_names, seed):
 
 # -- the job ----------------------------------------------------------------------------------------
 def validate(cfg: AugmentConfig):
-    if cfg.patch_size < 1 or cfg.patch_size % 2 == 0 or cfg.patch_size > 31:
-        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is not an odd number from 1 to 31; try 7 or 9")
-    if cfg.label_rule not in LABEL_RULES:
-        raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
-    for name, value, low in (("COUNT_PER_CLASS", cfg.count_per_class, 1), ("GAN_STEPS", cfg.gan_steps, 1),
-                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("SEED", cfg.seed, 0)):
-        if value < low:
-            raise InputError(name, f"{value} is below the minimum {low}")
-    if cfg.count_per_class > 100000:
-        raise InputError("COUNT_PER_CLASS", f"{cfg.count_per_class} is above the maximum 100000")
+    check(cfg)  # bounds and choices from the config metadata
     check_output(cfg.output, "OUTPUT", inputs=(cfg.input, cfg.labels))
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output))

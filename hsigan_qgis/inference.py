@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from . import model_file
-from .config import ClassifyConfig
+from .config import ClassifyConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
@@ -234,10 +234,7 @@ def _to_cog(path):
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
-    if cfg.tile_size < 16:
-        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 16 or more (256 is typical)")
-    if cfg.batch_size < 1:
-        raise InputError("BATCH_SIZE", f"{cfg.batch_size} must be at least 1")
+    check(cfg)  # bounds and choices from the config metadata
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
                                                                ("OUTPUT_PROBABILITIES", cfg.output_probabilities)) if p]
     for name, path in outputs:

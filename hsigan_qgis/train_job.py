@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from . import __version__, labels, model_file
-from .config import GAN_MODES, LABEL_RULES, TrainConfig
+from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
@@ -17,23 +17,9 @@ from .sampling import Normalisation, choose_pixels
 
 
 def validate(cfg: TrainConfig):
-    if cfg.patch_size < 1 or cfg.patch_size % 2 == 0 or cfg.patch_size > 31:
-        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is not an odd number from 1 to 31; try 7 or 9")
-    if cfg.gan not in GAN_MODES:
-        raise InputError("GAN", f"'{cfg.gan}' is not a GAN mode; use one of {', '.join(GAN_MODES)}")
-    if cfg.label_rule not in LABEL_RULES:
-        raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
-    for name, value, low in (("EPOCHS", cfg.epochs, 1), ("BATCH_SIZE", cfg.batch_size, 2),
-                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 0),
-                             ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0)):
-        if value < low:
-            raise InputError(name, f"{value} is below the minimum {low}")
-    if not 0 <= cfg.validation_fraction < 1:
-        raise InputError("VALIDATION_FRACTION", f"{cfg.validation_fraction} must be in [0, 1); 0.2 is typical")
-    if not 0 <= cfg.synthetic_ratio <= 20:
-        raise InputError("SYNTHETIC_RATIO", f"{cfg.synthetic_ratio} must be between 0 and 20; 1 is typical")
-    if not 0 < cfg.learning_rate <= 1:
-        raise InputError("LEARNING_RATE", f"{cfg.learning_rate} must be in (0, 1]; 0.001 is typical")
+    """Bounds and choices from the config metadata (config.check), then what depends on several fields;
+    CLASS_COLOURS too, so a malformed one is refused before training, not after it."""
+    check(cfg)
     if cfg.samples and cfg.gan == "ssgan":
         raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
                                 "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")

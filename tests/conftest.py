@@ -19,6 +19,12 @@ REFERENCE = os.path.join(SAMPLE, "salinas_a_reference.gpkg")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 QGIS_PROCESS = os.path.join(ROOT, "bin", "qgis-process")
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hostile: a bad-input, hostile-file or fault case (issue 10: at least "
+                                       "100 of them); pytest -m hostile runs them")
+
+
 # Fast settings that still learn Salinas-A well; tests that need the GAN say so.
 FAST = dict(epochs=8, gan="none", gan_steps=20, seed=0)
 
