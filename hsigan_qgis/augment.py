@@ -38,6 +38,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output
+from .replaceable import check_replaceable
 from .sampling import Normalisation, PixelSet, cap_per_class, choose_pixels
 
 FORMAT = "hsigan-samples"
@@ -61,20 +62,12 @@ def write_samples(path, metadata, arrays):
 def read_samples(path, parameter="SAMPLES"):
     """(metadata, {name: array}); InputError for anything that is not a valid sample file."""
     from .model_file import open_archive
-    bad = f"'{path}' is not an HSI-GAN sample file"
+    from .sample_checks import check_samples
     with open_archive(path, parameter, FORMAT, FORMAT_VERSION, "sample", "write one with hsigan:augment",
                       "give a .hsamples file written by hsigan:augment") as (archive, metadata):
         arrays = {name: np.load(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
                   for name in ARRAYS}
-        n = len(arrays["labels"])
-        bands, patch = metadata.get("bands"), metadata.get("patch_size")
-        ok = (isinstance(bands, int) and isinstance(patch, int) and arrays["patches"].shape == (n, bands, patch, patch)
-              and all(arrays[k].shape == (n,) for k in ARRAYS[1:]) and arrays["synthetic"].dtype == bool
-              and len(metadata.get("class_ids", [])) == len(metadata.get("class_names", [])) >= 2
-              and len(metadata.get("mean", [])) == len(metadata.get("std", [])) == bands
-              and n and 0 <= arrays["labels"].min() and arrays["labels"].max() < len(metadata["class_ids"]))
-        if not ok:
-            raise InputError(parameter, f"{bad} (its arrays and metadata do not agree)")
+        check_samples(metadata, arrays, path, parameter)
     return metadata, arrays
 
 
@@ -141,8 +134,13 @@ def fidelity(patches, labels, synthetic, class_names, seed):
 def validate(cfg: AugmentConfig):
     check(cfg)  # bounds and choices from the config metadata
     check_output(cfg.output, "OUTPUT", inputs=(cfg.input, cfg.labels))
+    check_replaceable(cfg.output, "OUTPUT")
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output))
+        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+    if cfg.class_colours:
+        from .train_job import parse_colours
+        parse_colours(cfg.class_colours)
 
 
 def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
@@ -243,8 +241,6 @@ def prepare_training(cfg, feedback):
     real = ~arrays["synthetic"]
     real_x, real_y = patches[real], arrays["labels"][real]
     rows, cols = arrays["rows"][real], arrays["cols"][real]
-    if len(real_x) == 0:
-        raise InputError("SAMPLES", "the sample file holds no real samples to train and validate on")
     p = cfg.patch_size
     radius = p // 2
     strip = np.ascontiguousarray(real_x.transpose(1, 2, 0, 3).reshape(real_x.shape[1], p, len(real_x) * p))

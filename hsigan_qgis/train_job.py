@@ -12,6 +12,7 @@ from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
+from .replaceable import check_replaceable
 from .raster import band_wavelengths, open_raster, read_window
 from .sampling import Normalisation, choose_pixels
 
@@ -28,8 +29,12 @@ def validate(cfg: TrainConfig):
             if not value:
                 raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
     check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels, cfg.samples))
+    check_replaceable(cfg.output_model, "OUTPUT_MODEL")
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output_model))
+        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+    if cfg.class_colours:
+        parse_colours(cfg.class_colours)
 
 
 def build_classifier(bands, n_classes, patch_size):
@@ -196,15 +201,27 @@ def resolve_colours(spec, classes, fallback=None):
     colours = list(fallback) if fallback and len(fallback) == len(classes.ids) else default_colours(len(classes.ids))
     if not spec:
         return colours
-    try:
-        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
-        if not isinstance(given, dict):
-            raise ValueError("not an object")
-    except ValueError as error:
-        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour ({error}); e.g. {{\"water\": \"#0000ff\"}}")
+    given = parse_colours(spec)
     by_key = {normalise_name(str(k)): str(v) for k, v in given.items()}
     for k, (cid, name) in enumerate(zip(classes.ids, classes.names)):
         colour = by_key.get(normalise_name(str(cid))) or by_key.get(normalise_name(str(name)))
         if colour and len(colour) == 7 and colour.startswith("#"):
             colours[k] = colour.lower()
     return colours
+
+
+def parse_colours(spec):
+    """{class id or name: '#rrggbb'} from CLASS_COLOURS (JSON text or a dict); InputError naming
+    CLASS_COLOURS for anything else, so a typo is refused before training rather than after it."""
+    example = 'e.g. {"water": "#0000ff", "3": "#00ff00"}'
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+    except (ValueError, TypeError) as error:
+        raise InputError("CLASS_COLOURS", f"not valid JSON ({error}); give an object of class: colour, {example}") from None
+    if not isinstance(given, dict):
+        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour; {example}")
+    for key, colour in given.items():
+        text = colour if isinstance(colour, str) else ""
+        if not (len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])):
+            raise InputError("CLASS_COLOURS", f"the colour {colour!r} of '{key}' is not '#rrggbb'; {example}")
+    return given
