@@ -8,7 +8,8 @@ import numpy as np
 
 from .errors import InputError
 
-MAX_POSITION_SPAN = 10 ** 8  # raster pixels the real samples' positions may span (train grids that area)
+MAX_POSITION_SPAN = 2 ** 25  # raster pixels the real samples' positions may span (train holds two int64 grids
+#                              of that area: 512 MiB; a 5792 x 5792 scene)
 
 
 def _int(value):
