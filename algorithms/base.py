@@ -146,7 +146,7 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         """QGIS's own checks (ranges, required layers), then the engine's (config.check: odd sizes, ...), so
         the dialog refuses a bad value before the run, with the message the CLI and the engine give."""
         ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
+        if not ok or self.CONFIG is None:
             return ok, message
         for p in parameters_of(self.CONFIG):
             if not p.is_option or parameters.get(p.qgis_name) is None:

@@ -37,20 +37,24 @@ class TrainConfig:
     output_model: str = req("Model file to write (.hsigan).", label="Model file")
     samples: str = opt("", "Optional training-sample file from hsigan:augment (.hsamples) used instead of "
                        "raster + labels: its real samples train and validate (spatially disjoint blocks of "
-                       "their raster positions), its synthetic ones only train.", label="Training samples (instead of raster + labels)")
+                       "their raster positions), its synthetic ones only train.",
+                       label="Training samples (instead of raster + labels)")
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}; in QGIS they "
                              "come from the labels layer's categorized style. Others get a fixed palette.",
                              advanced=True, label="Class colours (JSON)")
-    samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.", minimum=0, maximum=INT_MAX, label="Training pixels per class (0 = all)")
+    samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.",
+                                 minimum=0, maximum=INT_MAX, label="Training pixels per class (0 = all)")
     patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
                           minimum=1, maximum=31, odd=True, label="Patch size (pixels, odd)")
     epochs: int = opt(100, "Passes over the training pixels.", minimum=1, maximum=10000, label="Epochs")
     gan: str = opt("ssgan", "Synthetic-sample strategy: none; wgan (conditional WGAN-GP augmentation); "
-                   "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES, label="GAN mode")
+                   "ssgan (semi-supervised GAN using the raster's unlabelled pixels).", choices=GAN_MODES,
+                   label="GAN mode")
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample (wgan).",
                                  advanced=True, minimum=0.0, maximum=20.0, label="Synthetic samples per real sample")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, for ssgan at least "
-                            "800 and at least EPOCHS passes over the training pixels.", advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps")
+                            "800 and at least EPOCHS passes over the training pixels.",
+                         advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps")
     class_balanced: bool = opt(True, "Show the classifier every class equally often (labelled pixels drawn "
                                "class-balanced) rather than every pixel once. On Indian Pines it kept ssgan's "
                                "overall accuracy (OA) and raised its average accuracy (AA) by 2-14 points; "
@@ -60,10 +64,12 @@ class TrainConfig:
     learning_rate: float = opt(1e-3, "Adam learning rate of the classifier.", advanced=True,
                                minimum=1e-6, maximum=1.0, label="Learning rate")
     validation_fraction: float = opt(0.2, "Share of spatial blocks held out for validation (0 = none).",
-                                     advanced=True, minimum=0.0, maximum=0.9, label="Validation share of spatial blocks")
+                                     advanced=True, minimum=0.0, maximum=0.9,
+                                     label="Validation share of spatial blocks")
     block_size: int = opt(16, "Side of the spatial blocks used for the validation split, in pixels.",
                           advanced=True, minimum=2, maximum=INT_MAX, label="Validation block size (pixels)")
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES, label="Polygon rasterisation rule")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
     output_report: str = opt("", "Optional HTML training report (curves, validation confusion matrix) "
                              "with a JSON twin.", label="Training report")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
@@ -75,29 +81,36 @@ class TrainConfig:
 @dataclass
 class AugmentConfig:
     input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).", label="Hyperspectral raster")
-    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).", label="Label polygons or points")
+    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).",
+                      label="Label polygons or points")
     class_field: str = req("Attribute holding the class: integer codes or text names.", label="Class field")
-    output: str = req("Training-sample file to write (.hsamples: zip of metadata.json and .npy arrays).", label="Training samples")
+    output: str = req("Training-sample file to write (.hsamples: zip of metadata.json and .npy arrays).",
+                      label="Training samples")
     count_per_class: int = opt(200, "Synthetic labelled samples drawn per class (typical: 1-4 times the real "
                                "samples per class).", minimum=1, maximum=100000, label="Synthetic samples per class")
-    samples_per_class: int = opt(0, "Real labelled pixels kept per class; 0 keeps all.", minimum=0, maximum=INT_MAX, label="Real pixels kept per class (0 = all)")
+    samples_per_class: int = opt(0, "Real labelled pixels kept per class; 0 keeps all.", minimum=0, maximum=INT_MAX,
+                                 label="Real pixels kept per class (0 = all)")
     patch_size: int = opt(7, "Side of the square patch stored per sample, in pixels (odd; train may use a "
                           "smaller one).", minimum=1, maximum=31, odd=True, label="Patch size (pixels, odd)")
     gan_steps: int = opt(200, "Generator updates of the conditional WGAN-GP (typical 300-2000; more is "
-                         "slower and usually more faithful).", advanced=True, minimum=1, maximum=INT_MAX, label="GAN generator steps")
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES, label="Polygon rasterisation rule")
+                         "slower and usually more faithful).", advanced=True, minimum=1, maximum=INT_MAX,
+                         label="GAN generator steps")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
     output_report: str = opt("", "Optional HTML report comparing real and synthetic spectra per class, with "
                              "fidelity figures and a JSON twin.", label="Real vs synthetic report")
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}.",
                              advanced=True, label="Class colours (JSON)")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
                       choices=DEVICES, label="Device")
-    seed: int = opt(0, "Random seed; the same seed on the same device gives the same samples.", minimum=0, maximum=INT_MAX, label="Random seed")
+    seed: int = opt(0, "Random seed; the same seed on the same device gives the same samples.",
+                    minimum=0, maximum=INT_MAX, label="Random seed")
 
 
 @dataclass
 class ClassifyConfig:
-    input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).", label="Hyperspectral raster")
+    input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).",
+                     label="Hyperspectral raster")
     model: str = req("Model file written by hsigan:train (.hsigan).", label="Model file")
     output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).", label="Classification")
     output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).", label="Confidence")
@@ -114,11 +127,15 @@ class ClassifyConfig:
 
 @dataclass
 class AssessConfig:
-    input: str = req("Classification raster (from hsigan:classify or any integer class map).", label="Classification map")
-    reference: str = req("Reference polygons or points, spatially disjoint from the training data.", label="Reference polygons or points")
-    class_field: str = req("Attribute of the reference holding the class (ids or names as in training).", label="Class field")
+    input: str = req("Classification raster (from hsigan:classify or any integer class map).",
+                     label="Classification map")
+    reference: str = req("Reference polygons or points, spatially disjoint from the training data.",
+                         label="Reference polygons or points")
+    class_field: str = req("Attribute of the reference holding the class (ids or names as in training).",
+                           label="Class field")
     output_report: str = opt("", "HTML report to write (a JSON twin is written beside it).", label="Accuracy report")
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES, label="Polygon rasterisation rule")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
 
 
 

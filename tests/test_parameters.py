@@ -191,3 +191,16 @@ def test_cli_refuses_bad_text_in_one_line(scene_files, argv, flag):
     values = job_values(job, scene_files)
     base = [x for k, v in values.items() for x in (cfgs.parameter(cli.JOBS[job][0], k).flag, v)]
     cli_fails(flag, job, *(base + argv[1:]), folder=scene_files["out"], inputs=(scene_files["labels"],))
+
+
+@pytest.mark.hostile
+def test_qgis_process_refuses_an_even_patch_size_before_the_run(tmp_path):
+    """qgis_process calls checkParameterValues, so the engine's rule (odd sizes) refuses the run up front."""
+    from hostile import untouched
+    from test_errors_helpers import qgis_fails, scene, stripe_features, train_params, write_labels
+    raster = scene(tmp_path / "scene.tif")
+    labels = write_labels(tmp_path / "labels.gpkg", stripe_features())
+    with untouched(tmp_path, labels):
+        text = qgis_fails("hsigan:train", train_params(raster, labels, str(tmp_path / "m.hsigan"), PATCH_SIZE=8),
+                          "PATCH_SIZE", tmp_path)
+    assert "8 is not an odd number from 1 to 31" in text
