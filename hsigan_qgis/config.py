@@ -4,6 +4,7 @@ label, help, advanced, choices, minimum, maximum, odd). `parameters` describes t
 the QGIS dialogs; `check` validates a filled-in config against the same metadata, so the engine, the CLI
 and the QGIS dialogs refuse the same values with the same message."""
 import math
+import numbers
 from dataclasses import MISSING, dataclass, field, fields
 
 from .errors import InputError
@@ -190,8 +191,8 @@ class Parameter:
             return None if isinstance(value, bool) else f"'{value}' is not a yes/no value; use true or false"
         if self.kind is str:
             return None if isinstance(value, str) else f"'{value}' is not a text"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-                self.kind is int and not float(value).is_integer()) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+                self.kind is int and not isinstance(value, numbers.Integral)) or not math.isfinite(value):
             return f"'{value}' is not {self.bounds_text()}"
         if ((self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum)
                 or (self.odd and int(value) % 2 == 0)):

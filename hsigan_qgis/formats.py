@@ -1,14 +1,18 @@
 """Whether a GDAL format can hold an output before the run writes it: some drivers create only certain
 data types or band counts (BMP: bytes only; IDRISI: one float band), which GDAL reports only when the file
 is created, after the model has been loaded and the temp file named. A 4 x 4 probe in GDAL's in-memory
-file system answers first, so the user sees which parameter to change."""
+file system answers first, so the user sees which parameter to change. Without GDAL's Python bindings
+(rasterio alone) there is no probe."""
 from .errors import InputError, one_line
 
 GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "uint32": "UInt32", "float32": "Float32"}
 
 
 def check_creatable(path, parameter, driver_name, dtype, count):
-    from osgeo import gdal
+    try:
+        from osgeo import gdal
+    except ImportError:  # rasterio alone (a GPU server): GDAL reports such a format when the file is created
+        return
     driver = gdal.GetDriverByName(driver_name)
     probe = f"/vsimem/hsigan-format-probe/{parameter}{path[path.rfind('.'):] if '.' in path else ''}"
     gdal.PushErrorHandler("CPLQuietErrorHandler")
