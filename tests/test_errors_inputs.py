@@ -244,8 +244,9 @@ def test_assess_multiband_map_in_qgis(processing_run, tmp_path, reference):
 
 def test_assess_multiband_map_cli(tmp_path, reference):
     raster = scene(tmp_path / "scene.tif")
-    cli_fails("INPUT", "assess", "--input", raster, "--reference", reference, "--class-field", "cls", folder=tmp_path,
-              inputs=(raster, reference))
+    line = cli_fails("INPUT", "assess", "--input", raster, "--reference", reference, "--class-field", "cls",
+                     folder=tmp_path, inputs=(raster, reference))
+    assert "6 bands" in line
 
 
 def test_assess_warns_when_no_map_value_matches_a_reference_class(tmp_path):
@@ -280,22 +281,26 @@ def test_truncated_geotiff_train(scene_files):
     folder, raster, labels, out = scene_files
     bad = truncated(folder, raster)
     message = engine_fails("train", train_cfg(bad, labels, out), "INPUT", out, bad, labels)
-    assert "truncated" in message and "truncated.tif" in message
+    assert "the file is truncated or damaged" in message and "IReadBlock failed" in message
 
 
-def test_truncated_geotiff_classify(scene_files, small_model):
+@pytest.mark.parametrize("where", ["data", "header"])
+def test_truncated_geotiff_classify(scene_files, small_model, where):
+    """data: the header is whole, the pixel blocks are cut (GDAL fails only when reading them); header: the
+    tags written at the end of the file are cut, so GDAL cannot open it."""
     folder, raster, labels, out = scene_files
-    bad = truncated(folder, small_model[1])
+    bad = truncated(folder, raster if where == "data" else small_model[1])
     cfg = ClassifyConfig(input=bad, model=small_model[0], output=str(out / "map.tif"), device="cpu")
     message = engine_fails("classify", cfg, "INPUT", out, bad, small_model[0])
-    assert "truncated" in message
+    assert ("the file is truncated or damaged" if where == "data" else "cannot open raster") in message
 
 
 def test_truncated_geotiff_classify_cli(scene_files, small_model):
     folder, raster, labels, out = scene_files
-    bad = truncated(folder, small_model[1])
-    cli_fails("INPUT", "classify", "--input", bad, "--model", small_model[0], "--output", out / "map.tif",
-              "--device", "cpu", folder=out, inputs=(bad, small_model[0]))
+    bad = truncated(folder, raster)
+    line = cli_fails("INPUT", "classify", "--input", bad, "--model", small_model[0], "--output", out / "map.tif",
+                     "--device", "cpu", folder=out, inputs=(bad, small_model[0]))
+    assert "the file is truncated or damaged" in line
 
 
 def test_truncated_map_assess(tmp_path):
@@ -305,7 +310,7 @@ def test_truncated_map_assess(tmp_path):
                                                    for k in range(3)])
     message = engine_fails("assess", AssessConfig(input=bad, reference=codes, class_field="code"), "INPUT", tmp_path,
                            bad, codes)
-    assert "truncated" in message
+    assert "the file is truncated or damaged" in message
 
 
 def test_vrt_without_its_source_train(scene_files):
@@ -313,6 +318,14 @@ def test_vrt_without_its_source_train(scene_files):
     vrt, missing = vrt_without_source(folder, raster)
     message = engine_fails("train", train_cfg(vrt, labels, out), "INPUT", out, vrt, labels)
     assert missing in message
+
+
+def test_vrt_without_its_source_classify(scene_files, small_model):
+    folder, raster, labels, out = scene_files
+    vrt, missing = vrt_without_source(folder, raster)
+    cfg = ClassifyConfig(input=vrt, model=small_model[0], output=str(out / "map.tif"), device="cpu")
+    message = engine_fails("classify", cfg, "INPUT", out, vrt, small_model[0])
+    assert f"reads 1 file(s) that do not exist: {missing}" in message
 
 
 def test_vrt_without_its_source_classify_qgis_process(scene_files, small_model):
