@@ -508,3 +508,21 @@ def test_an_empty_layer_says_it_has_no_features(tmp_path, job):
         cfg, name = AssessConfig(input=raster, reference=empty, class_field="cls"), "REFERENCE"
     message = engine_fails(job, cfg, name, out, raster, empty)
     assert "the layer" in message and "has no features" in message
+
+
+def test_assess_multiband_map_qgis_process(tmp_path, reference):
+    raster = scene(tmp_path / "scene.tif")
+    with untouched(tmp_path, reference):
+        text = qgis_fails("hsigan:assess", {"INPUT": raster, "REFERENCE": reference, "CLASS_FIELD": "cls",
+                                            "OUTPUT_REPORT": str(tmp_path / "r.html")}, "INPUT", tmp_path)
+    assert "6 bands" in text
+
+
+def test_lines_as_labels_augment_qgis_process(scene_files):
+    folder, raster, _, out = scene_files
+    labels = write_labels(folder / "lines.gpkg", LINE_LAYERS["polygons-and-a-line"])
+    with untouched(out, labels):
+        text = qgis_fails("hsigan:augment", {"INPUT": raster, "LABELS": labels, "CLASS_FIELD": "cls",
+                                             "OUTPUT": str(out / "s.hsamples"), "GAN_STEPS": 1, "PATCH_SIZE": 3},
+                          "LABELS", out)
+    assert "lines are not a label geometry" in text
