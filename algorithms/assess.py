@@ -18,17 +18,13 @@ class AssessAlgorithm(HsiGanAlgorithm):
             "numbers OA (%), AA (%), KAPPA and PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Classification map"), self.field_meta("input")[1]["help"])
-        self.add(QgsProcessingParameterVectorLayer("REFERENCE", "Reference polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
-                 self.field_meta("reference")[1]["help"])
-        self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="REFERENCE",
-                                             type=QgsProcessingParameterField.Any),
-                 self.field_meta("class_field")[1]["help"])
-        self.add_from_config("LABEL_RULE", "label_rule", "Polygon rasterisation rule")
-        self.add(QgsProcessingParameterFileDestination("OUTPUT_REPORT", "Accuracy report", "HTML (*.html)",
-                                                       optional=True),
-                 self.field_meta("output_report")[1]["help"])
+        self.add_field(QgsProcessingParameterRasterLayer, "input")
+        self.add_field(QgsProcessingParameterVectorLayer, "reference",
+                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint])
+        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="REFERENCE",
+                       type=QgsProcessingParameterField.Any)
+        self.add_options()
+        self.add_field(QgsProcessingParameterFileDestination, "output_report", "HTML (*.html)", optional=True)
         for name, label in (("OA", "Overall accuracy (%)"), ("AA", "Average accuracy (%)"), ("KAPPA", "Kappa"),
                             ("PIXELS", "Reference pixels assessed")):
             self.addOutput(QgsProcessingOutputNumber(name, label))
@@ -44,7 +40,7 @@ class AssessAlgorithm(HsiGanAlgorithm):
         cfg = AssessConfig(input=raster.source(), reference=path + (f"|layername={layer_name}" if layer_name else ""),
                            class_field=self.parameterAsString(parameters, "CLASS_FIELD", context),
                            output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
-                           label_rule=self.value_of(parameters, "LABEL_RULE", "label_rule", context))
+                           **self.option_values(parameters, context))
         result = assess(cfg, engine_feedback)
         return {"OA": result["oa"], "AA": result["aa"], "KAPPA": result["kappa"], "PIXELS": result["pixels"],
                 "OUTPUT_REPORT": result.get("output_report")}

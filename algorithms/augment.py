@@ -7,15 +7,6 @@ from .base import HsiGanAlgorithm
 from .labels_style import categorized_colours, refuse_feature_id
 from hsigan_qgis.config import AugmentConfig
 
-NUMBERS = [("COUNT_PER_CLASS", "count_per_class", "Synthetic samples per class"),
-           ("SAMPLES_PER_CLASS", "samples_per_class", "Real pixels kept per class (0 = all)"),
-           ("PATCH_SIZE", "patch_size", "Patch size (pixels, odd)"),
-           ("GAN_STEPS", "gan_steps", "GAN generator steps"),
-           ("LABEL_RULE", "label_rule", "Polygon rasterisation rule"),
-           ("DEVICE", "device", "Device"),
-           ("SEED", "seed", "Random seed")]
-
-
 class AugmentAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "augment", "Augment training samples (conditional WGAN-GP)", AugmentConfig
     HELP = ("Collects the labelled pixels of a hyperspectral raster (P×P patches around each), trains a "
@@ -30,21 +21,15 @@ class AugmentAlgorithm(HsiGanAlgorithm):
             "SPECTRAL_ANGLE (degrees) and SEPARABILITY (%).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), self.field_meta("input")[1]["help"])
-        self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
-                 self.field_meta("labels")[1]["help"])
-        self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
-                                             type=QgsProcessingParameterField.Any),
-                 self.field_meta("class_field")[1]["help"])
-        for name, field, label in NUMBERS:
-            self.add_from_config(name, field, label)
-        self.add(QgsProcessingParameterFileDestination("OUTPUT", "Training samples",
-                                                       "HSI-GAN samples (*.hsamples)"),
-                 self.field_meta("output")[1]["help"])
-        self.add(QgsProcessingParameterFileDestination("OUTPUT_REPORT", "Real vs synthetic report", "HTML (*.html)",
-                                                       optional=True, createByDefault=False),
-                 self.field_meta("output_report")[1]["help"])
+        self.add_field(QgsProcessingParameterRasterLayer, "input")
+        self.add_field(QgsProcessingParameterVectorLayer, "labels",
+                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint])
+        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="LABELS",
+                       type=QgsProcessingParameterField.Any)
+        self.add_options()
+        self.add_field(QgsProcessingParameterFileDestination, "output", "HSI-GAN samples (*.hsamples)")
+        self.add_field(QgsProcessingParameterFileDestination, "output_report", "HTML (*.html)", optional=True,
+                       createByDefault=False)
         for name, label in (("REAL_SAMPLES", "Real samples"), ("SYNTHETIC_SAMPLES", "Synthetic samples"),
                             ("SPECTRAL_ANGLE", "Mean spectral angle real/synthetic (degrees)"),
                             ("SEPARABILITY", "Real-vs-synthetic classifier accuracy (%)")):
@@ -59,7 +44,7 @@ class AugmentAlgorithm(HsiGanAlgorithm):
             parameters, "LABELS", context, ["gpkg", "shp"], "gpkg", feedback)
         class_field = self.parameterAsString(parameters, "CLASS_FIELD", context)
         refuse_feature_id(layer, class_field)
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in NUMBERS}
+        values = self.option_values(parameters, context)
         cfg = AugmentConfig(input=raster.source(), labels=labels_path + (f"|layername={layer_name}" if layer_name else ""),
                             class_field=class_field, class_colours=categorized_colours(layer, class_field),
                             output=self.parameterAsFileOutput(parameters, "OUTPUT", context),

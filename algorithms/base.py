@@ -4,12 +4,12 @@ the check that PyTorch can be imported."""
 import logging
 import os
 import traceback
-from dataclasses import MISSING, fields
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterNumber)
 
+from hsigan_qgis.config import parameter as config_parameter, parameters as parameters_of
 from hsigan_qgis.errors import Cancelled, InputError, translate
 from hsigan_qgis.feedback import Feedback
 
@@ -89,11 +89,9 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         return f"{with_labels(self.HELP, self)}<ul>{items}</ul>"
 
     # -- parameters from config fields ------------------------------------------------------------
-    def field_meta(self, field):
-        for f in fields(self.CONFIG):
-            if f.name == field:
-                return (None if f.default is MISSING else f.default), f.metadata
-        raise KeyError(field)
+    def spec(self, field):
+        """The config field `field` as a config.Parameter (QGIS name, label, default, help, bounds)."""
+        return config_parameter(self.CONFIG, field)
 
     def add(self, parameter, help_text=None, advanced=False):
         if advanced:
@@ -104,36 +102,70 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
             self._help.append((parameter.description(), help_text))
         self.addParameter(parameter)
 
-    def add_from_config(self, name, field, label):
-        """Number, boolean or choice parameter with the config field's default, range and help."""
-        default, meta = self.field_meta(field)
-        if meta["choices"]:
-            parameter = QgsProcessingParameterEnum(name, label, options=list(meta["choices"]),
-                                                   defaultValue=list(meta["choices"]).index(default))
-        elif isinstance(default, bool):
-            parameter = QgsProcessingParameterBoolean(name, label, defaultValue=default)
-        else:
-            kind = QgsProcessingParameterNumber.Double if isinstance(default, float) else QgsProcessingParameterNumber.Integer
-            parameter = QgsProcessingParameterNumber(name, label, kind, defaultValue=default)
-            if meta["minimum"] is not None:
-                parameter.setMinimum(meta["minimum"])
-            if meta["maximum"] is not None:
-                parameter.setMaximum(meta["maximum"])
-        self.add(parameter, meta["help"], meta["advanced"])
+    def add_field(self, parameter_class, field, *args, **kwargs):
+        """A layer, file or destination parameter named, labelled and explained by the config field."""
+        p = self.spec(field)
+        self.add(parameter_class(p.qgis_name, p.label, *args, **kwargs), p.help, p.advanced)
 
-    def value_of(self, parameters, name, field, context):
-        """The config value of a parameter added with add_from_config."""
-        default, meta = self.field_meta(field)
-        if meta["choices"]:
-            return meta["choices"][self.parameterAsEnum(parameters, name, context)]
-        if isinstance(default, bool):  # QGIS itself takes any text for a boolean (as false)
-            raw = parameters.get(name)
+    def add_options(self, skip=()):
+        """A number, boolean or choice parameter for every such field of the config (but those in `skip`), in
+        its order, with the field's name (upper case), label, default, range and help."""
+        for p in parameters_of(self.CONFIG):
+            if not p.is_option or p.field in skip:
+                continue
+            if p.choices:
+                parameter = QgsProcessingParameterEnum(p.qgis_name, p.label, options=list(p.choices),
+                                                       defaultValue=p.choices.index(p.default))
+            elif p.kind is bool:
+                parameter = QgsProcessingParameterBoolean(p.qgis_name, p.label, defaultValue=p.default)
+            else:
+                kind = QgsProcessingParameterNumber.Double if p.kind is float else QgsProcessingParameterNumber.Integer
+                parameter = QgsProcessingParameterNumber(p.qgis_name, p.label, kind, defaultValue=p.default)
+                if p.minimum is not None:
+                    parameter.setMinimum(p.minimum)
+                if p.maximum is not None:
+                    parameter.setMaximum(p.maximum)
+            self.add(parameter, p.help, p.advanced)
+
+    def option_values(self, parameters, context, skip=()):
+        """{field: value} of the parameters made by add_options."""
+        return {p.field: self._value(p, parameters, context) for p in parameters_of(self.CONFIG)
+                if p.is_option and p.field not in skip}
+
+    def _value(self, p, parameters, context):
+        if p.choices:
+            return p.choices[self.parameterAsEnum(parameters, p.qgis_name, context)]
+        if p.kind is bool:  # QGIS itself takes any text for a boolean (as false)
+            raw = parameters.get(p.qgis_name)
             if isinstance(raw, str) and raw.strip().lower() not in ("true", "false", "yes", "no", "1", "0", ""):
-                raise InputError(name, f"'{raw}' is not a yes/no value; use true or false")
-            return self.parameterAsBoolean(parameters, name, context)
-        if isinstance(default, float):
-            return self.parameterAsDouble(parameters, name, context)
-        return self.parameterAsInt(parameters, name, context)
+                raise InputError(p.qgis_name, f"'{raw}' is not a yes/no value; use true or false")
+            return self.parameterAsBoolean(parameters, p.qgis_name, context)
+        if p.kind is float:
+            return self.parameterAsDouble(parameters, p.qgis_name, context)
+        return self.parameterAsInt(parameters, p.qgis_name, context)
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's own checks (ranges, required layers), then the engine's (config.check: odd sizes, ...), so
+        the dialog refuses a bad value before the run, with the message the CLI and the engine give."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        return self.check_options(parameters, context)
+
+    def check_options(self, parameters, context):
+        """The engine's check (config.check's rules) of the option parameters given."""
+        if self.CONFIG is None:
+            return True, ""
+        for p in parameters_of(self.CONFIG):
+            if not p.is_option or parameters.get(p.qgis_name) is None:
+                continue
+            try:
+                problem = p.problem(self._value(p, parameters, context))
+            except InputError as error:
+                return False, with_labels(str(error), self, error.parameter)
+            if problem:
+                return False, with_labels(f"{p.qgis_name}: {problem}", self, p.qgis_name)
+        return True, ""
 
     # -- running ----------------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -7,11 +7,6 @@ from .destinations import drop_unwritten, optional_output_layer
 from .styling import layer_name, style_on_load
 from hsigan_qgis.config import ClassifyConfig
 
-OPTIONS = [("TILE_SIZE", "tile_size", "Tile size (pixels)"), ("BATCH_SIZE", "batch_size", "Tiles per batch"),
-           ("TTA", "tta", "Average over flips/rotations (TTA)"),
-           ("COG", "cog", "Cloud-optimised GeoTIFF"), ("DEVICE", "device", "Device")]
-
-
 class ClassifyAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "classify", "Classify raster", ClassifyConfig
     HELP = ("Classifies every pixel of a hyperspectral raster with a model from <i>Train classifier</i>, tile "
@@ -24,23 +19,20 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
             "0-1) and the per-class probabilities; loaded into the project styled.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster"), self.field_meta("input")[1]["help"])
-        self.add(QgsProcessingParameterFile("MODEL", "Model file", extension="hsigan"), self.field_meta("model")[1]["help"])
-        for name, field, label in OPTIONS:
-            self.add_from_config(name, field, label)
-        self.add(QgsProcessingParameterRasterDestination("OUTPUT", "Classification"), self.field_meta("output")[1]["help"])
-        self.add(QgsProcessingParameterRasterDestination("OUTPUT_CONFIDENCE", "Confidence", optional=True,
-                                                         createByDefault=False),
-                 self.field_meta("output_confidence")[1]["help"])
-        self.add(QgsProcessingParameterRasterDestination("OUTPUT_PROBABILITIES", "Class probabilities",
-                                                         optional=True, createByDefault=False),
-                 self.field_meta("output_probabilities")[1]["help"], advanced=True)
+        self.add_field(QgsProcessingParameterRasterLayer, "input")
+        self.add_field(QgsProcessingParameterFile, "model", extension="hsigan")
+        self.add_options()
+        self.add_field(QgsProcessingParameterRasterDestination, "output")
+        self.add_field(QgsProcessingParameterRasterDestination, "output_confidence", optional=True,
+                       createByDefault=False)
+        self.add_field(QgsProcessingParameterRasterDestination, "output_probabilities", optional=True,
+                       createByDefault=False)
 
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.inference import classify
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
+        values = self.option_values(parameters, context)
         cfg = ClassifyConfig(input=raster.source(), model=self.parameterAsFile(parameters, "MODEL", context),
                              output=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
                              output_confidence=optional_output_layer(self, parameters, "OUTPUT_CONFIDENCE", context),

@@ -4,9 +4,6 @@ from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterFileDest
 from .base import HsiGanAlgorithm
 from hsigan_qgis.config import ExportOnnxConfig
 
-OPTIONS = [("TILE_SIZE", "tile_size", "Tile size (pixels)"), ("RESOLUTION", "resolution", "Pixel size (cm)")]
-
-
 class ExportOnnxAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "export_onnx", "Export model to ONNX", ExportOnnxConfig
     NEEDS = ("torch", "onnx", "numpy")
@@ -21,16 +18,14 @@ class ExportOnnxAlgorithm(HsiGanAlgorithm):
             "(the metadata's tiles_overlap says so). <b>Outputs</b>: the .onnx file (OUTPUT).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add(QgsProcessingParameterFile("MODEL", "Model file", extension="hsigan"), self.field_meta("model")[1]["help"])
-        for name, field, label in OPTIONS:
-            self.add_from_config(name, field, label)
-        self.add(QgsProcessingParameterFileDestination("OUTPUT", "ONNX model", "ONNX model (*.onnx)"),
-                 self.field_meta("output")[1]["help"])
+        self.add_field(QgsProcessingParameterFile, "model", extension="hsigan")
+        self.add_options()
+        self.add_field(QgsProcessingParameterFileDestination, "output", "ONNX model (*.onnx)")
 
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.onnx_export import export_onnx
 
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
+        values = self.option_values(parameters, context)
         cfg = ExportOnnxConfig(model=self.parameterAsFile(parameters, "MODEL", context),
                                output=self.parameterAsFileOutput(parameters, "OUTPUT", context), **values)
         result = export_onnx(cfg, engine_feedback)

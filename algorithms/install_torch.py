@@ -4,9 +4,6 @@ from qgis.core import QgsProcessingOutputBoolean, QgsProcessingOutputString, Qgs
 from .base import HsiGanAlgorithm
 from hsigan_qgis.config import InstallTorchConfig
 
-OPTIONS = [("VARIANT", "variant", "PyTorch build"), ("SOURCE", "source", "Package source")]
-
-
 class InstallTorchAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "install_torch", "Install PyTorch", InstallTorchConfig
     GROUP = "Set-up"
@@ -28,11 +25,8 @@ class InstallTorchAlgorithm(HsiGanAlgorithm):
         return "setup"
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        for name, field, label in OPTIONS:
-            self.add_from_config(name, field, label)
-        default, meta = self.field_meta("torch_version")
-        self.add(QgsProcessingParameterString("TORCH_VERSION", "torch version", defaultValue=default, optional=True),
-                 meta["help"], advanced=True)
+        self.add_options()
+        self.add_field(QgsProcessingParameterString, "torch_version", defaultValue="", optional=True)
         self.addOutput(QgsProcessingOutputString("FOLDER", "Packages folder"))
         self.addOutput(QgsProcessingOutputString("TORCH_VERSION", "Installed torch version"))
         self.addOutput(QgsProcessingOutputBoolean("CUDA", "CUDA available"))
@@ -40,7 +34,7 @@ class InstallTorchAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.torch_installer import install
 
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in OPTIONS}
+        values = self.option_values(parameters, context)
         version = (self.parameterAsString(parameters, "TORCH_VERSION", context) or "").strip()
         result = install(values["variant"], values["source"], version, engine_feedback)
         return {"FOLDER": result["folder"], "TORCH_VERSION": result["torch_version"], "CUDA": result["cuda_available"]}

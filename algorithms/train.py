@@ -8,21 +8,7 @@ from hsigan_qgis.errors import InputError
 from .labels_style import categorized_colours, class_names, refuse_feature_id
 from hsigan_qgis.config import TrainConfig
 
-NUMBERS = [("SAMPLES_PER_CLASS", "samples_per_class", "Training pixels per class (0 = all)"),
-           ("PATCH_SIZE", "patch_size", "Patch size (pixels, odd)"),
-           ("EPOCHS", "epochs", "Epochs"),
-           ("GAN", "gan", "GAN mode"),
-           ("SYNTHETIC_RATIO", "synthetic_ratio", "Synthetic samples per real sample (wgan only)"),
-           ("GAN_STEPS", "gan_steps", "GAN generator steps (0 = automatic)"),
-           ("CLASS_BALANCED", "class_balanced", "Show every class equally often"),
-           ("MAX_STEPS", "max_steps", "Cap on classifier optimiser steps (0 = none)"),
-           ("BATCH_SIZE", "batch_size", "Batch size"),
-           ("LEARNING_RATE", "learning_rate", "Learning rate"),
-           ("VALIDATION_FRACTION", "validation_fraction", "Validation share of spatial blocks"),
-           ("BLOCK_SIZE", "block_size", "Validation block size (pixels)"),
-           ("LABEL_RULE", "label_rule", "Polygon rasterisation rule"),
-           ("DEVICE", "device", "Device"),
-           ("SEED", "seed", "Random seed")]
+TRAIN_SAMPLES_SKIP = ("label_rule",)  # a sample file holds pixels, not polygons
 
 
 CLASS_NAME_FIELD_HELP = ("Optional text field holding each class's name when the class field holds integer "
@@ -47,7 +33,7 @@ def is_temporary(value):
 
 class TrainAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "train", "Train classifier (GAN-augmented)", TrainConfig
-    NUMBERS = NUMBERS
+    SKIP = ()
     HELP = ("Trains a spectral-spatial convolutional classifier on the pixels that the label polygons or "
             "points cover, optionally helped by a GAN: <i>none</i> (the default) trains on the labelled "
             "pixels alone; <i>ssgan</i> makes the classifier the discriminator of a semi-supervised GAN that "
@@ -61,9 +47,9 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "names for an integer class field, come from the labels layer's categorized style on the class "
             "field, otherwise a fixed palette; CLASS_NAME_FIELD names the classes of an integer class field. "
             "Typical: EPOCHS 30-100, PATCH_SIZE 5-9, SAMPLES_PER_CLASS 0 (all) or 15-50 to try few labels. "
-            "Measured on Indian Pines (200 bands, 16 classes, 15 labelled pixels per class, 100 epochs) on 2 "
-            "shared CPU cores with one torch thread: 9 s with GAN none, 71 s with wgan, 89 s with ssgan (README, "
-            "accuracy table); time grows with the labelled pixels and EPOCHS. <b>Outputs</b>: the .hsigan model file "
+            "Measured on Indian Pines (200 bands, 16 classes, 15 labelled pixels per class) on a 2-core CPU with "
+            "one torch thread: 14 s of CPU time with GAN none, 6-9x that with ssgan (README, Accuracy); "
+            "MAX_STEPS caps the cost when labels are many. <b>Outputs</b>: the .hsigan model file "
             "for <i>Classify raster</i> (bands, wavelengths, classes, colours, normalisation, parameters, "
             "metrics), an optional HTML report (training curves, validation confusion matrix; JSON twin), and "
             "the numbers OA, AA, KAPPA and TRAIN_PIXELS for the modeler.")
@@ -74,35 +60,30 @@ class TrainAlgorithm(HsiGanAlgorithm):
         # refuses a call that lacks a mandatory parameter before the algorithm sees it, and SAMPLES alone
         # (the sample-file path before hsigan:train_samples) must keep working there.
         optional = not desktop()
-        self.add(QgsProcessingParameterRasterLayer("INPUT", "Hyperspectral raster", optional=optional),
-                 self.field_meta("input")[1]["help"])
-        self.add(QgsProcessingParameterVectorLayer("LABELS", "Label polygons or points",
-                                                   [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint],
-                                                   optional=optional),
-                 self.field_meta("labels")[1]["help"])
-        self.add(QgsProcessingParameterField("CLASS_FIELD", "Class field", parentLayerParameterName="LABELS",
-                                             type=QgsProcessingParameterField.Any, optional=optional),
-                 self.field_meta("class_field")[1]["help"])
+        self.add_field(QgsProcessingParameterRasterLayer, "input", optional=optional)
+        self.add_field(QgsProcessingParameterVectorLayer, "labels",
+                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=optional)
+        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="LABELS",
+                       type=QgsProcessingParameterField.Any, optional=optional)
         self.add(QgsProcessingParameterField("CLASS_NAME_FIELD", "Class name field (integer class fields)",
                                              parentLayerParameterName="LABELS",
                                              type=QgsProcessingParameterField.String, optional=True),
                  CLASS_NAME_FIELD_HELP)
         self.add(QgsProcessingParameterFile("SAMPLES", "Training samples (instead of raster + labels)",
                                             extension="hsamples", optional=True),
-                 self.field_meta("samples")[1]["help"] + " Kept for scripts; in the dialog use <i>Train "
+                 self.spec("samples").help + " Kept for scripts; in the dialog use <i>Train "
                  "classifier from sample file</i>.", advanced=True)
         self.add_common()
 
     def add_common(self):
         """What both training algorithms share: the numbers, the model file, the report and the figures."""
-        for name, field, label in self.NUMBERS:
-            self.add_from_config(name, field, label)
+        self.add_options(skip=self.SKIP)
         self.add(QgsProcessingParameterFileDestination("OUTPUT_MODEL", "Model file", "HSI-GAN model (*.hsigan)"),
-                 self.field_meta("output_model")[1]["help"] + " Give a path: a temporary file is deleted when "
+                 self.spec("output_model").help + " Give a path: a temporary file is deleted when "
                  "QGIS exits, so the dialog refuses one.")
         self.add(QgsProcessingParameterFileDestination("OUTPUT_REPORT", "Training report", "HTML (*.html)",
                                                        optional=True, createByDefault=False),
-                 self.field_meta("output_report")[1]["help"])
+                 self.spec("output_report").help)
         for name, label in (("OA", "Validation overall accuracy (%)"), ("AA", "Validation average accuracy (%)"),
                             ("KAPPA", "Validation kappa"), ("TRAIN_PIXELS", "Training pixels")):
             self.addOutput(QgsProcessingOutputNumber(name, label))
@@ -119,7 +100,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
                 continue
             if not parameter.checkValueIsAcceptable(parameters.get(parameter.name()), context):
                 return False, f"Incorrect parameter value for {parameter.description()} ({parameter.name()})"
-        return True, ""
+        return self.check_options(parameters, context)
 
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.train_job import train
@@ -137,7 +118,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
         refuse_feature_id(layer, class_field)
         if name_field and layer is not None and layer.fields().indexOf(name_field) < 0:
             raise InputError("CLASS_NAME_FIELD", f"field '{name_field}' is not in the labels layer")
-        values = {field: self.value_of(parameters, name, field, context) for name, field, _ in self.NUMBERS}
+        values = self.option_values(parameters, context, skip=self.SKIP)
         cfg = TrainConfig(input=raster.source() if raster is not None else "", labels=labels_uri,
                           class_field=class_field, class_colours=categorized_colours(layer, class_field),
                           class_names=class_names(layer, class_field, name_field),
@@ -154,7 +135,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
 class TrainFromSamplesAlgorithm(TrainAlgorithm):
     """The SAMPLES path of hsigan:train as its own dialog, with the sample file required."""
     NAME, LABEL = "train_samples", "Train classifier from sample file"
-    NUMBERS = [n for n in NUMBERS if n[0] != "LABEL_RULE"]  # the sample file holds pixels, not polygons
+    SKIP = TRAIN_SAMPLES_SKIP
     HELP = ("Trains the spectral-spatial classifier of <i>Train classifier</i> from a training-sample file "
             "written by <i>Augment training samples</i> (.hsamples): its real samples train and validate "
             "(spatially disjoint blocks of their raster positions), its synthetic ones only train. GAN none "
@@ -164,6 +145,6 @@ class TrainFromSamplesAlgorithm(TrainAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add(QgsProcessingParameterFile("SAMPLES", "Training samples", extension="hsamples"),
-                 self.field_meta("samples")[1]["help"])
+                 self.spec("samples").help)
         self.add_common()
-        self.parameterDefinition("GAN").setDefaultValue(list(self.field_meta("gan")[1]["choices"]).index("none"))
+        self.parameterDefinition("GAN").setDefaultValue(list(self.spec("gan").choices).index("none"))

@@ -8,23 +8,30 @@ import os
 import numpy as np
 
 from . import labels as labels_mod
-from .config import AssessConfig
+from .config import AssessConfig, check
 from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
-from .raster import open_raster
+from .replaceable import check_replaceable
+from .raster import open_raster, read_error
 from .styling import read_class_table
 
 
 def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
+    from rasterio.errors import RasterioIOError
     from rasterio.windows import Window
 
     feedback = feedback or Feedback()
+    check(cfg)  # LABEL_RULE from the config metadata
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
+        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
     map_names = read_class_table(cfg.input)
     with open_raster(cfg.input) as dataset:
+        if dataset.count != 1:
+            raise InputError("INPUT", f"the raster has {dataset.count} bands; a classification map has one band "
+                                      "of class ids (give the map written by hsigan:classify, not the image)")
         if dataset.dtypes[0] not in ("uint8", "uint16", "uint32", "int8", "int16", "int32"):
             raise InputError("INPUT", f"the raster holds {dataset.dtypes[0]} values, not class ids; give a "
                                       "classification map (integer raster)")
@@ -51,8 +58,11 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
                                     parameter="REFERENCE")
         h, w = grid.index.shape
         window = Window(grid.col, grid.row, w, h)
-        predicted = dataset.read(1, window=window)
-        valid = dataset.read_masks(1, window=window) > 0
+        try:
+            predicted = dataset.read(1, window=window)
+            valid = dataset.read_masks(1, window=window) > 0
+        except RasterioIOError as error:
+            raise read_error(dataset, error) from None
         feedback.check_cancel()
     labelled = grid.index >= 0
     unclassified = int((labelled & ~valid).sum())
@@ -67,6 +77,11 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
     n = len(table.ids) + (1 if (predicted_idx == len(table.ids)).any() else 0)
     if len(reference_idx) == 0:
         raise InputError("REFERENCE", "no reference pixel falls on a classified pixel of the map")
+    if not (predicted_idx < len(table.ids)).any():
+        found = sorted(set(np.unique(map_values).tolist()))[:10]
+        feedback.warning(f"no map value under the reference matches a reference class: the map holds {found}, "
+                         f"the reference {table.ids[:10]}; is INPUT the map of this legend and '{cfg.class_field}' "
+                         "the field the model was trained on?")
     matrix = confusion_matrix(reference_idx, predicted_idx, n)
     names = table.names + (["(other)"] if n > len(table.ids) else [])
     present = np.flatnonzero(matrix[:len(table.ids)].sum(1) > 0)

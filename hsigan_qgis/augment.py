@@ -33,11 +33,12 @@ import zipfile
 import numpy as np
 
 from . import __version__, labels as labels_mod
-from .config import LABEL_RULES, AugmentConfig
+from .config import AugmentConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output
+from .replaceable import check_replaceable
 from .sampling import Normalisation, PixelSet, cap_per_class, choose_labelled
 
 FORMAT = "hsigan-samples"
@@ -61,20 +62,12 @@ def write_samples(path, metadata, arrays):
 def read_samples(path, parameter="SAMPLES"):
     """(metadata, {name: array}); InputError for anything that is not a valid sample file."""
     from .model_file import open_archive
-    bad = f"'{path}' is not an HSI-GAN sample file"
+    from .sample_checks import check_samples
     with open_archive(path, parameter, FORMAT, FORMAT_VERSION, "sample", "write one with hsigan:augment",
                       "give a .hsamples file written by hsigan:augment") as (archive, metadata):
         arrays = {name: np.load(io.BytesIO(archive.read(f"{name}.npy")), allow_pickle=False)
                   for name in ARRAYS}
-        n = len(arrays["labels"])
-        bands, patch = metadata.get("bands"), metadata.get("patch_size")
-        ok = (isinstance(bands, int) and isinstance(patch, int) and arrays["patches"].shape == (n, bands, patch, patch)
-              and all(arrays[k].shape == (n,) for k in ARRAYS[1:]) and arrays["synthetic"].dtype == bool
-              and len(metadata.get("class_ids", [])) == len(metadata.get("class_names", [])) >= 2
-              and len(metadata.get("mean", [])) == len(metadata.get("std", [])) == bands
-              and n and 0 <= arrays["labels"].min() and arrays["labels"].max() < len(metadata["class_ids"]))
-        if not ok:
-            raise InputError(parameter, f"{bad} (its arrays and metadata do not agree)")
+        check_samples(metadata, arrays, path, parameter)
     return metadata, arrays
 
 
@@ -139,19 +132,15 @@ def fidelity(patches, labels, synthetic, class_names, seed):
 
 # -- the job ----------------------------------------------------------------------------------------
 def validate(cfg: AugmentConfig):
-    if cfg.patch_size < 1 or cfg.patch_size % 2 == 0 or cfg.patch_size > 31:
-        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is not an odd number from 1 to 31; try 7 or 9")
-    if cfg.label_rule not in LABEL_RULES:
-        raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
-    for name, value, low in (("COUNT_PER_CLASS", cfg.count_per_class, 1), ("GAN_STEPS", cfg.gan_steps, 1),
-                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("SEED", cfg.seed, 0)):
-        if value < low:
-            raise InputError(name, f"{value} is below the minimum {low}")
-    if cfg.count_per_class > 100000:
-        raise InputError("COUNT_PER_CLASS", f"{cfg.count_per_class} is above the maximum 100000")
+    check(cfg)  # bounds and choices from the config metadata
     check_output(cfg.output, "OUTPUT", inputs=(cfg.input, cfg.labels))
+    check_replaceable(cfg.output, "OUTPUT")
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output))
+        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+    if cfg.class_colours:
+        from .train_job import parse_colours
+        parse_colours(cfg.class_colours)
 
 
 def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:

@@ -9,8 +9,6 @@ import json
 import logging
 import os
 import sys
-from dataclasses import MISSING
-
 from . import config as cfgs
 from .errors import Cancelled, InputError, translate
 from .feedback import ConsoleFeedback
@@ -27,17 +25,17 @@ JOBS = {
 
 
 def _add_options(parser, config_class):
-    for name, default, meta in cfgs.describe(config_class):
-        flag = "--" + name.replace("_", "-")
-        help_text = meta["help"] + ("" if default is MISSING else f" (default: {default})")
-        if default is MISSING:
-            parser.add_argument(flag, required=True, help=help_text)
-        elif isinstance(default, bool):  # --tta / --no-tta, defaulting as in QGIS (a bare store_true made every
-            # yes/no parameter default to no on the command line, e.g. CLASS_BALANCED and TTA)
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+    """One option per config field: booleans settable both ways (--cog / --no-cog) with the field's default;
+    bounds are checked by config.check, the same check the engine and the QGIS dialogs make."""
+    for p in cfgs.parameters(config_class):
+        bounds = f" ({p.bounds_text()})" if p.kind in (int, float) and not p.choices else ""
+        help_text = p.help + bounds + ("" if p.required else f" (default: {p.default})")
+        if p.required:
+            parser.add_argument(p.flag, required=True, help=help_text)
+        elif p.kind is bool:
+            parser.add_argument(p.flag, action=argparse.BooleanOptionalAction, default=p.default, help=help_text)
         else:
-            parser.add_argument(flag, type=type(default), default=default, choices=meta["choices"],
-                                help=help_text)
+            parser.add_argument(p.flag, type=p.kind, default=p.default, choices=p.choices or None, help=help_text)
 
 
 def build_parser():
@@ -108,10 +106,11 @@ def main(argv=None):
         print(json.dumps(report, indent=1) if args.json else "\n".join(f"{k}: {v}" for k, v in report.items()))
         return 0
     config_class = JOBS[args.job][0]
-    values = {name: getattr(args, name) for name, _, _ in cfgs.describe(config_class)}
+    config = config_class(**{p.field: getattr(args, p.field) for p in cfgs.parameters(config_class)})
     feedback = ConsoleFeedback(quiet=args.quiet)
     try:
-        result = run(args.job, config_class(**values), feedback)
+        cfgs.check(config)
+        result = run(args.job, config, feedback)
     except InputError as error:
         print(f"hsigan {args.job}: error: {error}", file=sys.stderr)
         return 2

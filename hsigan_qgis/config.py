@@ -1,159 +1,273 @@
 """One configuration object per job. The QGIS algorithms and the command line both fill these in, so a
-parameter has one name, one default and one help text (field metadata: help, advanced, choices)."""
-from dataclasses import dataclass, field, fields
+parameter has one name, one label, one default, one help text and one set of bounds (field metadata:
+label, help, advanced, choices, minimum, maximum, odd). `parameters` describes the fields for the CLI and
+the QGIS dialogs; `check` validates a filled-in config against the same metadata, so the engine, the CLI
+and the QGIS dialogs refuse the same values with the same message."""
+import math
+import numbers
+from dataclasses import MISSING, dataclass, field, fields
+
+from .errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
 GAN_MODES = ("none", "wgan", "ssgan", "auto")
 LABEL_RULES = ("centre", "all_touched")
 LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "
                    "it touches (all_touched). Points label the pixel they fall in.")
+INT_MAX = 2 ** 31 - 1  # QGIS keeps integer parameters in a C int
 
 
-def opt(default, help, advanced=False, choices=None, minimum=None, maximum=None):
-    return field(default=default, metadata=dict(help=help, advanced=advanced, choices=choices,
-                                                 minimum=minimum, maximum=maximum))
+def opt(default, help, advanced=False, choices=None, minimum=None, maximum=None, odd=False, label=""):
+    return field(default=default, metadata=dict(label=label, help=help, advanced=advanced, choices=choices,
+                                                 minimum=minimum, maximum=maximum, odd=odd))
 
 
-def req(help):
-    return field(metadata=dict(help=help, advanced=False, choices=None, minimum=None, maximum=None))
+def req(help, label=""):
+    return field(metadata=dict(label=label, help=help, advanced=False, choices=None, minimum=None, maximum=None,
+                               odd=False))
 
 
 @dataclass(kw_only=True)
 class TrainConfig:
     input: str = opt("", "Hyperspectral raster (any GDAL format; one band per wavelength). Not needed "
-                     "with SAMPLES.")
+                     "with SAMPLES.", label="Hyperspectral raster")
     labels: str = opt("", "Vector layer of labelled polygons or points (any CRS: reprojected to the "
-                      "raster's). Not needed with SAMPLES.")
+                      "raster's). Not needed with SAMPLES.", label="Label polygons or points")
     class_field: str = opt("", "Attribute holding the class: integer codes or text names. Not needed with "
-                           "SAMPLES.")
-    output_model: str = req("Model file to write (.hsigan).")
+                           "SAMPLES.", label="Class field")
+    output_model: str = req("Model file to write (.hsigan).", label="Model file")
     samples: str = opt("", "Optional training-sample file from hsigan:augment (.hsamples) used instead of "
                        "raster + labels: its real samples train and validate (spatially disjoint blocks of "
-                       "their raster positions), its synthetic ones only train.")
+                       "their raster positions), its synthetic ones only train.",
+                       label="Training samples (instead of raster + labels)")
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}; in QGIS they "
                              "come from the labels layer's categorized style. Others get a fixed palette.",
-                             advanced=True)
+                             advanced=True, label="Class colours (JSON)")
     class_names: str = opt("", "Optional class names as JSON {class id: name} for an integer class field; in "
                            "QGIS they come from the class name field or the labels layer's categorized style "
-                           "on the class field. Classes not named keep their id as name.", advanced=True)
-    samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.", minimum=0)
+                           "on the class field. Classes not named keep their id as name.", advanced=True,
+                           label="Class names (JSON)")
+    samples_per_class: int = opt(0, "Training pixels drawn per class; 0 uses all labelled pixels.",
+                                 minimum=0, maximum=INT_MAX, label="Training pixels per class (0 = all)")
     patch_size: int = opt(7, "Side of the square neighbourhood the classifier sees, in pixels (odd).",
-                          minimum=1, maximum=31)
+                          minimum=1, maximum=31, odd=True, label="Patch size (pixels, odd)")
     epochs: int = opt(100, "Passes over the training pixels (fewer when MAX_STEPS caps them).", minimum=1,
-                      maximum=10000)
+                      maximum=10000, label="Epochs")
     gan: str = opt("none", "Synthetic-sample strategy: none (the classifier alone; the default, and 6-9x "
                    "faster than ssgan); ssgan (semi-supervised GAN using the raster's unlabelled pixels: +6.6 OA "
                    "over none on the agricultural Indian Pines at 15 pixels per class, -3 on an urban scene; try "
                    "it on scenes of large fields); wgan (conditional WGAN-GP augmentation: helped on no scene); "
                    "auto (trains none and ssgan, keeps the one with the higher validation OA: about 7x the time "
-                   "of none; needs VALIDATION_FRACTION > 0). See the README, Accuracy.", choices=GAN_MODES)
+                   "of none; needs VALIDATION_FRACTION > 0). See the README, Accuracy.", choices=GAN_MODES,
+                   label="GAN mode")
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan "
                                       "only (none and ssgan ignore it).",
-                                 advanced=True, minimum=0.0, maximum=20.0)
+                                 advanced=True, minimum=0.0, maximum=20.0, label="Synthetic samples per real sample")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
-                            "count, so the cost does not grow with the number of labels).", advanced=True, minimum=0)
+                            "count, so the cost does not grow with the number of labels).",
+                         advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps (0 = automatic)")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "
                          "many labels EPOCHS is lowered so that the training cost stops growing with them "
                          "(0 = no cap). 1000 steps are 100 epochs of up to 640 labelled pixels.", advanced=True,
-                         minimum=0)
+                         minimum=0, maximum=INT_MAX, label="Classifier step cap (0 = none)")
     class_balanced: bool = opt(True, "Show the classifier every class equally often (labelled pixels drawn "
                                "class-balanced) rather than every pixel once. On Indian Pines it kept ssgan's "
                                "overall accuracy (OA) and raised its average accuracy (AA) by 2-14 points; "
                                "with GAN none it cost 2 OA points at 15 pixels per class (README, accuracy "
-                               "table).", advanced=True)
-    batch_size: int = opt(64, "Training batch size.", advanced=True, minimum=2, maximum=4096)
+                               "table).", advanced=True, label="Show every class equally often")
+    batch_size: int = opt(64, "Training batch size.", advanced=True, minimum=2, maximum=4096, label="Batch size")
     learning_rate: float = opt(1e-3, "Adam learning rate of the classifier.", advanced=True,
-                               minimum=1e-6, maximum=1.0)
+                               minimum=1e-6, maximum=1.0, label="Learning rate")
     validation_fraction: float = opt(0.2, "Share of spatial blocks held out for validation (0 = none).",
-                                     advanced=True, minimum=0.0, maximum=0.9)
+                                     advanced=True, minimum=0.0, maximum=0.9,
+                                     label="Validation share of spatial blocks")
     block_size: int = opt(16, "Side of the spatial blocks used for the validation split, in pixels.",
-                          advanced=True, minimum=2)
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+                          advanced=True, minimum=2, maximum=INT_MAX, label="Validation block size (pixels)")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
     output_report: str = opt("", "Optional HTML training report (curves, validation confusion matrix) "
-                             "with a JSON twin.")
+                             "with a JSON twin.", label="Training report")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
-                      choices=DEVICES)
+                      choices=DEVICES, label="Device")
     seed: int = opt(0, "Random seed; the same seed on the same device (on CPU: with the same number of "
-                   "torch threads) gives the same model.", minimum=0)
+                   "torch threads) gives the same model.", minimum=0, maximum=INT_MAX, label="Random seed")
 
 
 @dataclass
 class AugmentConfig:
-    input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).")
-    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).")
-    class_field: str = req("Attribute holding the class: integer codes or text names.")
-    output: str = req("Training-sample file to write (.hsamples: zip of metadata.json and .npy arrays).")
+    input: str = req("Hyperspectral raster (any GDAL format; one band per wavelength).", label="Hyperspectral raster")
+    labels: str = req("Vector layer of labelled polygons or points (any CRS: reprojected to the raster's).",
+                      label="Label polygons or points")
+    class_field: str = req("Attribute holding the class: integer codes or text names.", label="Class field")
+    output: str = req("Training-sample file to write (.hsamples: zip of metadata.json and .npy arrays).",
+                      label="Training samples")
     count_per_class: int = opt(200, "Synthetic labelled samples drawn per class (typical: 1-4 times the real "
-                               "samples per class).", minimum=1, maximum=100000)
-    samples_per_class: int = opt(0, "Real labelled pixels kept per class; 0 keeps all.", minimum=0)
+                               "samples per class).", minimum=1, maximum=100000, label="Synthetic samples per class")
+    samples_per_class: int = opt(0, "Real labelled pixels kept per class; 0 keeps all.", minimum=0, maximum=INT_MAX,
+                                 label="Real pixels kept per class (0 = all)")
     patch_size: int = opt(7, "Side of the square patch stored per sample, in pixels (odd; train may use a "
-                          "smaller one).", minimum=1, maximum=31)
+                          "smaller one).", minimum=1, maximum=31, odd=True, label="Patch size (pixels, odd)")
     gan_steps: int = opt(200, "Generator updates of the conditional WGAN-GP (typical 300-2000; more is "
-                         "slower and usually more faithful).", advanced=True, minimum=1)
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+                         "slower and usually more faithful).", advanced=True, minimum=1, maximum=INT_MAX,
+                         label="GAN generator steps")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
     output_report: str = opt("", "Optional HTML report comparing real and synthetic spectra per class, with "
-                             "fidelity figures and a JSON twin.")
+                             "fidelity figures and a JSON twin.", label="Real vs synthetic report")
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}.",
-                             advanced=True)
+                             advanced=True, label="Class colours (JSON)")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
-                      choices=DEVICES)
-    seed: int = opt(0, "Random seed; the same seed on the same device gives the same samples.", minimum=0)
+                      choices=DEVICES, label="Device")
+    seed: int = opt(0, "Random seed; the same seed on the same device gives the same samples.",
+                    minimum=0, maximum=INT_MAX, label="Random seed")
 
 
 @dataclass
 class ClassifyConfig:
-    input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).")
-    model: str = req("Model file written by hsigan:train (.hsigan).")
-    output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).")
-    output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).")
+    input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).",
+                     label="Hyperspectral raster")
+    model: str = req("Model file written by hsigan:train (.hsigan).", label="Model file")
+    output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).", label="Classification")
+    output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).", label="Confidence")
     output_probabilities: str = opt("", "Optional raster with one probability band per class.",
-                                    advanced=True)
+                                    advanced=True, label="Class probabilities")
     tile_size: int = opt(256, "Side of the tiles processed at once, in pixels; memory grows with it.",
-                         advanced=True, minimum=16, maximum=8192)
+                         advanced=True, minimum=16, maximum=8192, label="Tile size (pixels)")
     batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
-                          minimum=1, maximum=256)
+                          minimum=1, maximum=256, label="Tiles per batch")
     tta: bool = opt(False, "Test-time augmentation: average the class probabilities over the 8 flips/rotations "
                     "of each tile (+0.26 OA on the mean of three scenes, up to +1.6 on one; 8x the classifier's "
                     "compute: small beside reading the raster on a GPU, about 6x the time of a CPU run). Off by "
                     "default for that CPU cost; worth turning on with a GPU.",
-                    advanced=True)
-    cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True)
+                    advanced=True, label="Average over flips/rotations (TTA)")
+    cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True, label="Cloud-optimised GeoTIFF")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
-                      choices=DEVICES)
+                      choices=DEVICES, label="Device")
 
 
 @dataclass
 class AssessConfig:
-    input: str = req("Classification raster (from hsigan:classify or any integer class map).")
-    reference: str = req("Reference polygons or points, spatially disjoint from the training data.")
-    class_field: str = req("Attribute of the reference holding the class (ids or names as in training).")
-    output_report: str = opt("", "HTML report to write (a JSON twin is written beside it).")
-    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES)
+    input: str = req("Classification raster (from hsigan:classify or any integer class map).",
+                     label="Classification map")
+    reference: str = req("Reference polygons or points, spatially disjoint from the training data.",
+                         label="Reference polygons or points")
+    class_field: str = req("Attribute of the reference holding the class (ids or names as in training).",
+                           label="Class field")
+    output_report: str = opt("", "HTML report to write (a JSON twin is written beside it).", label="Accuracy report")
+    label_rule: str = opt("centre", LABEL_RULE_HELP, advanced=True, choices=LABEL_RULES,
+                          label="Polygon rasterisation rule")
 
 
 @dataclass
 class ExportOnnxConfig:
-    model: str = req("Model file written by hsigan:train (.hsigan).")
-    output: str = req("ONNX model to write (.onnx), with the metadata the Deepness plugin reads.")
+    model: str = req("Model file written by hsigan:train (.hsigan).", label="Model file")
+    output: str = req("ONNX model to write (.onnx), with the metadata the Deepness plugin reads.",
+                      label="ONNX model")
     tile_size: int = opt(256, "Side of the square tiles the ONNX model takes, in pixels (fixed in the file; "
-                         "Deepness cuts the raster into tiles of this size).", minimum=16, maximum=4096)
+                         "Deepness cuts the raster into tiles of this size).", minimum=16, maximum=4096,
+                         label="Tile size (pixels)")
     resolution: float = opt(0.0, "Pixel size of the training raster in centimetres, written as Deepness's "
                             "'resolution' (Deepness resamples rasters to it); 0 leaves it out, and Deepness "
-                            "then takes the resolution set in its dialog.", advanced=True, minimum=0.0)
+                            "then takes the resolution set in its dialog.", advanced=True, minimum=0.0,
+                            label="Resolution (cm per pixel, 0 = unset)")
 
 
 @dataclass
 class InstallTorchConfig:
     variant: str = opt("auto", "Which PyTorch build: auto (CUDA when an NVIDIA GPU is found, else CPU), cpu "
                        "(a few hundred MB) or cuda (NVIDIA GPUs; several GB). macOS always gets PyPI's build.",
-                       choices=("auto", "cpu", "cuda"))
+                       choices=("auto", "cpu", "cuda"), label="PyTorch build")
     source: str = opt("pytorch", "Where pip takes torch from: pytorch (PyTorch's own wheel index for the "
                       "chosen build, which serves its dependencies too) or pip (pip's own settings: PyPI or the "
-                      "mirror in your pip.conf).", advanced=True, choices=("pytorch", "pip"))
+                      "mirror in your pip.conf).", advanced=True, choices=("pytorch", "pip"), label="Package source")
     torch_version: str = opt("", "torch version to install, e.g. 2.13.0; empty installs the newest one for "
-                             "this Python.", advanced=True)
+                             "this Python.", advanced=True, label="torch version")
 
 
-def describe(config_class):
-    """(name, default, metadata) for each field, for the CLI and the QGIS dialogs."""
-    return [(f.name, f.default, f.metadata) for f in fields(config_class)]
+@dataclass(frozen=True)
+class Parameter:
+    """One config field as the CLI and QGIS see it."""
+    field: str
+    default: object  # dataclasses.MISSING for a required field
+    kind: type  # str, int, float or bool
+    label: str
+    help: str
+    advanced: bool
+    choices: tuple
+    minimum: object
+    maximum: object
+    odd: bool
+
+    @property
+    def qgis_name(self):
+        return self.field.upper()
+
+    @property
+    def flag(self):
+        return "--" + self.field.replace("_", "-")
+
+    @property
+    def required(self):
+        return self.default is MISSING
+
+    @property
+    def is_option(self):
+        """A number, yes/no or choice (the rest are paths and texts)."""
+        return self.kind is not str or bool(self.choices)
+
+    def bounds_text(self):
+        low, high = self.minimum, self.maximum
+        what = "an odd number" if self.odd else "a whole number" if self.kind is int else "a number"
+        if low is not None and high is not None and high != INT_MAX:
+            return f"{what} from {low} to {high}"
+        if low is not None:
+            return f"{what} of at least {low}"
+        return what
+
+    def problem(self, value):
+        """Why `value` is not acceptable for this field, or None."""
+        if self.choices:
+            if value not in self.choices:
+                return f"'{value}' is not one of {', '.join(self.choices)}"
+            return None
+        if self.kind is bool:
+            return None if isinstance(value, bool) else f"'{value}' is not a yes/no value; use true or false"
+        if self.kind is str:
+            return None if isinstance(value, str) else f"'{value}' is not a text"
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+                self.kind is int and not isinstance(value, numbers.Integral)) or not math.isfinite(value):
+            return f"'{value}' is not {self.bounds_text()}"
+        if ((self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum)
+                or (self.odd and int(value) % 2 == 0)):
+            hint = f"; the default is {self.default}" if not self.required else ""
+            return f"{value} is not {self.bounds_text()}{hint}"
+        return None
+
+
+def parameters(config_class):
+    """The fields of a config class, in order, as Parameters (for the CLI, the QGIS dialogs and `check`)."""
+    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    out = []
+    for f in fields(config_class):
+        m = f.metadata
+        kind = kinds[f.type] if isinstance(f.type, str) else f.type
+        out.append(Parameter(field=f.name, default=f.default, kind=kind, label=m["label"], help=m["help"],
+                             advanced=m["advanced"], choices=tuple(m["choices"] or ()), minimum=m["minimum"],
+                             maximum=m["maximum"], odd=m["odd"]))
+    return out
+
+
+def parameter(config_class, name):
+    for p in parameters(config_class):
+        if p.field == name:
+            return p
+    raise KeyError(name)
+
+
+def check(cfg):
+    """InputError naming the first field of `cfg` whose value is out of its range, not odd where it must be,
+    not one of its choices or of the wrong type."""
+    for p in parameters(type(cfg)):
+        problem = p.problem(getattr(cfg, p.field))
+        if problem:
+            raise InputError(p.qgis_name, problem)

@@ -21,6 +21,15 @@ class Cancelled(Exception):
         super().__init__("cancelled by the user; no output was written")
 
 
+def one_line(error, limit=300) -> str:
+    """An exception's text as one line of at most about `limit` characters, cut between words (torch's
+    messages span several lines and can run to kilobytes)."""
+    text = " ".join(str(error).split())
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0].rstrip(";:,") + " ..."
+    return text
+
+
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
                "failed to allocate")
 

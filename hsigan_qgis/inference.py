@@ -33,11 +33,13 @@ import time
 import numpy as np
 
 from . import model_file
-from .config import ClassifyConfig
+from .config import ClassifyConfig, check
 from .device import choose
-from .errors import InputError
+from .errors import InputError, one_line
 from .feedback import Feedback
+from .formats import check_creatable
 from .outputs import atomic_path, check_output, write_text
+from .replaceable import check_replaceable
 from .raster import band_wavelengths, open_raster, read_window
 from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
@@ -61,7 +63,7 @@ def load_classifier(metadata, tensors, device):
         model = SpectralSpatialNet(arch["bands"], arch["classes"], arch["patch_size"], **widths)
         model.load_state_dict(state)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
-        raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({str(error)[:200]}); "
+        raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({one_line(error)}); "
                                   "train the model again or copy it anew")
     return model.to(device).eval()
 
@@ -73,7 +75,7 @@ def class_dtype(max_id):
     raise InputError("MODEL", f"class id {max_id} does not fit a 32-bit raster")
 
 
-def driver_for(path):
+def driver_for(path, parameter="OUTPUT"):
     """GDAL driver that writes files with this extension (GTiff when unknown)."""
     ext = os.path.splitext(path)[1].lower().lstrip(".")
     if ext in ("tif", "tiff", ""):
@@ -85,7 +87,7 @@ def driver_for(path):
         if meta.get("DCAP_RASTER") == "YES" and ext in (meta.get("DMD_EXTENSIONS") or "").split() \
                 and (meta.get("DCAP_CREATE") == "YES"):
             return driver.ShortName
-    raise InputError("OUTPUT", f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
+    raise InputError(parameter, f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
 
 
 def tiles(height, width, size, block=None, block_bytes=0, budget=0):
@@ -235,17 +237,19 @@ def _to_cog(path):
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
-    if cfg.tile_size < 16:
-        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 16 or more (256 is typical)")
-    if cfg.batch_size < 1:
-        raise InputError("BATCH_SIZE", f"{cfg.batch_size} must be at least 1")
+    check(cfg)  # bounds and choices from the config metadata
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
                                                                ("OUTPUT_PROBABILITIES", cfg.output_probabilities)) if p]
     for name, path in outputs:
         check_output(path, name, inputs=(cfg.input, cfg.model))
+        check_replaceable(path, name)
     if len({os.path.abspath(p) for _, p in outputs}) < len(outputs):
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
     metadata, tensors = model_file.load(cfg.model)
+    kinds = {"OUTPUT": (class_dtype(max(metadata["class_ids"])), 1), "OUTPUT_CONFIDENCE": ("float32", 1),
+             "OUTPUT_PROBABILITIES": ("float32", len(metadata["class_ids"]))}
+    for name, path in outputs:  # a format that cannot hold the output is refused before any work
+        check_creatable(path, name, driver_for(path, name), *kinds[name])
     started = time.perf_counter()
     stats = {}
     with _gdal_cache(CACHE_BYTES), open_raster(cfg.input) as dataset:

@@ -96,10 +96,15 @@ def _read_features(uri, class_field, parameter, field_parameter):
     field_def = definition.GetFieldDefn(names.index(class_field))
     is_int = field_def.GetType() in (ogr.OFTInteger, ogr.OFTInteger64)
     is_real = field_def.GetType() == ogr.OFTReal
-    features, nulls = [], 0
+    if layer.GetFeatureCount() == 0:
+        raise InputError(parameter, f"the layer '{uri}' has no features; draw labelled polygons or points in it")
+    features, nulls, lines = [], 0, 0
     for feature in layer:
         geometry = _usable(feature.GetGeometryRef())
         if geometry is None:
+            continue
+        if geometry.GetDimension() == 1:  # a line labels no well-defined set of pixels
+            lines += 1
             continue
         if not feature.IsFieldSetAndNotNull(class_field):
             nulls += 1
@@ -118,6 +123,9 @@ def _read_features(uri, class_field, parameter, field_parameter):
                 nulls += 1
                 continue
         features.append((geometry.Clone(), value))
+    if lines:
+        raise InputError(parameter, f"{lines} features of '{uri}' are lines; lines are not a label geometry; use "
+                                    "polygons or points")
     srs = layer.GetSpatialRef()
     srs = srs.Clone() if srs is not None and not _undefined(srs) else None
     if not features:
@@ -132,6 +140,10 @@ def class_table_from_values(values, numeric: bool, field_parameter: str = "CLASS
         if ids[0] <= 0:
             raise InputError(field_parameter, f"class code {ids[0]} found; codes must be positive integers "
                                               "(0 is reserved for nodata in the map)")
+        if ids[-1] >= 2 ** 32:  # the map stores class ids as unsigned 32-bit at most
+            raise InputError(field_parameter, f"class code {ids[-1]} is too large for a class map (codes go up to "
+                                              f"{2 ** 32 - 1}); recode the classes with smaller integers or use a "
+                                              "text field of class names")
         return ClassTable(ids=ids, names=[str(i) for i in ids])
     first_spelling = {}
     for value in values:

@@ -1,5 +1,7 @@
 """Reading hyperspectral rasters: read-only opening, windows with a reflected halo, validity masks,
 scale/offset. Every raster read of the engine goes through here."""
+import os
+
 import numpy as np
 
 from .errors import InputError
@@ -16,7 +18,39 @@ def open_raster(path: str, parameter: str = "INPUT"):
     if dataset.count < 1:
         dataset.close()
         raise InputError(parameter, f"raster '{path}' has no bands")
+    if dataset.driver == "VRT":
+        missing = missing_vrt_sources(path)
+        if missing:
+            dataset.close()
+            raise InputError(parameter, f"the virtual raster '{path}' reads {len(missing)} file(s) that do not "
+                                        f"exist: {', '.join(missing[:3])}; restore them or rebuild the VRT")
     return dataset
+
+
+def missing_vrt_sources(path):
+    """The source files a VRT names that do not exist (GDAL would fail only when it reads them)."""
+    import xml.etree.ElementTree as ElementTree
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (ElementTree.ParseError, OSError):
+        return []  # not an XML file on disk (e.g. /vsi path): GDAL reports what it cannot read
+    missing = []
+    for source in root.iter("SourceFilename"):
+        name = (source.text or "").strip()
+        if not name or name.startswith("/vsi") or "://" in name:
+            continue
+        if source.get("relativeToVRT") == "1":
+            name = os.path.join(os.path.dirname(os.path.abspath(path)), name)
+        if not os.path.exists(name) and name not in missing:
+            missing.append(name)
+    return missing
+
+
+def read_error(dataset, error, parameter="INPUT"):
+    """An InputError for a raster whose blocks cannot be read: truncated, damaged, a VRT source gone."""
+    detail = " ".join(str(error).replace("Read or write failed.", "").split())[:240]
+    return InputError(parameter, f"cannot read raster '{dataset.name}' ({detail}); the file is truncated or "
+                                 "damaged, or a file it refers to is missing; copy it again or give another raster")
 
 
 def band_wavelengths(dataset):
@@ -73,7 +107,11 @@ def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo
     rr0, cc0 = max(r0, 0), max(c0, 0)
     rr1, cc1 = min(r1, dataset.height), min(c1, dataset.width)
     window = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-    data = dataset.read(window=window, out_dtype="float32")
+    from rasterio.errors import RasterioIOError
+    try:
+        data = dataset.read(window=window, out_dtype="float32")
+    except RasterioIOError as error:
+        raise read_error(dataset, error) from None
     # Per-band validity from the data already read (GDAL's nodata masks would read every band again).
     ok = np.isfinite(data)
     shared = None

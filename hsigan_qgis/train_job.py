@@ -6,32 +6,19 @@ import time
 import numpy as np
 
 from . import __version__, labels, model_file
-from .config import GAN_MODES, LABEL_RULES, TrainConfig
+from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
+from .replaceable import check_replaceable
 
 
 def validate(cfg: TrainConfig):
-    if cfg.patch_size < 1 or cfg.patch_size % 2 == 0 or cfg.patch_size > 31:
-        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is not an odd number from 1 to 31; try 7 or 9")
-    if cfg.gan not in GAN_MODES:
-        raise InputError("GAN", f"'{cfg.gan}' is not a GAN mode; use one of {', '.join(GAN_MODES)}")
-    if cfg.label_rule not in LABEL_RULES:
-        raise InputError("LABEL_RULE", f"'{cfg.label_rule}' is not a rule; use centre or all_touched")
-    for name, value, low in (("EPOCHS", cfg.epochs, 1), ("BATCH_SIZE", cfg.batch_size, 2),
-                             ("SAMPLES_PER_CLASS", cfg.samples_per_class, 0), ("GAN_STEPS", cfg.gan_steps, 0),
-                             ("BLOCK_SIZE", cfg.block_size, 2), ("SEED", cfg.seed, 0), ("MAX_STEPS", cfg.max_steps, 0)):
-        if value < low:
-            raise InputError(name, f"{value} is below the minimum {low}")
-    if not 0 <= cfg.validation_fraction < 1:
-        raise InputError("VALIDATION_FRACTION", f"{cfg.validation_fraction} must be in [0, 1); 0.2 is typical")
-    if not 0 <= cfg.synthetic_ratio <= 20:
-        raise InputError("SYNTHETIC_RATIO", f"{cfg.synthetic_ratio} must be between 0 and 20; 1 is typical")
-    if not 0 < cfg.learning_rate <= 1:
-        raise InputError("LEARNING_RATE", f"{cfg.learning_rate} must be in (0, 1]; 0.001 is typical")
+    """Bounds and choices from the config metadata (config.check), then what depends on several fields;
+    CLASS_COLOURS too, so a malformed one is refused before training, not after it."""
+    check(cfg)
     if cfg.samples and cfg.gan == "ssgan":
         raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
                                 "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
@@ -40,8 +27,12 @@ def validate(cfg: TrainConfig):
             if not value:
                 raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
     check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels, cfg.samples))
+    check_replaceable(cfg.output_model, "OUTPUT_MODEL")
     if cfg.output_report:
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output_model))
+        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+    if cfg.class_colours:
+        parse_colours(cfg.class_colours)
 
 
 def build_classifier(bands, n_classes, patch_size):
@@ -231,12 +222,7 @@ def resolve_colours(spec, classes, fallback=None):
     colours = list(fallback) if fallback and len(fallback) == len(classes.ids) else default_colours(len(classes.ids))
     if not spec:
         return colours
-    try:
-        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
-        if not isinstance(given, dict):
-            raise ValueError("not an object")
-    except ValueError as error:
-        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour ({error}); e.g. {{\"water\": \"#0000ff\"}}")
+    given = parse_colours(spec)
     by_key = {normalise_name(str(k)): str(v) for k, v in given.items()}
     for k, (cid, name) in enumerate(zip(classes.ids, classes.names)):
         colour = by_key.get(normalise_name(str(cid))) or by_key.get(normalise_name(str(name)))
@@ -256,3 +242,20 @@ def resolve_names(spec, classes):
         raise InputError("CLASS_NAMES", f"not a JSON object of class id: name ({error}); e.g. {{\"1\": \"water\"}}")
     named = {str(k).strip(): " ".join(str(v).split()) for k, v in given.items() if str(v).strip()}
     return [named.get(str(cid), name) if name == str(cid) else name for cid, name in zip(classes.ids, classes.names)]
+
+
+def parse_colours(spec):
+    """{class id or name: '#rrggbb'} from CLASS_COLOURS (JSON text or a dict); InputError naming
+    CLASS_COLOURS for anything else, so a typo is refused before training rather than after it."""
+    example = 'e.g. {"water": "#0000ff", "3": "#00ff00"}'
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+    except (ValueError, TypeError) as error:
+        raise InputError("CLASS_COLOURS", f"not valid JSON ({error}); give an object of class: colour, {example}") from None
+    if not isinstance(given, dict):
+        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour; {example}")
+    for key, colour in given.items():
+        text = colour if isinstance(colour, str) else ""
+        if not (len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])):
+            raise InputError("CLASS_COLOURS", f"the colour {colour!r} of '{key}' is not '#rrggbb'; {example}")
+    return given

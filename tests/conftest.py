@@ -24,6 +24,8 @@ QGIS_PROCESS = os.path.join(ROOT, "bin", "qgis-process")
 def pytest_configure(config):
     config.addinivalue_line("markers", "qgis: drives QGIS's GUI dialogs (offscreen display, child process)")
     config.addinivalue_line("markers", "slow: takes more than a minute (e.g. installs torch); -m 'not slow' skips it")
+    config.addinivalue_line("markers", "hostile: a bad-input, hostile-file or fault case (issue 10: at least "
+                                       "100 of them); pytest -m hostile runs them")
 
 
 # Fast settings that still learn Salinas-A well; tests that need the GAN say so.

@@ -182,7 +182,7 @@ def write_labels(path, features, epsg=EPSG, field_types=None, layer="labels", sr
         srs = osr.SpatialReference()
         srs.ImportFromEPSG(epsg)
     out = source.CreateLayer(layer, srs, ogr.wkbUnknown)
-    names = []
+    names = list(field_types or {})  # fields of an empty layer too
     for _, attributes in features:
         for key in attributes:
             if key not in names:
@@ -192,7 +192,8 @@ def write_labels(path, features, epsg=EPSG, field_types=None, layer="labels", sr
         if name not in kinds:
             sample = next((a[name] for _, a in features if a.get(name) is not None), "")
             kinds[name] = "int" if isinstance(sample, (int, np.integer)) else "real" if isinstance(sample, float) else "str"
-        out.CreateField(ogr.FieldDefn(name, {"int": ogr.OFTInteger, "real": ogr.OFTReal, "str": ogr.OFTString}[kinds[name]]))
+        out.CreateField(ogr.FieldDefn(name, {"int": ogr.OFTInteger, "int64": ogr.OFTInteger64, "real": ogr.OFTReal,
+                                            "str": ogr.OFTString}[kinds[name]]))
     for wkt, attributes in features:
         feature = ogr.Feature(out.GetLayerDefn())
         feature.SetGeometry(ogr.CreateGeometryFromWkt(wkt))

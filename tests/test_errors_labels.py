@@ -35,6 +35,7 @@ def fails_in_qgis(processing_run, folder, raster, labels_path, field="cls", feed
 
 
 # -- 1. CLASS_FIELD -----------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_class_field_missing(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "labels.gpkg", stripe_features())
@@ -42,6 +43,7 @@ def test_class_field_missing(processing_run, data):
     assert "CLASS_FIELD" in message and "'nope'" in message and "cls" in message
 
 
+@pytest.mark.hostile
 def test_class_field_missing_qgis_process(data):
     folder, raster = data
     gpkg = write_labels(folder / "labels.gpkg", stripe_features())
@@ -52,6 +54,7 @@ def test_class_field_missing_qgis_process(data):
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.hostile
 def test_class_field_empty(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "labels.gpkg", stripe_features())
@@ -61,6 +64,7 @@ def test_class_field_empty(processing_run, data):
     assert caught.value.parameter == "CLASS_FIELD" and "choose one of ['cls']" in str(caught.value)
 
 
+@pytest.mark.hostile
 def test_class_field_all_null(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "labels.gpkg", [(w, {"cls": None}) for w, _ in stripe_features()],
@@ -69,6 +73,7 @@ def test_class_field_all_null(processing_run, data):
     assert "CLASS_FIELD" in message and "3 are NULL or empty" in message
 
 
+@pytest.mark.hostile
 def test_class_field_some_null_are_skipped_with_a_warning(processing_run, data):
     folder, raster = data
     features = stripe_features() + [(box(0, 0, 2, 2), {"cls": None}), (box(0, 0, 3, 2), {"cls": "   "})]
@@ -97,6 +102,7 @@ def test_class_names_match_across_case_and_whitespace(processing_run, data):
 
 
 # -- 2. labels outside the raster -----------------------------------------------------------------------
+@pytest.mark.hostile
 def test_labels_outside_raster_say_how_far_and_crs(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "far.gpkg", [(box(100, 100, 102, 102), {"cls": "a"}),
@@ -106,6 +112,7 @@ def test_labels_outside_raster_say_how_far_and_crs(processing_run, data):
     assert "LABELS" in message and "1074.8 m southeast" in message and "EPSG:32633" in message
 
 
+@pytest.mark.hostile
 def test_labels_outside_raster_qgis_process(data):
     folder, raster = data
     gpkg = write_labels(folder / "far.gpkg", [(box(-60, 5, -50, 8), {"cls": "a"}), (box(-60, 9, -50, 12), {"cls": "b"})])
@@ -133,6 +140,7 @@ def test_labels_in_another_crs_are_reprojected(processing_run, data, epsg):
     assert digest(other) == hashes
 
 
+@pytest.mark.hostile
 def test_labels_without_crs(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "nocrs.gpkg", stripe_features(), epsg=None)
@@ -140,6 +148,7 @@ def test_labels_without_crs(processing_run, data):
     assert "LABELS" in message and "no CRS" in message and "EPSG:32633" in message
 
 
+@pytest.mark.hostile
 def test_labels_without_crs_qgis_process(data):
     folder, raster = data
     gpkg = write_labels(folder / "nocrs.gpkg", stripe_features(), epsg=None)
@@ -163,6 +172,7 @@ def test_class_with_a_single_labelled_pixel(processing_run, data):
     assert set(np.unique(read_map(out)[0])) <= {1, 2, 3}
 
 
+@pytest.mark.hostile
 def test_only_one_class(processing_run, data):
     folder, raster = data
     gpkg = write_labels(folder / "one.gpkg", stripe_features()[:1])
@@ -170,6 +180,7 @@ def test_only_one_class(processing_run, data):
     assert "LABELS" in message and "only one class (Grass)" in message and "at least two" in message
 
 
+@pytest.mark.hostile
 def test_only_one_class_qgis_process(data):
     folder, raster = data
     gpkg = write_labels(folder / "one.gpkg", stripe_features()[1:2])
@@ -242,6 +253,7 @@ def test_nodata_pixels_are_not_trained_on_nor_classified(processing_run, data, k
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.hostile
 def test_labels_only_on_nodata(processing_run, data):
     folder, _ = data
     raster = nodata_scene(folder, "value", cols=slice(0, SIZE))
@@ -250,6 +262,7 @@ def test_labels_only_on_nodata(processing_run, data):
     assert "LABELS" in message and "nodata" in message
 
 
+@pytest.mark.hostile
 def test_labels_only_on_nodata_qgis_process(data):
     folder, _ = data
     raster = nodata_scene(folder, "nan", cols=slice(0, SIZE))
@@ -258,6 +271,7 @@ def test_labels_only_on_nodata_qgis_process(data):
     assert "nodata" in text
 
 
+@pytest.mark.hostile
 def test_class_only_on_nodata_is_warned_about(processing_run, data):
     folder, _ = data
     raster = nodata_scene(folder, "mask", cols=slice(0, 8))

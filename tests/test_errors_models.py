@@ -40,6 +40,7 @@ def classify_fails(processing_run, folder, raster, model, must_name, **extra):
 
 
 # -- 7. raster vs model -------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_band_count_differs(processing_run, small_model, tmp_path):
     model, _ = small_model
     raster = scene(tmp_path / "five.tif", cube(bands=5))
@@ -47,6 +48,7 @@ def test_band_count_differs(processing_run, small_model, tmp_path):
     assert "5 bands" in message and "trained on 6" in message
 
 
+@pytest.mark.hostile
 def test_band_count_differs_qgis_process(small_model, tmp_path):
     model, _ = small_model
     raster = scene(tmp_path / "seven.tif", cube(bands=7))
@@ -86,6 +88,7 @@ def test_missing_wavelengths_warn_and_classify(processing_run, small_model, tmp_
     assert (read_map(str(tmp_path / "map.tif"))[0] > 0).all()
 
 
+@pytest.mark.hostile
 def test_other_wavelengths_are_refused(processing_run, small_model, tmp_path):
     model, _ = small_model
     raster = tag_wavelengths(scene(tmp_path / "shifted.tif"), WAVELENGTHS[:2] + [700.0] + WAVELENGTHS[3:])
@@ -93,6 +96,7 @@ def test_other_wavelengths_are_refused(processing_run, small_model, tmp_path):
     assert "band 3" in message and "700" in message and "650" in message
 
 
+@pytest.mark.hostile
 def test_other_wavelengths_qgis_process(small_model, tmp_path):
     model, _ = small_model
     raster = tag_wavelengths(scene(tmp_path / "shifted.tif"), [w + 100 for w in WAVELENGTHS])
@@ -178,6 +182,7 @@ EXPECTED = {"truncated": "not a zip archive", "truncated-end": "not a zip archiv
             "wrong-architecture": "architecture"}
 
 
+@pytest.mark.hostile
 def test_bad_model_files_fail_cleanly_in_the_loader(small_model, tmp_path):
     files, marker = bad_models(small_model[0], tmp_path)
     assert files.keys() == EXPECTED.keys()
@@ -192,6 +197,7 @@ def test_bad_model_files_fail_cleanly_in_the_loader(small_model, tmp_path):
     assert os.path.exists(marker)
 
 
+@pytest.mark.hostile
 def test_bad_model_files_in_qgis(processing_run, small_model, tmp_path):
     _, raster = small_model
     models = tmp_path / "models"
@@ -208,6 +214,7 @@ def test_bad_model_files_in_qgis(processing_run, small_model, tmp_path):
     assert "Incorrect parameter value for MODEL" in message
 
 
+@pytest.mark.hostile
 def test_hostile_model_qgis_process(small_model, tmp_path):
     _, raster = small_model
     files, marker = bad_models(small_model[0], tmp_path)
@@ -218,6 +225,7 @@ def test_hostile_model_qgis_process(small_model, tmp_path):
     assert not os.path.exists(marker), "a model file executed code"
 
 
+@pytest.mark.hostile
 def test_newer_model_qgis_process(small_model, tmp_path):
     _, raster = small_model
     files, _ = bad_models(small_model[0], tmp_path)

@@ -27,6 +27,7 @@ def no_leftovers(folder, expected):
 
 
 # -- 9. output paths ----------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_output_same_as_input_is_refused(processing_run, small_model, tmp_path):
     model, raster = small_model
     hashes = digest(raster, model)
@@ -39,6 +40,7 @@ def test_output_same_as_input_is_refused(processing_run, small_model, tmp_path):
     assert digest(raster, model) == hashes
 
 
+@pytest.mark.hostile
 def test_output_same_as_labels_is_refused(processing_run, data):
     folder, raster, gpkg = data
     hashes = digest(raster, gpkg)
@@ -47,6 +49,7 @@ def test_output_same_as_labels_is_refused(processing_run, data):
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.hostile
 def test_output_same_as_input_qgis_process(small_model, tmp_path):
     model, raster = small_model
     hashes = digest(raster, model)
@@ -55,6 +58,7 @@ def test_output_same_as_input_qgis_process(small_model, tmp_path):
     assert digest(raster, model) == hashes
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("where", ["/sys/hsigan_map.tif", "missing-folder"])
 def test_output_not_writable(processing_run, small_model, tmp_path, where):
     model, raster = small_model
@@ -65,6 +69,7 @@ def test_output_not_writable(processing_run, small_model, tmp_path, where):
     assert not os.path.exists(out)
 
 
+@pytest.mark.hostile
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
 def test_output_folder_without_write_permission(processing_run, small_model, tmp_path):
     model, raster = small_model
@@ -79,12 +84,14 @@ def test_output_folder_without_write_permission(processing_run, small_model, tmp
         locked.chmod(0o755)
 
 
+@pytest.mark.hostile
 def test_output_not_writable_qgis_process(data):
     folder, raster, gpkg = data
     text = qgis_fails("hsigan:train", train_params(raster, gpkg, "/sys/model.hsigan"), "OUTPUT_MODEL", folder)
     assert "not writable" in text
 
 
+@pytest.mark.hostile
 def test_existing_map_survives_a_failure_mid_write(processing_run, small_model, tmp_path, monkeypatch):
     model, raster = small_model
     out = str(tmp_path / "map.tif")
@@ -111,6 +118,7 @@ def test_existing_map_survives_a_failure_mid_write(processing_run, small_model, 
     no_leftovers(tmp_path, ["map.qml", "map.tif"])
 
 
+@pytest.mark.hostile
 def test_existing_model_survives_a_failure_mid_write(processing_run, data, monkeypatch):
     import zipfile
     folder, raster, gpkg = data
@@ -132,6 +140,7 @@ def test_existing_model_survives_a_failure_mid_write(processing_run, data, monke
 
 
 # -- 10. cancel -----------------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_cancel_training_then_train_again(processing_run, data):
     folder, raster, gpkg = data
     model = str(folder / "m.hsigan")
@@ -143,6 +152,7 @@ def test_cancel_training_then_train_again(processing_run, data):
     assert os.path.isfile(model) and result["TRAIN_PIXELS"] > 0
 
 
+@pytest.mark.hostile
 def test_cancel_classification_then_classify_again(processing_run, small_model, tmp_path):
     model, raster = small_model
     out = str(tmp_path / "map.tif")
@@ -155,6 +165,7 @@ def test_cancel_classification_then_classify_again(processing_run, small_model, 
     assert (read_map(out)[0] > 0).all()
 
 
+@pytest.mark.hostile
 def test_interrupt_qgis_process_training(processing_run, data):
     """Ctrl+C on qgis_process while it trains: it stops, no model (nor temporary file) is left, and the
     next run works."""
@@ -183,6 +194,7 @@ def test_interrupt_qgis_process_training(processing_run, data):
 
 
 # -- 11. GAN divergence ---------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_gan_divergence_stops_with_an_explanation(processing_run, data, monkeypatch):
     import models.losses
     folder, raster, gpkg = data
@@ -194,6 +206,7 @@ def test_gan_divergence_stops_with_an_explanation(processing_run, data, monkeypa
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.hostile
 def test_classifier_nan_loss_recovers(processing_run, data, monkeypatch):
     import torch.nn.functional as F
     folder, raster, gpkg = data
@@ -212,6 +225,7 @@ def test_classifier_nan_loss_recovers(processing_run, data, monkeypatch):
         assert all(np.isfinite(a).all() for a in module.values())
 
 
+@pytest.mark.hostile
 def test_classifier_nan_loss_every_time_stops(processing_run, data, monkeypatch):
     import torch.nn.functional as F
     folder, raster, gpkg = data
@@ -222,6 +236,7 @@ def test_classifier_nan_loss_every_time_stops(processing_run, data, monkeypatch)
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.hostile
 def test_nan_weights_are_never_written(processing_run, data, monkeypatch):
     import hsigan_qgis.training as training
     folder, raster, gpkg = data
@@ -238,6 +253,7 @@ def test_nan_weights_are_never_written(processing_run, data, monkeypatch):
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.hostile
 def test_gan_divergence_qgis_process(data):
     folder, raster, gpkg = data
     done = run_qgis_process_with_fault("gan-nan", folder, "run", "hsigan:train", "--",
@@ -265,6 +281,7 @@ def fake_oom(monkeypatch, limit=400, error=RuntimeError):
     monkeypatch.setattr(classifier.SpectralSpatialNet, "forward", forward)
 
 
+@pytest.mark.hostile
 @pytest.mark.parametrize("error", [RuntimeError, MemoryError])
 def test_out_of_memory_in_classification(processing_run, small_model, tmp_path, monkeypatch, error):
     model, raster = small_model
@@ -280,6 +297,7 @@ def test_out_of_memory_in_classification(processing_run, small_model, tmp_path, 
     assert (read_map(out)[0] > 0).all()
 
 
+@pytest.mark.hostile
 def test_out_of_memory_in_training(processing_run, data, monkeypatch):
     folder, raster, gpkg = data
     fake_oom(monkeypatch)
@@ -291,6 +309,7 @@ def test_out_of_memory_in_training(processing_run, data, monkeypatch):
     assert os.path.isfile(model)
 
 
+@pytest.mark.hostile
 def test_out_of_memory_qgis_process(small_model, tmp_path):
     model, raster = small_model
     out = str(tmp_path / "map.tif")
@@ -302,6 +321,7 @@ def test_out_of_memory_qgis_process(small_model, tmp_path):
 
 
 # -- 13. device -----------------------------------------------------------------------------------------
+@pytest.mark.hostile
 def test_cuda_without_cuda(processing_run, small_model, tmp_path, monkeypatch):
     import hsigan_qgis.device as device
     monkeypatch.setattr(device, "cuda_status", lambda: (False, "torch 2.x is a CPU build"))
@@ -319,6 +339,7 @@ def test_cuda_without_cuda(processing_run, small_model, tmp_path, monkeypatch):
     assert os.path.isfile(out)
 
 
+@pytest.mark.hostile
 def test_cuda_without_cuda_qgis_process(data):
     import torch
     if torch.cuda.is_available():

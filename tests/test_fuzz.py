@@ -8,6 +8,7 @@ import random
 import zipfile
 
 import numpy as np
+import pytest
 
 from hsigan_qgis import labels, model_file
 from hsigan_qgis.errors import InputError
@@ -96,6 +97,7 @@ def mutated_model(source: str, rng: random.Random) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.hostile
 def test_fuzz_model_loader(small_model, tmp_path):
     import torch
     from hsigan_qgis.inference import load_classifier
@@ -163,6 +165,7 @@ def random_geojson(rng):
     return text
 
 
+@pytest.mark.hostile
 def test_fuzz_label_loader(tmp_path):
     from osgeo import gdal
     rng = random.Random(60)
