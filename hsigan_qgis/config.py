@@ -95,8 +95,9 @@ class ClassifyConfig:
     output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).")
     output_probabilities: str = opt("", "Optional raster with one probability band per class.",
                                     advanced=True)
-    tile_size: int = opt(256, "Side of the tiles processed at once, in pixels; memory grows with it.",
-                         advanced=True, minimum=16, maximum=8192)
+    tile_size: int = opt(0, "Side of the tiles processed at once, in pixels; memory grows with it. 0 = "
+                         "automatic: about 256 on a CPU, 512 on a GPU, rounded to the file's blocks, so every "
+                         "block is read once (0 or 16 and more).", advanced=True, minimum=0, maximum=8192)
     batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
                           minimum=1, maximum=256)
     cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True)

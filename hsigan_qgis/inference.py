@@ -1,10 +1,12 @@
 """hsigan:classify — tiled, dense prediction of a whole raster.
 
-Tiles and halo: the raster is cut into TILE_SIZE squares (the last row/column of tiles is smaller when
-the size does not divide the raster). Each tile is read with a halo of r = PATCH_SIZE // 2 pixels on
-every side, the classifier runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per
-pixel: every unpadded 3x3 layer shrinks the block by one pixel per side, so the output is exactly the
-tile), and the result is written to the tile's window.
+Tiles and halo: the raster is read in the file's own block order by block_reader (strips of block rows,
+left to right; every block decoded once, the halo rows and columns carried from one chunk to the next) and
+cut into tiles of up to TILE_SIZE px (0 = automatic: about 256 on a CPU, 512 on a GPU, rounded to the
+file's blocks). Each tile comes with a halo of r = PATCH_SIZE // 2 pixels on every side, the classifier
+runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per pixel: every unpadded 3x3
+layer shrinks the block by one pixel per side, so the output is exactly the tile), and the result is
+written to the tile's window.
 
 Edge rule: outside the raster the halo is filled by reflection about the edge pixel (numpy 'reflect':
 the row at -1 is row 1, at -2 row 2), the same rule raster.read_window applies to training patches.
@@ -17,28 +19,25 @@ alpha) or not finite there; such pixels enter their neighbours' patches as 0 (th
 training. Bad bands (nodata or constant over the training pixels, listed in the model's 'bad_bands') are
 not judged and are set to 0 after normalisation, as in training.
 
-Resources: reading threads (read_threads()) read, normalise and queue the next tiles while the current
-batch is computed; memory is at most max(2 x threads, BATCH_SIZE) tiles x bands x (tile + 2r)^2 float32
-plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile and
-batch size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE tiles per
-forward pass, float32 (see dense_logits).
+Resources: reading threads (read_threads()) read, normalise and queue the next chunks while the current
+tiles are computed; memory is at most threads + 1 chunks (block_reader.CHUNK_BYTES) plus 2r full-width
+rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is
+bounded by tile size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE
+tiles per forward pass, float32 (see dense_logits).
 """
-import collections
 import contextlib
-import itertools
 import os
-import threading
 import time
 
 import numpy as np
 
-from . import model_file
+from . import block_reader, model_file
 from .config import ClassifyConfig
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output, write_text
-from .raster import band_wavelengths, open_raster, read_window
+from .raster import band_wavelengths, open_raster
 from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
 
@@ -87,22 +86,6 @@ def driver_for(path):
     raise InputError("OUTPUT", f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
 
 
-def tiles(height, width, size, block=None, block_bytes=0, budget=0):
-    """(row, col, h, w) of the tiles, in vertical strips of tiles wide enough to fill GDAL's block cache but
-    no wider: the raster blocks under a tile's halo are then still cached when the tile below or beside
-    needs them, so a tiled, compressed raster is decompressed about once (block=(rows, cols) of the
-    file's blocks, block_bytes: one block position, all bands). Without a block size: row by row."""
-    strip = width
-    if block and block[1] < width and block_bytes and budget:
-        rows_span = -(-(size + 2 * 16) // block[0]) + 1  # blocks a halo'd tile touches vertically (halo <= 16)
-        fit = int(0.8 * budget // (rows_span * block_bytes)) - 2  # block columns beyond the two halo ones
-        strip = max(size, (max(fit, 1) * block[1]) // size * size)
-    for left in range(0, width, strip):
-        for row in range(0, height, size):
-            for col in range(left, min(left + strip, width), size):
-                yield row, col, min(size, height - row), min(size, width - col)
-
-
 def read_threads(device_type):
     """Threads that read and normalise tiles ahead of the classifier. With the classifier on a GPU,
     reading (decompression, type conversion, validity, normalisation) is nearly all of classify's time,
@@ -116,49 +99,6 @@ def read_threads(device_type):
 
 READ_THREADS = 0  # 0 = read_threads() decides
 CUDA_DECODE_THREADS = "ALL_CPUS"  # GDAL_NUM_THREADS while reading for a CUDA run (None: GDAL's default)
-
-
-def _prefetch(path, windows, halo, norm, stats, threads, depth, gdal_threads=None):
-    """Iterate (window, data, valid) in the order of `windows`, read and normalised ahead by `threads`
-    threads, at most `depth` tiles in flight (memory stays bounded by tile size). Each thread opens the
-    raster itself: a GDAL dataset handle must not be shared between threads. gdal_threads: GDAL's
-    GDAL_NUM_THREADS while reading (multi-threaded block decoding), None to leave it. stats['read_seconds']
-    sums the threads' reading time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import rasterio
-
-    local, handles, lock = threading.local(), [], threading.Lock()
-    stats["read_seconds"] = 0.0
-
-    def load(window):
-        if not hasattr(local, "dataset"):
-            local.dataset = open_raster(path)
-            with lock:
-                handles.append(local.dataset)
-        started = time.perf_counter()
-        row, col, h, w = window
-        with rasterio.Env(GDAL_NUM_THREADS=gdal_threads) if gdal_threads else contextlib.nullcontext():
-            data, valid = read_window(local.dataset, row, col, h, w, halo, skip_bands=norm.bad_bands)
-        norm.apply(data, valid)
-        return window, data, valid, time.perf_counter() - started
-
-    windows, pending = iter(windows), collections.deque()
-    try:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hsigan-read") as pool:
-            try:
-                pending.extend(pool.submit(load, window) for window in itertools.islice(windows, depth))
-                while pending:
-                    window, data, valid, seconds = pending.popleft().result()
-                    stats["read_seconds"] += seconds
-                    pending.extend(pool.submit(load, following) for following in itertools.islice(windows, 1))
-                    yield window, data, valid
-            finally:  # cancelled, failed or done: drop what is queued; the pool waits for running reads
-                for future in pending:
-                    future.cancel()
-    finally:
-        for handle in handles:
-            handle.close()
 
 
 @contextlib.contextmanager
@@ -234,8 +174,8 @@ def _to_cog(path):
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
-    if cfg.tile_size < 16:
-        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 16 or more (256 is typical)")
+    if 0 < cfg.tile_size < 16 or cfg.tile_size < 0:
+        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 0 (automatic) or 16 or more")
     if cfg.batch_size < 1:
         raise InputError("BATCH_SIZE", f"{cfg.batch_size} must be at least 1")
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
@@ -299,12 +239,13 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
     dtype = class_dtype(int(class_ids.max()))
     lookup = torch.as_tensor(class_ids, device=device)
     n_classes = len(class_ids)
-    block = dataset.block_shapes[0]
-    block_bytes = block[0] * block[1] * sum(np.dtype(t).itemsize for t in dataset.dtypes)
-    windows = list(tiles(dataset.height, dataset.width, cfg.tile_size, block, block_bytes, CACHE_BYTES))
+    plan = block_reader.plan(dataset.height, dataset.width, dataset.block_shapes[0], dataset.count,
+                             cfg.tile_size, device.type)
+    n_tiles = block_reader.count_tiles(dataset.height, dataset.width, plan, radius)
     cuda = device.type == "cuda"
-    feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {len(windows)} tiles of "
-                  f"{cfg.tile_size} px (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
+    feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {n_tiles} tiles of up to "
+                  f"{plan.strip_rows} x {plan.tile_cols} px, read in {plan.strip_rows} x {plan.chunk_cols} px "
+                  f"chunks in the file's block order (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
                   f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
     batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
     with contextlib.ExitStack() as stack:
@@ -354,12 +295,13 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                     prob_dst.write(prob.cpu().numpy(), window=window)
             done += len(pending)
             pending.clear()
-            feedback.progress(100.0 * done / len(windows))
+            feedback.progress(100.0 * done / n_tiles)
 
         threads = read_threads(device.type)
         stats["read_threads"] = threads
-        for item in _prefetch(cfg.input, windows, radius, norm, stats, threads, depth=max(2 * threads, batch_size),
-                              gdal_threads=CUDA_DECODE_THREADS if cuda else None):
+        for item in block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
+                                            threads, depth=threads + 1,
+                                            gdal_threads=CUDA_DECODE_THREADS if cuda else None):
             feedback.check_cancel()
             if not done and not pending:
                 _check_scale(norm, item[1], item[2], radius, feedback)
