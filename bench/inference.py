@@ -103,18 +103,89 @@ def synthetic_block(rows, cols, row0, col0, rng):
     return cube.astype(np.int16)
 
 
-def write_raster(path, size):
+TILED = dict(driver="GTiff", tiled=True, blockxsize=256, blockysize=256, BIGTIFF="YES")
+LAYOUTS = {"GeoTIFF, tiled 256, DEFLATE": dict(TILED, compress="deflate", zlevel=1, predictor=2),
+           "GeoTIFF, tiled 256, uncompressed": dict(TILED),
+           "ENVI BSQ": dict(driver="ENVI", interleave="bsq")}
+
+
+def write_raster(path, size, **layout):
+    """The synthetic size^2 x BANDS int16 scene in a layout of LAYOUTS (default: tiled DEFLATE GeoTIFF)."""
     import rasterio
     from rasterio.transform import from_origin
     from rasterio.windows import Window
     rng = np.random.default_rng(size)
-    profile = dict(driver="GTiff", width=size, height=size, count=BANDS, dtype="int16", crs="EPSG:32610",
-                   transform=from_origin(600000.0, 4100000.0, 1.0, 1.0), tiled=True, blockxsize=256,
-                   blockysize=256, compress="deflate", zlevel=1, predictor=2, BIGTIFF="YES",
-                   num_threads="ALL_CPUS")
+    profile = dict(width=size, height=size, count=BANDS, dtype="int16", crs="EPSG:32610",
+                   transform=from_origin(600000.0, 4100000.0, 1.0, 1.0), num_threads="ALL_CPUS")
+    profile.update(layout or LAYOUTS["GeoTIFF, tiled 256, DEFLATE"])
     with rasterio.open(path, "w", **profile) as dst:
         for row in range(0, size, 256):
-            dst.write(synthetic_block(256, size, row, 0, rng), window=Window(0, row, size, 256))
+            rows = min(256, size - row)
+            dst.write(synthetic_block(rows, size, row, 0, rng), window=Window(0, row, size, rows))
+
+
+def read_only_pass(path, threads, side=512):
+    """Wall seconds of the limit for classify: every band of every pixel read once and cast to float32, in
+    side^2 windows by `threads` threads, each with its own handle (no halo, no validity, no model)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import rasterio
+    from rasterio.windows import Window
+    with rasterio.open(path) as src:
+        height, width = src.height, src.width
+    local, handles = threading.local(), []
+
+    def load(window):
+        if not hasattr(local, "src"):
+            local.src = rasterio.open(path)
+            handles.append(local.src)
+        local.src.read(window=window, out_dtype="float32")
+
+    windows = [Window(c, r, min(side, width - c), min(side, height - r))
+               for r in range(0, height, side) for c in range(0, width, side)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(load, windows))
+    seconds = time.perf_counter() - started
+    for handle in handles:
+        handle.close()
+    return seconds
+
+
+def layouts(size, work, model, classify_once, threads, repeats=1):
+    """For each layout: read-only pass and classify() of the same file (medians of `repeats`, interleaved),
+    their ratio, and whether the maps of all layouts are identical. classify_once(path, out) -> dict with
+    'seconds' (and anything else worth keeping)."""
+    import rasterio
+    rows, first = [], None
+    for name, layout in LAYOUTS.items():
+        path = os.path.join(work, f"layout_{size}" + (".envi" if layout["driver"] == "ENVI" else ".tif"))
+        started = time.perf_counter()
+        write_raster(path, size, **layout)
+        row = dict(layout=name, size=size, write_seconds=time.perf_counter() - started, read_runs=[], runs=[])
+        out = os.path.join(work, "layout_map.tif")
+        for _ in range(repeats):
+            row["read_runs"].append(read_only_pass(path, threads))
+            row["runs"].append(classify_once(path, out))
+        row["read_seconds"] = statistics.median(row["read_runs"])
+        row["classify_seconds"] = statistics.median(r["seconds"] for r in row["runs"])
+        row["ratio"] = row["classify_seconds"] / row["read_seconds"]
+        row["mpixels_per_s"] = size * size / row["classify_seconds"] / 1e6
+        with rasterio.open(out) as dst:
+            labels = dst.read(1)
+        if first is None:
+            first = labels
+        row["same_map_as_first_layout"] = bool((labels == first).all())
+        rows.append(row)
+        print(f"  {name}: read-only {row['read_seconds']:.2f} s, classify {row['classify_seconds']:.2f} s "
+              f"({row['mpixels_per_s']:.2f} Mpx/s), ratio {row['ratio']:.2f}, same map "
+              f"{row['same_map_as_first_layout']}", flush=True)
+        for leftover in [path, out, path + ".aux.xml", os.path.splitext(path)[0] + ".hdr",
+                         os.path.splitext(out)[0] + ".qml", out + ".aux.xml"]:
+            if os.path.exists(leftover):
+                os.remove(leftover)
+    return rows
 
 
 def dense_vs_patch(repeats):
@@ -173,6 +244,16 @@ def one_run(spec_path):
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     print(json.dumps(dict(seconds=seconds, classify_seconds=result["seconds"], read_seconds=result["read_seconds"],
                           cpu_seconds=cpu, peak_rss_bytes=peak_rss())))
+
+
+def classify_in_child(work, path, model, out):
+    """One classify() at the defaults on CPU in a fresh process: its seconds, CPU seconds and peak RSS."""
+    spec = os.path.join(work, "spec.json")
+    json.dump(dict(input=path, model=model, output=out), open(spec, "w"))
+    done = subprocess.run([sys.executable, __file__, "--one", spec], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def peak_rss():
@@ -272,6 +353,22 @@ def report(results, md_path):
                       f"{max(per) / min(per):.2f}); wall s per Mpixel {min(wall):.1f}-{max(wall):.1f} (max/min "
                       f"{max(wall) / min(wall):.2f}). Peak RSS {min(rss):.2f}-{max(rss):.2f} GiB (target: flat, "
                       f"< 2 GiB at 4096^2)."]
+    if results.get("layouts"):
+        per_pixel = d["flops_per_pixel_dense"]
+        lines += ["", f"Read-only pass vs classify() (defaults: TILE_SIZE 0 = automatic, CPU; one fresh process "
+                      f"each), {results['layouts'][0]['size']}^2 x {BANDS} bands int16. Read-only pass = every band "
+                      f"of every pixel read and cast to float32 in 512^2 windows by {os.cpu_count()} threads, each "
+                      "with its own handle: the limit for classify on this machine.", "",
+                  "| layout | read-only s | classify s (CPU s) | classify / read-only | kpx/s | conv GFLOP per "
+                  "CPU s (% of matmul's) | peak RSS GiB | same map as the first layout |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for row in results["layouts"]:
+            run = row["runs"][len(row["runs"]) // 2]
+            flops = per_pixel * row["size"] ** 2 / run["cpu_seconds"]
+            lines.append(f"| {row['layout']} | {row['read_seconds']:.2f} | {row['classify_seconds']:.1f} "
+                         f"({run['cpu_seconds']:.1f}) | {row['ratio']:.1f}x | {row['mpixels_per_s'] * 1e3:.1f} | "
+                         f"{flops / 1e9:.1f} ({100 * flops / m_cpu:.0f} %) | {run['peak_rss_bytes'] / 2**30:.2f} | "
+                         f"{ok(row['same_map_as_first_layout'])} |")
     lines += ["", "Reading = seconds the prefetch thread spent in GDAL reads, validity masks and normalisation; it "
                   "runs beside the computation, so its share is of classify()'s wall time, not added to it. Under this load the one reading thread got a "
                   "smaller slice of the CPUs than torch's two threads and the computation waited for it, hence the "
@@ -295,8 +392,12 @@ def report(results, md_path):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[1024, 2048, 4096],
+                        help="sides of the whole-raster runs (none: skip them)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--layouts", type=int, default=1024, metavar="SIZE",
+                        help="side of the read-only vs classify() comparison on three layouts (0: skip)")
+    parser.add_argument("--layout-repeats", type=int, default=1)
     parser.add_argument("--work", default=None, help="folder for the synthetic rasters (deleted after)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS-inference"))
     parser.add_argument("--one", help=argparse.SUPPRESS)
@@ -321,6 +422,10 @@ def main():
         save_model(make_net(), model)
         print("whole rasters ...", flush=True)
         results["rasters"] = whole_rasters(args.sizes, work, model)
+        if args.layouts:
+            print(f"read-only pass vs classify() on three layouts, {args.layouts}^2 ...", flush=True)
+            results["layouts"] = layouts(args.layouts, work, model, lambda path, out: classify_in_child(
+                work, path, model, out), threads=os.cpu_count(), repeats=args.layout_repeats)
         json.dump(results, open(args.out + ".json", "w"), indent=1)
         report(results, args.out + ".md")
     finally:

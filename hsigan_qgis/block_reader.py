@@ -55,7 +55,7 @@ def plan(height, width, block, bands, tile_size=0, device_type="cpu"):
     if block_cols >= width:  # strips: full-width reads, band after band
         rows = max(MIN_ROWS, CHUNK_BYTES.get(device_type, CHUNK_BYTES["cpu"]) // (row_bytes * width))
         rows = _multiple(min(rows, side), block_rows, height) if block_rows <= rows else min(rows, height)
-        return Plan(rows, width, side)
+        return Plan(rows, width, width if device_type == "cuda" else side)
     cols = _multiple(side, block_cols, width)
     rows = _multiple(side, block_rows, height) if block_rows <= 2 * side else min(side, height)
     while rows > max(block_rows, MIN_ROWS) and rows * cols * row_bytes > CHUNK_BYTES.get(device_type, CHUNK_BYTES["cpu"]):
@@ -91,9 +91,58 @@ def _pad(array, pads):
     return np.pad(array, lead + tuple(pads), mode="reflect" if min(array.shape[-2:]) > 1 else "edge")
 
 
-def _read_ahead(path, reads, skip_bands, norm, stats, threads, depth, gdal_threads):
-    """(read, data, valid) of each read in order, normalised, read ahead by `threads` threads with their
-    own handles, at most `depth` reads in flight. Stops reading when the consumer stops."""
+def _reflect_in_place(array, pads):
+    """Fill the pads of `array` (interior filled) as _pad would, without copying the interior."""
+    (top, bottom), (left, right) = pads
+    rows, cols = array.shape[-2] - top - bottom, array.shape[-1] - left - right
+    if max(top, bottom) >= rows or max(left, right) >= cols or min(rows, cols) <= 1:  # tiny: numpy's rule
+        array[...] = _pad(array[..., top:top + rows, left:left + cols].copy(), pads)
+        return
+    inner = slice(left, left + cols)
+    if top:
+        array[..., :top, inner] = array[..., top + 1:2 * top + 1, inner][..., ::-1, :]
+    if bottom:
+        end = top + rows
+        array[..., end:, inner] = array[..., end - 1 - bottom:end - 1, inner][..., ::-1, :]
+    if left:
+        array[..., :left] = array[..., left + 1:2 * left + 1][..., ::-1]
+    if right:
+        end = left + cols
+        array[..., end:] = array[..., end - 1 - right:end - 1][..., ::-1]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Where the read of rows [row, end_row) x cols [col, end_col) goes: it completes the output window
+    rows [out_top, out_bottom) x cols [out_left, out_right), whose halo'd data covers the raster's rows
+    [top, end_row) x cols [left, end_col) plus `pads` of reflection at the raster's edges."""
+    row: int
+    col: int
+    end_row: int
+    end_col: int
+    top: int
+    left: int
+    out_top: int
+    out_bottom: int
+    out_left: int
+    out_right: int
+    pads: tuple
+
+
+def _piece(read, height, width, halo):
+    row, col, h, w = read
+    end_row, end_col = row + h, col + w
+    out_top, out_left = (0 if row == 0 else row - halo), (0 if col == 0 else col - halo)
+    out_bottom = height if end_row == height else end_row - halo
+    out_right = width if end_col == width else end_col - halo
+    top, left = max(out_top - halo, 0), max(out_left - halo, 0)
+    pads = ((top - (out_top - halo), out_bottom + halo - end_row), (left - (out_left - halo), out_right + halo - end_col))
+    return _Piece(row, col, end_row, end_col, top, left, out_top, out_bottom, out_left, out_right, pads)
+
+
+def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
+    """load_one(dataset, read) of each read in order, run ahead by `threads` threads with their own
+    handles, at most `depth` reads in flight. Stops reading when the consumer stops."""
     from concurrent.futures import ThreadPoolExecutor
 
     import rasterio
@@ -106,12 +155,9 @@ def _read_ahead(path, reads, skip_bands, norm, stats, threads, depth, gdal_threa
             with lock:
                 handles.append(local.dataset)
         started = time.perf_counter()
-        row, col, h, w = read
         with rasterio.Env(GDAL_NUM_THREADS=gdal_threads) if gdal_threads else contextlib.nullcontext():
-            data, valid = read_window(local.dataset, row, col, h, w, 0, skip_bands=skip_bands)
-        if norm is not None:
-            norm.apply(data, valid)
-        return read, data, valid, time.perf_counter() - started
+            result = load_one(local.dataset, read)
+        return result, time.perf_counter() - started
 
     reads, pending = iter(reads), collections.deque()
     try:
@@ -119,10 +165,10 @@ def _read_ahead(path, reads, skip_bands, norm, stats, threads, depth, gdal_threa
             try:
                 pending.extend(pool.submit(load, read) for read in itertools.islice(reads, depth))
                 while pending:
-                    read, data, valid, seconds = pending.popleft().result()
+                    result, seconds = pending.popleft().result()
                     stats["read_seconds"] = stats.get("read_seconds", 0.0) + seconds
                     pending.extend(pool.submit(load, following) for following in itertools.islice(reads, 1))
-                    yield read, data, valid
+                    yield result
             finally:  # cancelled, failed or done: drop what is queued; the pool waits for running reads
                 for future in pending:
                     future.cancel()
@@ -131,49 +177,60 @@ def _read_ahead(path, reads, skip_bands, norm, stats, threads, depth, gdal_threa
             handle.close()
 
 
-def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None):
+def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None,
+               allocate=None):
     """Iterate ((row, col, h, w), data, valid): the output window of each tile, its bands with a halo of
     `halo` pixels ((bands, h + 2 halo, w + 2 halo) float32, normalised) and validity, in block order.
-    Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once."""
-    reads = chunks(height, width, plan_)
-    carry = carry_valid = next_carry = next_valid = None  # rows [top, strip start) of the whole width
-    col_carry = None
-    stats.setdefault("read_seconds", 0.0)
+    Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once.
+    allocate(shape) -> float32 array for each chunk's halo'd data (e.g. pinned memory; default numpy):
+    the reading threads write the new pixels into it, this thread only the carried halo and the edges."""
+    allocate = allocate or (lambda shape: np.empty(shape, dtype=np.float32))
     skip = norm.bad_bands if norm is not None else None
-    for (row, col, h, w), new, new_valid in _read_ahead(path, reads, skip, norm, stats, threads, depth,
-                                                         gdal_threads):
-        end_row, end_col = row + h, col + w
-        top, left = max(row - 2 * halo, 0), max(col - 2 * halo, 0)
-        out_top = 0 if row == 0 else row - halo
-        out_bottom = height if end_row == height else end_row - halo
-        out_left = 0 if col == 0 else col - halo
-        out_right = width if end_col == width else end_col - halo
-        if col == 0:  # a new strip: the rows carried from the last one, and a fresh carry to fill
-            carry, carry_valid = next_carry, next_valid
-            keep = min(2 * halo, end_row)
-            next_carry = np.empty((new.shape[0], keep, width), dtype=np.float32)
-            next_valid = np.empty((keep, width), dtype=bool)
+
+    def load_one(dataset, read):
+        piece = _piece(read, height, width, halo)
+        (pt, pb), (pl, pr) = piece.pads
+        shape = (piece.end_row - piece.top + pt + pb, piece.end_col - piece.left + pl + pr)
+        data, valid = allocate((dataset.count,) + shape), np.empty(shape, dtype=bool)
+        new, new_valid = read_window(dataset, read[0], read[1], read[2], read[3], 0, skip_bands=skip)
+        if norm is not None:
+            norm.apply(new, new_valid)
+        r0, c0 = pt + piece.row - piece.top, pl + piece.col - piece.left
+        data[:, r0:r0 + read[2], c0:c0 + read[3]] = new
+        valid[r0:r0 + read[2], c0:c0 + read[3]] = new_valid
+        return piece, data, valid
+
+    reads = chunks(height, width, plan_)
+    carry = next_carry = None  # (data, valid) of rows [top, strip start) of the whole width
+    col_carry = None  # (data, valid) of the last chunk's columns the next one needs, rows [top, strip end)
+    stats.setdefault("read_seconds", 0.0)
+    for piece, data, valid in _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
+        (pt, pb), (pl, pr) = piece.pads
+        above, beside = piece.row - piece.top, piece.col - piece.left
+        rows = slice(pt, pt + piece.end_row - piece.top)  # the raster's rows [top, end_row) in data
+        if piece.col == 0:  # a new strip: the rows carried from the last one, and a fresh carry to fill
+            carry = next_carry
+            keep = min(2 * halo, piece.end_row)
+            next_carry = (np.empty((data.shape[0], keep, width), dtype=np.float32), np.empty((keep, width), dtype=bool))
             col_carry = None
-        region = np.empty((new.shape[0], end_row - top, end_col - left), dtype=np.float32)
-        region_valid = np.empty(region.shape[1:], dtype=bool)
-        above = row - top
         if above:
-            region[:, :above, col - left:] = carry[:, carry.shape[1] - above:, col:end_col]
-            region_valid[:above, col - left:] = carry_valid[carry_valid.shape[0] - above:, col:end_col]
-        region[:, above:, col - left:] = new
-        region_valid[above:, col - left:] = new_valid
-        if col > left:
-            region[:, :, :col - left] = col_carry[0][:, :, col_carry[0].shape[2] - (col - left):]
-            region_valid[:, :col - left] = col_carry[1][:, col_carry[1].shape[1] - (col - left):]
-        keep = next_carry.shape[1]
-        next_carry[:, :, col:end_col] = region[:, region.shape[1] - keep:, col - left:]
-        next_valid[:, col:end_col] = region_valid[region_valid.shape[0] - keep:, col - left:]
-        side = min(2 * halo, end_col - left)
-        col_carry = (region[:, :, region.shape[2] - side:], region_valid[:, region_valid.shape[1] - side:])
-        pads = ((top - (out_top - halo), out_bottom + halo - end_row), (left - (out_left - halo),
-                                                                        out_right + halo - end_col))
-        data, valid = _pad(region, pads), _pad(region_valid, pads)
-        for start in range(out_left, out_right, plan_.tile_cols):
-            stop = min(start + plan_.tile_cols, out_right)
-            a, b = start - out_left, stop - out_left + 2 * halo
-            yield (out_top, start, out_bottom - out_top, stop - start), data[:, :, a:b], valid[:, a:b]
+            cols = slice(pl + beside, pl + beside + piece.end_col - piece.col)
+            data[:, pt:pt + above, cols] = carry[0][:, carry[0].shape[1] - above:, piece.col:piece.end_col]
+            valid[pt:pt + above, cols] = carry[1][carry[1].shape[0] - above:, piece.col:piece.end_col]
+        if beside:
+            data[:, rows, pl:pl + beside] = col_carry[0][:, :, col_carry[0].shape[2] - beside:]
+            valid[rows, pl:pl + beside] = col_carry[1][:, col_carry[1].shape[1] - beside:]
+        keep = next_carry[1].shape[0]
+        new_cols = slice(pl + beside, pl + beside + piece.end_col - piece.col)
+        next_carry[0][:, :, piece.col:piece.end_col] = data[:, rows.stop - keep:rows.stop, new_cols]
+        next_carry[1][:, piece.col:piece.end_col] = valid[rows.stop - keep:rows.stop, new_cols]
+        side = min(2 * halo, piece.end_col - piece.left)
+        end = pl + piece.end_col - piece.left
+        col_carry = (data[:, rows, end - side:end].copy(), valid[rows, end - side:end].copy())
+        _reflect_in_place(data, piece.pads)
+        _reflect_in_place(valid, piece.pads)
+        for start in range(piece.out_left, piece.out_right, plan_.tile_cols):
+            stop = min(start + plan_.tile_cols, piece.out_right)
+            a, b = start - piece.out_left, stop - piece.out_left + 2 * halo
+            yield (piece.out_top, start, piece.out_bottom - piece.out_top, stop - start), \
+                data[:, :, a:b], valid[:, a:b]

@@ -56,29 +56,41 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     rr1, cc1 = min(r1, dataset.height), min(c1, dataset.width)
     window = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
     data = dataset.read(window=window, out_dtype="float32")
-    # Per-band validity from the data already read (GDAL's nodata masks would read every band again).
-    ok = np.isfinite(data)
-    shared = None
-    for b, (flags, nodata) in enumerate(zip(dataset.mask_flag_enums, dataset.nodatavals)):
-        if MaskFlags.nodata in flags and nodata is not None:
-            if np.isnan(nodata):
-                continue  # NaN is already not finite
-            ok[b] &= data[b] != np.float32(nodata)
-        elif MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
-            if shared is None:
-                shared = dataset.read_masks(b + 1, window=window) > 0
-            ok[b] &= shared
+    # Per-band validity from the data already read (GDAL's nodata masks would read every band again),
+    # one band at a time (no bands x pixels boolean cube); integer bands are finite and are not checked.
+    flags, nodatas = dataset.mask_flag_enums, dataset.nodatavals
+    shared = None  # the mask band (or GDAL's alpha mask) of the first band that has one
+    for b, (band_flags, nodata) in enumerate(zip(flags, nodatas)):
+        if MaskFlags.nodata in band_flags and nodata is not None:
+            continue
+        if MaskFlags.per_dataset in band_flags or MaskFlags.alpha in band_flags:
+            shared = dataset.read_masks(b + 1, window=window) > 0
+            break
     # GDAL uses an alpha band as mask only in 2- and 4-band rasters; a hyperspectral cube's alpha masks too.
     alpha = [b for b, interp in enumerate(dataset.colorinterp) if interp == ColorInterp.alpha]
-    if alpha and shared is None:
-        ok &= (data[alpha] > 0).all(axis=0)
-    if skip_bands is None:
-        skip_bands = np.flatnonzero(~ok.reshape(len(ok), -1).any(axis=1))
-        if len(skip_bands) == len(ok):  # no band holds a value anywhere here: nothing is valid
-            skip_bands = []
-    judged = np.setdiff1d(np.arange(len(ok)), np.asarray(skip_bands, dtype=int))
-    valid = ok[judged].all(axis=0) if len(judged) else np.ones(data.shape[1:], dtype=bool)
-    del ok
+    alpha_ok = (data[alpha] > 0).all(axis=0) if alpha and shared is None else None
+    skipped = None if skip_bands is None else set(int(b) for b in np.asarray(skip_bands, dtype=int).ravel())
+    valid = np.ones(data.shape[1:], dtype=bool)
+    holding = 0  # bands judged (with skip_bands None: those holding a value somewhere here)
+    for b, (band_flags, nodata, dtype) in enumerate(zip(flags, nodatas, dataset.dtypes)):
+        if skipped is not None and b in skipped:
+            continue
+        ok = None if np.issubdtype(np.dtype(dtype), np.integer) else np.isfinite(data[b])
+        if MaskFlags.nodata in band_flags and nodata is not None:
+            if not np.isnan(nodata):  # NaN is already not finite
+                differs = data[b] != np.float32(nodata)
+                ok = differs if ok is None else ok & differs
+        elif MaskFlags.per_dataset in band_flags or MaskFlags.alpha in band_flags:
+            ok = shared if ok is None else ok & shared
+        if alpha_ok is not None:
+            ok = alpha_ok if ok is None else ok & alpha_ok
+        if skipped is None and ok is not None and not ok.any():
+            continue  # holds no value anywhere in the window: not judged (training, bad bands unknown)
+        holding += 1
+        if ok is not None:
+            valid &= ok
+    if skipped is None and not holding:  # no band holds a value anywhere here: nothing is valid
+        valid[:] = False
     scales, offsets = dataset.scales, dataset.offsets
     if any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets):
         data *= np.asarray(scales, dtype=np.float32)[:, None, None]
