@@ -1,6 +1,6 @@
 """hsigan:classify"""
 from qgis.core import (QgsProcessingParameterFile, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
 
 from .base import HsiGanAlgorithm
 from .styling import style_on_load
@@ -26,6 +26,8 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
         self.add(QgsProcessingParameterFile("MODEL", "Model file", extension="hsigan"), self.field_meta("model")[1]["help"])
         for name, field, label in OPTIONS:
             self.add_from_config(name, field, label)
+        self.add(QgsProcessingParameterString("DASK", "Dask cluster (tcp://host:port or local:N)", defaultValue="",
+                                              optional=True), self.field_meta("dask")[1]["help"], advanced=True)
         self.add(QgsProcessingParameterRasterDestination("OUTPUT", "Classification"), self.field_meta("output")[1]["help"])
         self.add(QgsProcessingParameterRasterDestination("OUTPUT_CONFIDENCE", "Confidence", optional=True,
                                                          createByDefault=False),
@@ -43,7 +45,7 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
                              output=self.parameterAsOutputLayer(parameters, "OUTPUT", context),
                              output_confidence=self.parameterAsOutputLayer(parameters, "OUTPUT_CONFIDENCE", context) or "",
                              output_probabilities=self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context) or "",
-                             **values)
+                             dask=self.parameterAsString(parameters, "DASK", context) or "", **values)
         result = classify(cfg, engine_feedback)
         style_on_load(context, result["output"], "classes", result)
         if result["output_confidence"]:

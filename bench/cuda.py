@@ -272,13 +272,34 @@ def layouts(size, work, repeats=2):
     b.write_raster(warm, 512)
     classify_to(warm, model, os.path.join(work, "warm_map.tif"), GPU)
 
-    def once(path, out):
+    from hsigan_qgis import inference
+
+    def timed_classify(path, out, **kw):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         started = time.perf_counter()
-        result = classify_to(path, model, out, GPU)
-        return dict(seconds=time.perf_counter() - started, read_seconds_summed=result["read_seconds"],
-                    read_threads=result["read_threads"])
+        result = classify_to(path, model, out, GPU, **kw)
+        return time.perf_counter() - started, result
+
+    def once(path, out):
+        """The defaults, then variants (their maps must be the same): all cores reading, pageable memory,
+        the old default TILE_SIZE 256."""
+        seconds, result = timed_classify(path, out)
+        row = dict(seconds=seconds, read_seconds_summed=result["read_seconds"], read_threads=result["read_threads"])
+        labels = read(out, 1)
+        for name, setting, kw in (("threads_all_cores", ("READ_THREADS", os.cpu_count()), {}),
+                                  ("pageable", ("PINNED", False), {}), ("tile_256", None, dict(tile_size=256))):
+            before = getattr(inference, setting[0]) if setting else None
+            if setting:
+                setattr(inference, setting[0], setting[1])
+            try:
+                row[name + "_seconds"], _ = timed_classify(path, out + ".variant.tif", **kw)
+            finally:
+                if setting:
+                    setattr(inference, setting[0], before)
+            row[name + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
+        print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
+        return row
 
     return b.layouts(size, work, model, once, threads=os.cpu_count(), repeats=repeats)
 

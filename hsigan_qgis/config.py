@@ -101,6 +101,10 @@ class ClassifyConfig:
     batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
                           minimum=1, maximum=256)
     cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True)
+    dask: str = opt("", "Optional Dask cluster to classify on: tcp://host:8786 (a running dask scheduler; "
+                    "workers must see the raster and the model at the same paths) or local:N (N worker "
+                    "processes on this machine). Empty: this process alone. Needs dask.distributed "
+                    "(pip install 'dask[distributed]').", advanced=True)
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
                       choices=DEVICES)
 

@@ -99,6 +99,7 @@ def read_threads(device_type):
 
 READ_THREADS = 0  # 0 = read_threads() decides
 CUDA_DECODE_THREADS = "ALL_CPUS"  # GDAL_NUM_THREADS while reading for a CUDA run (None: GDAL's default)
+PINNED = True  # on CUDA, read chunks into page-locked memory (False: pageable; benchmarks)
 
 
 @contextlib.contextmanager
@@ -143,6 +144,26 @@ def prepare_model(model, device):
     return model.to(memory_format=torch.channels_last)
 
 
+def tile_results(model, x, valid, lookup, radius, dtype, confidence, probabilities):
+    """[(labels, confidence or None, probabilities or None)] as numpy for each tile of a normalised, halo'd
+    batch x (N, bands, h + 2r, w + 2r) with validity (N, h + 2r, w + 2r): class ids (CLASS_NODATA where
+    invalid), winning probability and per-class probabilities (CONFIDENCE_NODATA where invalid)."""
+    import torch
+    logits = dense_logits(model, x)
+    core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
+    labels = lookup[logits.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
+    probs = torch.softmax(logits, 1) if (confidence or probabilities) else None
+    results = []
+    for i in range(len(labels)):
+        conf = prob = None
+        if confidence:
+            conf = probs[i].max(0).values.masked_fill_(~core[i], CONFIDENCE_NODATA).cpu().numpy()
+        if probabilities:
+            prob = probs[i].masked_fill_(~core[i][None], CONFIDENCE_NODATA).cpu().numpy()
+        results.append((labels[i], conf, prob))
+    return results
+
+
 def _pinned(shape):
     """float32 host array in page-locked memory (torch's caching host allocator reuses it), so the copy
     to the GPU is asynchronous and needs no staging copy."""
@@ -183,6 +204,9 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
     if 0 < cfg.tile_size < 16 or cfg.tile_size < 0:
         raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 0 (automatic) or 16 or more")
+    if cfg.dask:
+        from .dask_classify import check_address
+        check_address(cfg.dask)
     if cfg.batch_size < 1:
         raise InputError("BATCH_SIZE", f"{cfg.batch_size} must be at least 1")
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
@@ -278,6 +302,15 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         done = 0
         pending = []
 
+        def write(window, labels, conf, prob):
+            row, col, h, w = window
+            window = Window(col, row, w, h)
+            dst.write(labels, 1, window=window)
+            if conf_dst:
+                conf_dst.write(conf, 1, window=window)
+            if prob_dst:
+                prob_dst.write(prob, window=window)
+
         def flush():
             nonlocal done
             if cuda:  # the chunks were read into pinned memory: asynchronous copies, batched on the GPU
@@ -286,29 +319,22 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                 valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
             else:  # CPU: one tile per pass, no copy
                 x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
-            logits = dense_logits(model, x)
-            core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
-            labels = lookup[logits.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
-            probs = torch.softmax(logits, 1) if (conf_dst or prob_dst) else None
-            for i, ((row, col, h, w), _, _) in enumerate(pending):
-                window = Window(col, row, w, h)
-                dst.write(labels[i], 1, window=window)
-                if conf_dst:
-                    conf = probs[i].max(0).values.masked_fill_(~core[i], CONFIDENCE_NODATA)
-                    conf_dst.write(conf.cpu().numpy(), 1, window=window)
-                if prob_dst:
-                    prob = probs[i].masked_fill_(~core[i][None], CONFIDENCE_NODATA)
-                    prob_dst.write(prob.cpu().numpy(), window=window)
+            results = tile_results(model, x, valid, lookup, radius, dtype, bool(conf_dst), bool(prob_dst))
+            for ((row, col, h, w), _, _), (labels, conf, prob) in zip(pending, results):
+                write((row, col, h, w), labels, conf, prob)
             done += len(pending)
             pending.clear()
             feedback.progress(100.0 * done / n_tiles)
 
+        if cfg.dask:  # chunks computed on the cluster, written here as they complete
+            from . import dask_classify
+            dask_classify.run(cfg, dataset, dtype, feedback, stats, write)
         threads = read_threads(device.type)
-        stats["read_threads"] = threads
-        for item in block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
+        stats.setdefault("read_threads", threads)
+        for item in [] if cfg.dask else block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
                                             threads, depth=threads + 1,
                                             gdal_threads=CUDA_DECODE_THREADS if cuda else None,
-                                            allocate=_pinned if cuda else None):
+                                            allocate=_pinned if cuda and PINNED else None):
             feedback.check_cancel()
             if not done and not pending:
                 _check_scale(norm, item[1], item[2], radius, feedback)
