@@ -192,11 +192,11 @@ def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2
         (pt, pb), (pl, pr) = piece.pads
         shape = (piece.end_row - piece.top + pt + pb, piece.end_col - piece.left + pl + pr)
         data, valid = allocate((dataset.count,) + shape), np.empty(shape, dtype=bool)
-        new, new_valid = read_window(dataset, read[0], read[1], read[2], read[3], 0, skip_bands=skip)
+        r0, c0 = pt + piece.row - piece.top, pl + piece.col - piece.left
+        new = data[:, r0:r0 + read[2], c0:c0 + read[3]]  # GDAL decodes straight into the chunk's buffer
+        new, new_valid = read_window(dataset, read[0], read[1], read[2], read[3], 0, skip_bands=skip, out=new)
         if norm is not None:
             norm.apply(new, new_valid)
-        r0, c0 = pt + piece.row - piece.top, pl + piece.col - piece.left
-        data[:, r0:r0 + read[2], c0:c0 + read[3]] = new
         valid[r0:r0 + read[2], c0:c0 + read[3]] = new_valid
         return piece, data, valid
 

@@ -34,7 +34,7 @@ def band_wavelengths(dataset):
     return values
 
 
-def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0, skip_bands=None):
+def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0, skip_bands=None, out=None):
     """Bands and validity of rows [row-halo, row+height+halo) x cols likewise, as float32.
 
     Parts outside the raster are filled by reflection about the edge pixel (numpy 'reflect': the row
@@ -45,7 +45,8 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     not masked by a mask band or an alpha band, and finite. Bands in `skip_bands` (0-based; the model's
     bad bands, which inference zeroes anyway) are not judged; with None (training, bad bands not yet
     known) the bands that hold no value anywhere in the window are skipped. Returns (data (B,h,w),
-    valid (h,w)).
+    valid (h,w)). out: a float32 (B,h,w) array, possibly a view into a larger one, that GDAL reads into
+    (no copy; halo 0 or a window inside the raster).
     """
     from rasterio.enums import ColorInterp, MaskFlags
     from rasterio.windows import Window
@@ -55,7 +56,7 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     rr0, cc0 = max(r0, 0), max(c0, 0)
     rr1, cc1 = min(r1, dataset.height), min(c1, dataset.width)
     window = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
-    data = dataset.read(window=window, out_dtype="float32")
+    data = dataset.read(window=window, out_dtype="float32") if out is None else _read_into(dataset, window, out)
     # Per-band validity from the data already read (GDAL's nodata masks would read every band again),
     # one band at a time (no bands x pixels boolean cube); integer bands are finite and are not checked.
     flags, nodatas = dataset.mask_flag_enums, dataset.nodatavals
@@ -100,3 +101,15 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
         data = np.pad(data, ((0, 0),) + pads, mode="reflect" if min(data.shape[1:]) > 1 else "edge")
         valid = np.pad(valid, pads, mode="reflect" if min(valid.shape) > 1 else "edge")
     return data, valid
+
+
+def _read_into(dataset, window, out):
+    """dataset.read(window) into `out` (float32, any strides): GDAL writes there directly where rasterio
+    takes strided arrays, else through one copy."""
+    try:
+        data = dataset.read(window=window, out=out)
+    except (ValueError, TypeError):
+        data = dataset.read(window=window, out_dtype="float32")
+    if data is not out:
+        out[...] = data
+    return out

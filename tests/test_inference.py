@@ -186,9 +186,9 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
     norm = Normalisation([0.1] * 3, [2.0] * 3, [])
     reads = []
 
-    def recording(dataset, row, col, h, w, halo=0, skip_bands=None):
+    def recording(dataset, row, col, h, w, halo=0, skip_bands=None, out=None):
         reads.append((row, col, h, w, halo))
-        return read_window(dataset, row, col, h, w, halo, skip_bands)
+        return read_window(dataset, row, col, h, w, halo, skip_bands, out)
 
     with open_raster(path) as ds:
         plans = [block_reader.Plan(16, 16, 16), block_reader.Plan(17, 20, 20), block_reader.Plan(16, W, 20),
@@ -228,9 +228,11 @@ def test_read_threads_rule(monkeypatch):
 
     assert inference.read_threads("cpu") == 1
     monkeypatch.setattr(inference.os, "cpu_count", lambda: 16)
-    assert inference.read_threads("cuda") == 8
+    assert inference.read_threads("cuda") == 16
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: 64)
+    assert inference.read_threads("cuda") == 16
     monkeypatch.setattr(inference.os, "cpu_count", lambda: 2)
-    assert inference.read_threads("cuda") == 1
+    assert inference.read_threads("cuda") == 2
 
 
 @pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
