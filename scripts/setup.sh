@@ -38,6 +38,8 @@ fi
 # numpy 2 breaks Debian's GDAL/rasterio/scipy: keep the system's numpy 1.x visible.
 .venv/bin/python -c "import numpy, sys; sys.exit(0 if numpy.__version__ < '2' else 1)" || $pip install -q "numpy<2"
 .venv/bin/python -c "import pytest" 2>/dev/null || $pip install -q "pytest>=7"
+# Optional: classify on a Dask cluster (--dask / DASK) and its tests; QGIS use does not need it.
+.venv/bin/python -c "import distributed" 2>/dev/null || $pip install -q "dask[distributed]" "numpy<2"
 # The first qgis-process call links the plugin and enables it in a private QGIS profile.
 bin/qgis-process list >/dev/null 2>&1 || true
 bin/qgis-process list 2>/dev/null | grep -q "hsigan:train" || { echo "setup: the HSI-GAN provider did not load in qgis_process" >&2; exit 1; }
