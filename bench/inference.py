@@ -308,13 +308,16 @@ def report(results, md_path):
     m_wall, m_cpu = results["matmul_flop_per_s"]
     ok = lambda flag: "yes" if flag else "no"  # noqa: E731
     share_wall, share_cpu = d["dense_flop_per_s"] / m_wall, d["dense_flop_per_cpu_s"] / m_cpu
-    lines = ["# Inference benchmark (issue 4)", "",
+    load = results.get("load_average")
+    load_text = (f"load average {load[0]:.1f} at the start and {load[1]:.1f} at the end on {os.cpu_count()} cores"
+                 if load else "load average 7-13 on 2 cores")
+    lines = ["# Inference benchmark (issues 4 and 15)", "",
              f"Run {results['date']} on {results['machine']}, torch {results['torch']}, {results['threads']} torch "
-             "threads, CPU only: there is no GPU on this machine and none was lent to this task, so no GPU figures "
-             "could be measured. The machine was shared with other engineers' training benchmarks and tests "
-             "while this ran (load average 7-13 on 2 cores), so wall-clock figures are low and noisy; per-CPU-second "
-             "figures (time.process_time / getrusage, all threads of the process) and ratios measured within "
-             "this one run are the meaningful part. Medians of repeats; dense and patch runs interleaved.", "",
+             "threads, CPU only (GPU figures: bench/RESULTS-cuda.md). The machine was shared with other engineers' "
+             f"benchmarks and tests while this ran ({load_text}), so wall-clock figures are low and noisy; "
+             "per-CPU-second figures (time.process_time / getrusage, all threads of the process) and ratios "
+             "measured within this one run are the meaningful part. Medians of repeats; dense and patch runs "
+             "interleaved.", "",
              "| measure | wall clock | per CPU second | target | met |", "|---|---|---|---|---|",
              f"| dense pixels/s (tile {d['tile']}, 200 bands, patch {PATCH}) | {d['dense_pixels_per_s']:,.0f} | "
              f"{d['dense_pixels_per_cpu_s']:,.0f} | | |",
@@ -329,11 +332,17 @@ def report(results, md_path):
              f"| dense path, GFLOP/s (conv FLOPs counted analytically) | {d['dense_flop_per_s'] / 1e9:.1f} | "
              f"{d['dense_flop_per_cpu_s'] / 1e9:.1f} | | |",
              f"| dense path / matmul | {100 * share_wall:.0f} % | {100 * share_cpu:.0f} % | >= 30 % | "
-             f"{ok(share_cpu >= 0.3)} |", "",
-             "Whole classify() (one fresh process per size; int16 200-band tiled 256x256 DEFLATE GeoTIFF input, "
-             "TILE_SIZE 256, uint8 output, CPU):", "",
-             "| pixels | file GiB (raw) | wall s | CPU s | CPU s per Mpixel | kpixels/s (wall) "
-             "| reading (thread, overlapped) | peak RSS GiB |", "|---|---|---|---|---|---|---|---|"]
+             f"{ok(share_cpu >= 0.3)} |"]
+    if results["rasters"]:
+        lines += ["", "Whole classify() (one fresh process per size; int16 200-band tiled 256x256 DEFLATE GeoTIFF "
+                      "input, TILE_SIZE 0 = automatic, uint8 output, CPU):", "",
+                  "| pixels | file GiB (raw) | wall s | CPU s | CPU s per Mpixel | kpixels/s (wall) "
+                  "| reading (thread, overlapped) | peak RSS GiB |", "|---|---|---|---|---|---|---|---|"]
+    else:
+        lines += ["", "Whole rasters of 1024^2-4096^2 were not run this time (`--sizes` empty; a 4096^2 run takes "
+                      "half an hour here). The earlier run (2026-11-25, the reader before issue 15, in this file's "
+                      "git history) measured CPU time linear in pixels (17.0-19.4 CPU s per Mpixel) and a flat peak "
+                      "RSS of 1.18-1.28 GiB from 1024^2 to 4096^2."]
     for row in results["rasters"]:
         if "skipped" in row:
             lines.append(f"| {row['size']}^2 | skipped: {row['skipped']} | | | | | | |")
@@ -369,22 +378,15 @@ def report(results, md_path):
                          f"({run['cpu_seconds']:.1f}) | {row['ratio']:.1f}x | {row['mpixels_per_s'] * 1e3:.1f} | "
                          f"{flops / 1e9:.1f} ({100 * flops / m_cpu:.0f} %) | {run['peak_rss_bytes'] / 2**30:.2f} | "
                          f"{ok(row['same_map_as_first_layout'])} |")
-    lines += ["", "Reading = seconds the prefetch thread spent in GDAL reads, validity masks and normalisation; it "
-                  "runs beside the computation, so its share is of classify()'s wall time, not added to it. Under this load the one reading thread got a "
-                  "smaller slice of the CPUs than torch's two threads and the computation waited for it, hence the "
-                  "high shares; in CPU terms, reading and decoding this 1024^2 file tile by tile took about 5 CPU s "
-                  "in a separate check (about a quarter of classify()'s CPU seconds).", "",
-              "How (hsigan_qgis/inference.py): tiles of 256 px read with a reflected halo of patch//2 px by a "
-              "prefetching thread (one on CPU) (reads + normalisation in numpy, which release the GIL); the classifier runs "
-              "fully convolutionally on each tile under torch.inference_mode, with every batch norm folded into "
-              "the convolution before it (11 % fewer CPU seconds per tile in one measurement here) and "
-              "channels-last tensors (faster in a wall-clock micro-benchmark here); one tile per pass on CPU (batching tiles only costs memory there), BATCH_SIZE tiles per "
-              "pass on CUDA with pinned memory, float32, several reading threads and GDAL's multi-threaded "
-              "decoding (bench/RESULTS-cuda.md). GDAL's block cache is capped at 512 MiB while classify runs and tiles are visited in "
-              "vertical strips as wide as that cache can hold three block rows of, so the blocks under a tile's "
-              "halo are still cached when the next tile needs them: RSS is bounded by tile size and that cap, "
-              "not by the raster, and a tiled compressed input is decompressed about (strip + 2) / strip times "
-              "instead of about 3 times (row-major order with a small cache).", ""]
+    lines += ["", "How (hsigan_qgis/block_reader.py, inference.py): the raster is read in the file's block order "
+                  "(strips of block rows, left to right; ENVI BSQ and strip layouts in full-width strips read band "
+                  "after band), every block decoded once, GDAL decoding straight into each chunk's buffer; the "
+                  "halo rows and columns a tile needs from its neighbours are carried over from the previous chunk, "
+                  "not read again. One reading thread on CPU (more only took cores from torch), one per core on "
+                  "CUDA. The classifier runs fully convolutionally on each tile under torch.inference_mode, with "
+                  "every batch norm folded into the convolution before it and channels-last tensors; one tile per "
+                  "pass on CPU. Memory: the chunks in flight (at most 128 MiB each on CPU), 2 x halo full-width rows "
+                  "of carry, GDAL's block cache capped at 512 MiB: bounded by tile size, not by the raster.", ""]
     with open(md_path, "w") as stream:
         stream.write("\n".join(lines))
     print("\n".join(lines))
@@ -410,7 +412,7 @@ def main():
     import torch
     work = tempfile.mkdtemp(prefix="bench-inference-", dir=args.work or os.path.join(ROOT, "bench"))
     try:
-        results = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        results = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), load_average=[os.getloadavg()[0]],
                        machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                        torch=torch.__version__, threads=torch.get_num_threads())
         print("matmul ...", flush=True)
@@ -426,6 +428,7 @@ def main():
             print(f"read-only pass vs classify() on three layouts, {args.layouts}^2 ...", flush=True)
             results["layouts"] = layouts(args.layouts, work, model, lambda path, out: classify_in_child(
                 work, path, model, out), threads=os.cpu_count(), repeats=args.layout_repeats)
+        results["load_average"].append(os.getloadavg()[0])
         json.dump(results, open(args.out + ".json", "w"), indent=1)
         report(results, args.out + ".md")
     finally:
