@@ -45,20 +45,24 @@ def _multiple(target, step, limit):
 def plan(height, width, block, bands, tile_size=0, device_type="cpu"):
     """Read geometry. tile_size > 0 (the user's TILE_SIZE): tiles and reads of that side. 0: tiles of
     TILE[device] rounded to the file's blocks; a file whose blocks span its width (strips, ENVI BSQ) is
-    read in full-width strips as tall as CHUNK_BYTES allows (at least MIN_ROWS rows) and computed in
-    tiles TILE[device] wide."""
+    read in full-width strips as tall as CHUNK_BYTES allows (at most TILE[device], at least MIN_ROWS
+    rows; wider files in square chunks) and computed in tiles TILE[device] wide on a CPU, whole strips
+    on a GPU."""
     if tile_size:
         return Plan(min(tile_size, height), min(tile_size, width), tile_size)
     side = TILE.get(device_type, TILE["cpu"])
     block_rows, block_cols = max(1, min(block[0], height)), max(1, min(block[1], width))
     row_bytes = 4 * bands
-    if block_cols >= width:  # strips: full-width reads, band after band
-        rows = max(MIN_ROWS, CHUNK_BYTES.get(device_type, CHUNK_BYTES["cpu"]) // (row_bytes * width))
+    budget = CHUNK_BYTES.get(device_type, CHUNK_BYTES["cpu"])
+    if block_cols >= width and budget // (row_bytes * width) >= MIN_ROWS:  # strips: full-width reads, band after band
+        rows = budget // (row_bytes * width)
         rows = _multiple(min(rows, side), block_rows, height) if block_rows <= rows else min(rows, height)
         return Plan(rows, width, width if device_type == "cuda" else side)
+    if block_cols >= width:  # strips too wide for the budget: square chunks (each line is read in pieces)
+        return Plan(min(side, height), min(side, width), side)
     cols = _multiple(side, block_cols, width)
     rows = _multiple(side, block_rows, height) if block_rows <= 2 * side else min(side, height)
-    while rows > max(block_rows, MIN_ROWS) and rows * cols * row_bytes > CHUNK_BYTES.get(device_type, CHUNK_BYTES["cpu"]):
+    while rows > max(block_rows, MIN_ROWS) and rows * cols * row_bytes > budget:
         rows = max(block_rows, rows - block_rows) if block_rows < rows else rows // 2
     return Plan(rows, cols, cols)
 

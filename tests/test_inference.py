@@ -221,6 +221,8 @@ def test_automatic_tile_plan_follows_blocks_and_device():
     bsq = block_reader.plan(4096, 4096, (1, 4096), 200, 0, "cpu")
     assert bsq.chunk_cols == 4096 and bsq.strip_rows * 4096 * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
     assert block_reader.plan(4096, 4096, (256, 256), 200, 100, "cpu") == block_reader.Plan(100, 100, 100)
+    wide = block_reader.plan(4096, 100000, (1, 100000), 200, 0, "cpu")  # memory stays bounded
+    assert wide.strip_rows * wide.chunk_cols * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
 
 
 def test_read_threads_rule(monkeypatch):
