@@ -10,8 +10,10 @@ instead of being read again; only raster edges are filled, by the reflection rul
 Every output pixel hence sees exactly the neighbourhood read_window(.., halo=r) would give it.
 
 Chunks are read, validated and normalised by `threads` threads ahead of the consumer (each with its own
-GDAL handle; GDAL_NUM_THREADS decodes the blocks of one read in parallel); the carries are put together in
-the consumer's thread, in order. Memory: `depth` chunks in flight plus 2r full-width rows of carry.
+GDAL handle, decoding straight into the chunk's halo'd buffer, which may be page-locked memory for the
+GPU; GDAL_NUM_THREADS decodes the blocks of one read in parallel); the carried halo and the reflected
+edges are filled in the consumer's thread, in order. Memory: `depth` chunks in flight (in_flight())
+plus 2r full-width rows of carry.
 """
 import collections
 import contextlib
@@ -65,6 +67,16 @@ def plan(height, width, block, bands, tile_size=0, device_type="cpu"):
     while rows > max(block_rows, MIN_ROWS) and rows * cols * row_bytes > budget:
         rows = max(block_rows, rows - block_rows) if block_rows < rows else rows // 2
     return Plan(rows, cols, cols)
+
+
+IN_FLIGHT_BYTES = {"cpu": 512 << 20, "cuda": 4 << 30}  # all chunks read ahead together, at most
+
+
+def in_flight(plan_, bands, threads, device_type="cpu"):
+    """Chunks read ahead: one per reading thread and one more, as far as IN_FLIGHT_BYTES allows (two at
+    least)."""
+    chunk = plan_.strip_rows * plan_.chunk_cols * bands * 4
+    return max(2, min(threads + 1, IN_FLIGHT_BYTES.get(device_type, IN_FLIGHT_BYTES["cpu"]) // max(chunk, 1)))
 
 
 def chunks(height, width, plan_):

@@ -20,7 +20,8 @@ training. Bad bands (nodata or constant over the training pixels, listed in the 
 not judged and are set to 0 after normalisation, as in training.
 
 Resources: reading threads (read_threads()) read, normalise and queue the next chunks while the current
-tiles are computed; memory is at most threads + 1 chunks (block_reader.CHUNK_BYTES) plus 2r full-width
+tiles are computed; memory is at most block_reader.in_flight() chunks (each at most CHUNK_BYTES; together
+at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB of page-locked memory on CUDA) plus 2r full-width
 rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is
 bounded by tile size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE
 tiles per forward pass, float32 (see dense_logits).
@@ -334,7 +335,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         threads = read_threads(device.type)
         stats.setdefault("read_threads", threads)
         for item in [] if cfg.dask else block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
-                                            threads, depth=threads + 1,
+                                            threads, block_reader.in_flight(plan, dataset.count, threads, device.type),
                                             gdal_threads=CUDA_DECODE_THREADS if cuda else None,
                                             allocate=_pinned if cuda and PINNED else None):
             feedback.check_cancel()
