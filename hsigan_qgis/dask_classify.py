@@ -151,15 +151,24 @@ def connect(address):
 
 
 def _python_for_workers():
-    """Worker processes are started with this process's interpreter; inside QGIS that is the QGIS binary,
-    so point them at a Python instead."""
+    """Worker processes are started with sys.executable. Inside QGIS that is the QGIS binary, or whatever
+    python3 the PATH finds first (another installation, another standard library), so point them at the
+    interpreter beside the standard library QGIS embeds; they get this process's sys.path (the venv's
+    packages) from multiprocessing."""
     import multiprocessing
     import shutil
     import sys
-    if not os.path.basename(sys.executable).startswith("python"):
-        python = shutil.which("python3")
-        if python:
+    if "qgis.core" not in sys.modules and os.path.basename(sys.executable).startswith("python"):
+        return
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    stdlib = os.path.dirname(os.__file__)  # <prefix>/lib/pythonX.Y or <prefix>\Lib: the interpreter beside it
+    prefix = os.path.dirname(os.path.dirname(stdlib)) if os.path.basename(stdlib) == version \
+        else os.path.dirname(stdlib)
+    for python in (os.path.join(prefix, "bin", version), os.path.join(prefix, "python.exe"),
+                   os.path.join(prefix, "python3.exe"), shutil.which(version)):
+        if python and os.path.isfile(python) and os.access(python, os.X_OK):
             multiprocessing.set_executable(python)
+            return
 
 
 def run(cfg, dataset, dtype, feedback, stats, write):
