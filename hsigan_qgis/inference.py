@@ -277,10 +277,11 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
                              cfg.tile_size, device.type)
     n_tiles = block_reader.count_tiles(dataset.height, dataset.width, plan, radius)
     cuda = device.type == "cuda"
-    feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {n_tiles} tiles of up to "
-                  f"{plan.strip_rows} x {plan.tile_cols} px, read in {plan.strip_rows} x {plan.chunk_cols} px "
-                  f"chunks in the file's block order (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
-                  f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
+    if not cfg.dask:
+        feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {n_tiles} tiles of up to "
+                      f"{plan.strip_rows} x {plan.tile_cols} px, read in {plan.strip_rows} x {plan.chunk_cols} px "
+                      f"chunks in the file's block order (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
+                      f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else ""))
     batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
     with contextlib.ExitStack() as stack:
         if cuda:  # float32 means float32 (no TF32); cuDNN's heuristics, not benchmarking: the edge tiles
