@@ -16,7 +16,7 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
             "by tile (memory depends on the tile size, not the raster size), on the GPU when one is available. "
             "The map keeps the raster's CRS, extent and pixel size, holds the model's class ids (0 = nodata) "
             "with class names and colours, and optionally a confidence raster. Works from the batch dialog "
-            "(one model, many rasters). Typical: TILE_SIZE 256 (lower it if memory runs short), BATCH_SIZE 4 "
+            "(one model, many rasters). Typical: TILE_SIZE 0 (automatic; 128 if memory runs short), BATCH_SIZE 4 "
             "on a CPU, more on a GPU. <b>Outputs</b>: the classification raster (paletted style with the "
             "model's class names and colours, also as a .qml sidecar), optionally the confidence raster (grey, "
             "0-1) and the per-class probabilities; loaded into the project styled.")
