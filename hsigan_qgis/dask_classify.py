@@ -18,6 +18,8 @@ import os
 import threading
 import time
 
+import numpy as np
+
 from .errors import InputError
 
 CHUNK = 1024  # chunk side when TILE_SIZE is 0 (automatic)
@@ -70,15 +72,15 @@ def load_model(model_path, digest, device_name):
 def classify_chunk(input_path, model_path, digest, device_name, window, tile, dtype, confidence, probabilities):
     """Worker side: (window, labels, confidence or None, probabilities or None) of one chunk, read with
     this worker's own handle and computed in tiles of `tile` px."""
+    import torch
+
     from . import block_reader
     from .inference import tile_results
-    import torch
 
     model, metadata, norm, lookup, device = load_model(model_path, digest, device_name)
     radius = metadata["patch_size"] // 2
     row, col, h, w = window
     plan = block_reader.Plan(h, w, tile)
-    import numpy as np
     labels = np.empty((h, w), dtype=dtype)
     conf = np.empty((h, w), dtype=np.float32) if confidence else None
     prob = np.empty((len(metadata["class_ids"]), h, w), dtype=np.float32) if probabilities else None
