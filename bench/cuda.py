@@ -19,6 +19,8 @@ What it does, in this order, writing OUT.json after every section (so a run cut 
   4. Whole classify() of a synthetic SIZE^2 x 200-band int16 GeoTIFF (tiled, DEFLATE) on CUDA and on CPU
      with one and with the automatic number of reading threads, and tile sizes 256-1024: wall seconds,
      reading seconds, label agreement.
+  5. (issue 15; `--sections layouts`) classify() at the defaults against a read-only pass of the same
+     file, for tiled DEFLATE and uncompressed GeoTIFF and ENVI BSQ: seconds and their ratio.
 """
 import argparse
 import hashlib
@@ -256,6 +258,52 @@ def whole_raster(size, work):
     return out
 
 
+def layouts(size, work, repeats=2):
+    """Issue 15: classify() at the defaults (TILE_SIZE 0 = automatic) against a read-only pass of the same
+    file (bench/inference.py's read_only_pass: all bands, 512^2 windows, one thread per core, each with its
+    own handle, cast to float32) for a tiled DEFLATE GeoTIFF, a tiled uncompressed GeoTIFF and ENVI BSQ of
+    the synthetic SIZE^2 x 200-band int16 scene, written on this machine. Medians of `repeats`, after one
+    warm-up classify() of a small raster (CUDA context, cuDNN)."""
+    import torch
+    b = bench_inference()
+    model = os.path.join(work, "random.hsigan")
+    b.save_model(b.make_net(), model)
+    warm = os.path.join(work, "warm.tif")
+    b.write_raster(warm, 512)
+    classify_to(warm, model, os.path.join(work, "warm_map.tif"), GPU)
+
+    from hsigan_qgis import inference
+
+    def timed_classify(path, out, **kw):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        result = classify_to(path, model, out, GPU, **kw)
+        return time.perf_counter() - started, result
+
+    def once(path, out):
+        """The defaults, then variants (their maps must be the same): all cores reading, pageable memory,
+        the old default TILE_SIZE 256."""
+        seconds, result = timed_classify(path, out)
+        row = dict(seconds=seconds, read_seconds_summed=result["read_seconds"], read_threads=result["read_threads"])
+        labels = read(out, 1)
+        for name, setting, kw in (("threads_all_cores", ("READ_THREADS", os.cpu_count()), {}),
+                                  ("pageable", ("PINNED", False), {}), ("tile_256", None, dict(tile_size=256))):
+            before = getattr(inference, setting[0]) if setting else None
+            if setting:
+                setattr(inference, setting[0], setting[1])
+            try:
+                row[name + "_seconds"], _ = timed_classify(path, out + ".variant.tif", **kw)
+            finally:
+                if setting:
+                    setattr(inference, setting[0], before)
+            row[name + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
+        print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
+        return row
+
+    return b.layouts(size, work, model, once, threads=os.cpu_count(), repeats=repeats)
+
+
 def environment():
     import torch
     env = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), python=platform.python_version(),
@@ -273,6 +321,7 @@ def main():
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS-cuda"))
     parser.add_argument("--sections", nargs="+", default=["classify", "training", "throughput", "whole"])
+    parser.add_argument("--repeats", type=int, default=2, help="layouts: repeats per layout")
     parser.add_argument("--make-inputs", metavar="DIR")
     parser.add_argument("--gpu", default="cuda", help="cpu: dry run without a GPU (figures mean nothing then)")
     parser.add_argument("--train-once", help=argparse.SUPPRESS)
@@ -289,7 +338,8 @@ def main():
     sections = dict(classify=lambda: check_classify(args.inputs, work),
                     training=lambda: check_training(args.inputs, work),
                     throughput=lambda: throughput(["cuda", "cpu"]),
-                    whole=lambda: whole_raster(args.size, work))
+                    whole=lambda: whole_raster(args.size, work),
+                    layouts=lambda: layouts(args.size, work, args.repeats))
     for name in args.sections:
         print(f"[{name}]", flush=True)
         started = time.perf_counter()

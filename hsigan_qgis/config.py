@@ -131,8 +131,10 @@ class ClassifyConfig:
     output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).", label="Confidence")
     output_probabilities: str = opt("", "Optional raster with one probability band per class.",
                                     advanced=True, label="Class probabilities")
-    tile_size: int = opt(256, "Side of the tiles processed at once, in pixels; memory grows with it.",
-                         advanced=True, minimum=16, maximum=8192, label="Tile size (pixels)")
+    tile_size: int = opt(0, "Side of the tiles processed at once, in pixels; memory grows with it. 0 = "
+                         "automatic: about 256 on a CPU, 512 on a GPU, rounded to the file's blocks, so every "
+                         "block is read once (0 or 16 and more).", advanced=True, minimum=0, maximum=8192,
+                         label="Tile size (pixels, 0 = automatic)")
     batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
                           minimum=1, maximum=256, label="Tiles per batch")
     tta: bool = opt(False, "Test-time augmentation: average the class probabilities over the 8 flips/rotations "
@@ -141,6 +143,11 @@ class ClassifyConfig:
                     "default for that CPU cost; worth turning on with a GPU.",
                     advanced=True, label="Average over flips/rotations (TTA)")
     cog: bool = opt(False, "Write a cloud-optimised GeoTIFF.", advanced=True, label="Cloud-optimised GeoTIFF")
+    dask: str = opt("", "Optional Dask cluster to classify on: tcp://host:8786 (a running dask scheduler; "
+                    "workers must see the raster and the model at the same paths) or local:N (N worker "
+                    "processes on this machine). Empty: this process alone. Needs dask.distributed "
+                    "(pip install 'dask[distributed]').", advanced=True,
+                    label="Dask cluster (tcp://host:port or local:N)")
     device: str = opt("auto", "Where torch computes: auto (CUDA when available), cpu or cuda.",
                       choices=DEVICES, label="Device")
 

@@ -52,8 +52,8 @@ def translate(error: BaseException, job: str):
                                            "written); lower LEARNING_RATE, try another SEED or set GAN to none")
     if is_out_of_memory(error):
         if job == "classify":
-            return InputError("TILE_SIZE", "out of memory; lower TILE_SIZE (e.g. 256) or BATCH_SIZE (e.g. 1) "
-                                           "and run again; no output was written")
+            return InputError("TILE_SIZE", "out of memory; lower TILE_SIZE (e.g. 128; the automatic 0 picks "
+                                           "256-512) or BATCH_SIZE (e.g. 1) and run again; no output was written")
         return InputError("BATCH_SIZE", "out of memory; lower BATCH_SIZE (e.g. 32) or PATCH_SIZE, or use "
                                         "SAMPLES_PER_CLASS to train on fewer pixels, and run again; no model was written")
     return None

@@ -1,10 +1,12 @@
 """hsigan:classify — tiled, dense prediction of a whole raster.
 
-Tiles and halo: the raster is cut into TILE_SIZE squares (the last row/column of tiles is smaller when
-the size does not divide the raster). Each tile is read with a halo of r = PATCH_SIZE // 2 pixels on
-every side, the classifier runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per
-pixel: every unpadded 3x3 layer shrinks the block by one pixel per side, so the output is exactly the
-tile), and the result is written to the tile's window.
+Tiles and halo: the raster is read in the file's own block order by block_reader (strips of block rows,
+left to right; every block decoded once, the halo rows and columns carried from one chunk to the next) and
+cut into tiles of up to TILE_SIZE px (0 = automatic: about 256 on a CPU, 512 on a GPU, rounded to the
+file's blocks). Each tile comes with a halo of r = PATCH_SIZE // 2 pixels on every side, the classifier
+runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per pixel: every unpadded 3x3
+layer shrinks the block by one pixel per side, so the output is exactly the tile), and the result is
+written to the tile's window.
 
 Edge rule: outside the raster the halo is filled by reflection about the edge pixel (numpy 'reflect':
 the row at -1 is row 1, at -2 row 2), the same rule raster.read_window applies to training patches.
@@ -17,22 +19,20 @@ alpha) or not finite there; such pixels enter their neighbours' patches as 0 (th
 training. Bad bands (nodata or constant over the training pixels, listed in the model's 'bad_bands') are
 not judged and are set to 0 after normalisation, as in training.
 
-Resources: reading threads (read_threads()) read, normalise and queue the next tiles while the current
-batch is computed; memory is at most max(2 x threads, BATCH_SIZE) tiles x bands x (tile + 2r)^2 float32
-plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile and
-batch size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE tiles per
-forward pass, float32 (see dense_logits).
+Resources: reading threads (read_threads()) read, normalise and queue the next chunks while the current
+tiles are computed; memory is at most block_reader.in_flight() chunks (each at most CHUNK_BYTES; together
+at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB of page-locked memory on CUDA) plus 2r full-width
+rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is
+bounded by tile size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE
+tiles per forward pass, float32 (see dense_logits).
 """
-import collections
 import contextlib
-import itertools
 import os
-import threading
 import time
 
 import numpy as np
 
-from . import model_file
+from . import block_reader, model_file
 from .config import ClassifyConfig, check
 from .device import choose
 from .errors import InputError, one_line
@@ -40,7 +40,7 @@ from .feedback import Feedback
 from .formats import check_creatable
 from .outputs import atomic_path, check_output, write_text
 from .replaceable import check_replaceable
-from .raster import band_wavelengths, open_raster, read_window
+from .raster import band_wavelengths, open_raster
 from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
 from .tta import dihedral_probabilities
@@ -90,78 +90,22 @@ def driver_for(path, parameter="OUTPUT"):
     raise InputError(parameter, f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
 
 
-def tiles(height, width, size, block=None, block_bytes=0, budget=0):
-    """(row, col, h, w) of the tiles, in vertical strips of tiles wide enough to fill GDAL's block cache but
-    no wider: the raster blocks under a tile's halo are then still cached when the tile below or beside
-    needs them, so a tiled, compressed raster is decompressed about once (block=(rows, cols) of the
-    file's blocks, block_bytes: one block position, all bands). Without a block size: row by row."""
-    strip = width
-    if block and block[1] < width and block_bytes and budget:
-        rows_span = -(-(size + 2 * 16) // block[0]) + 1  # blocks a halo'd tile touches vertically (halo <= 16)
-        fit = int(0.8 * budget // (rows_span * block_bytes)) - 2  # block columns beyond the two halo ones
-        strip = max(size, (max(fit, 1) * block[1]) // size * size)
-    for left in range(0, width, strip):
-        for row in range(0, height, size):
-            for col in range(left, min(left + strip, width), size):
-                yield row, col, min(size, height - row), min(size, width - col)
-
-
 def read_threads(device_type):
     """Threads that read and normalise tiles ahead of the classifier. With the classifier on a GPU,
     reading (decompression, type conversion, validity, normalisation) is nearly all of classify's time,
-    so on CUDA several threads read at once (GDAL and numpy release the GIL) and GDAL decodes blocks with
-    all cores; on CPU one reading thread, as more only took cores from torch (bench/RESULTS-cuda.md).
+    so on CUDA one thread per core (at most 16) reads at once (GDAL and numpy release the GIL; on an H100
+    machine 16 threads classified a 2048^2 DEFLATE GeoTIFF in 2.1-2.9 s against 3.1-3.8 s with 8) and GDAL
+    decodes blocks with all cores; on CPU one reading thread, as more only took cores from torch
+    (bench/RESULTS-cuda.md).
     READ_THREADS overrides the count (benchmarks)."""
     if READ_THREADS:
         return int(READ_THREADS)
-    return max(1, min(8, (os.cpu_count() or 1) // 2)) if device_type == "cuda" else 1
+    return max(1, min(16, os.cpu_count() or 1)) if device_type == "cuda" else 1
 
 
 READ_THREADS = 0  # 0 = read_threads() decides
 CUDA_DECODE_THREADS = "ALL_CPUS"  # GDAL_NUM_THREADS while reading for a CUDA run (None: GDAL's default)
-
-
-def _prefetch(path, windows, halo, norm, stats, threads, depth, gdal_threads=None):
-    """Iterate (window, data, valid) in the order of `windows`, read and normalised ahead by `threads`
-    threads, at most `depth` tiles in flight (memory stays bounded by tile size). Each thread opens the
-    raster itself: a GDAL dataset handle must not be shared between threads. gdal_threads: GDAL's
-    GDAL_NUM_THREADS while reading (multi-threaded block decoding), None to leave it. stats['read_seconds']
-    sums the threads' reading time."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import rasterio
-
-    local, handles, lock = threading.local(), [], threading.Lock()
-    stats["read_seconds"] = 0.0
-
-    def load(window):
-        if not hasattr(local, "dataset"):
-            local.dataset = open_raster(path)
-            with lock:
-                handles.append(local.dataset)
-        started = time.perf_counter()
-        row, col, h, w = window
-        with rasterio.Env(GDAL_NUM_THREADS=gdal_threads) if gdal_threads else contextlib.nullcontext():
-            data, valid = read_window(local.dataset, row, col, h, w, halo, skip_bands=norm.bad_bands)
-        norm.apply(data, valid)
-        return window, data, valid, time.perf_counter() - started
-
-    windows, pending = iter(windows), collections.deque()
-    try:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hsigan-read") as pool:
-            try:
-                pending.extend(pool.submit(load, window) for window in itertools.islice(windows, depth))
-                while pending:
-                    window, data, valid, seconds = pending.popleft().result()
-                    stats["read_seconds"] += seconds
-                    pending.extend(pool.submit(load, following) for following in itertools.islice(windows, 1))
-                    yield window, data, valid
-            finally:  # cancelled, failed or done: drop what is queued; the pool waits for running reads
-                for future in pending:
-                    future.cancel()
-    finally:
-        for handle in handles:
-            handle.close()
+PINNED = True  # on CUDA, read chunks into page-locked memory (False: pageable; benchmarks)
 
 
 @contextlib.contextmanager
@@ -206,6 +150,37 @@ def prepare_model(model, device):
     return model.to(memory_format=torch.channels_last)
 
 
+def tile_results(model, x, valid, lookup, radius, dtype, confidence, probabilities, tta=False):
+    """[(labels, confidence or None, probabilities or None)] as numpy for each tile of a normalised, halo'd
+    batch x (N, bands, h + 2r, w + 2r) with validity (N, h + 2r, w + 2r): class ids (CLASS_NODATA where
+    invalid), winning probability and per-class probabilities (CONFIDENCE_NODATA where invalid). tta: the
+    probabilities averaged over the 8 flips/rotations (hsigan_qgis/tta.py)."""
+    import torch
+    if tta:
+        scores = probs = dihedral_probabilities(model, x)
+    else:
+        scores = dense_logits(model, x)
+        probs = torch.softmax(scores, 1) if (confidence or probabilities) else None
+    core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
+    labels = lookup[scores.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
+    results = []
+    for i in range(len(labels)):
+        conf = prob = None
+        if confidence:
+            conf = probs[i].max(0).values.masked_fill_(~core[i], CONFIDENCE_NODATA).cpu().numpy()
+        if probabilities:
+            prob = probs[i].masked_fill_(~core[i][None], CONFIDENCE_NODATA).cpu().numpy()
+        results.append((labels[i], conf, prob))
+    return results
+
+
+def _pinned(shape):
+    """float32 host array in page-locked memory (torch's caching host allocator reuses it), so the copy
+    to the GPU is asynchronous and needs no staging copy."""
+    import torch
+    return torch.empty(shape, dtype=torch.float32, pin_memory=True).numpy()
+
+
 def dense_logits(model, x):
     """(N, classes, H-2r, W-2r) float32 logits of a normalised (N, bands, H, W) batch. Float32 throughout:
     on an H200 float16 autocast computed only 1.2x faster than float32 while reading the raster took
@@ -238,6 +213,11 @@ def _to_cog(path):
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
+    if 0 < cfg.tile_size < 16:
+        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 0 (automatic) or 16 or more")
+    if cfg.dask:
+        from .dask_classify import check_address
+        check_address(cfg.dask)
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
                                                                ("OUTPUT_PROBABILITIES", cfg.output_probabilities)) if p]
     for name, path in outputs:
@@ -304,21 +284,24 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
     dtype = class_dtype(int(class_ids.max()))
     lookup = torch.as_tensor(class_ids, device=device)
     n_classes = len(class_ids)
-    block = dataset.block_shapes[0]
-    block_bytes = block[0] * block[1] * sum(np.dtype(t).itemsize for t in dataset.dtypes)
-    windows = list(tiles(dataset.height, dataset.width, cfg.tile_size, block, block_bytes, CACHE_BYTES))
+    plan = block_reader.plan(dataset.height, dataset.width, dataset.block_shapes[0], dataset.count,
+                             cfg.tile_size, device.type)
+    n_tiles = block_reader.count_tiles(dataset.height, dataset.width, plan, radius)
     cuda = device.type == "cuda"
-    feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {len(windows)} tiles of "
-                  f"{cfg.tile_size} px (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
-                  f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else "")
-                  + ("; probabilities averaged over the 8 flips/rotations (TTA)" if cfg.tta else ""))
+    if not cfg.dask:
+        feedback.info(f"Classifying {dataset.width} x {dataset.height} pixels in {n_tiles} tiles of up to "
+                      f"{plan.strip_rows} x {plan.tile_cols} px, read in {plan.strip_rows} x {plan.chunk_cols} px "
+                      f"chunks in the file's block order (halo {radius} px, {cfg.batch_size if cuda else 1} per pass) on "
+                      f"{device.type}" + (f"; {len(bad_bands)} bad bands set to 0" if bad_bands else "")
+                      + ("; probabilities averaged over the 8 flips/rotations (TTA)" if cfg.tta else ""))
     batch_size = cfg.batch_size if cuda else 1  # on CPU batching tiles only costs memory
     with contextlib.ExitStack() as stack:
-        if cuda:  # few distinct tile shapes: let cuDNN pick kernels; float32 means float32 (no TF32)
+        if cuda:  # float32 means float32 (no TF32); cuDNN's heuristics, not benchmarking: the edge tiles
+            # have other shapes, each would be benchmarked again, and computing is ~1 % of the time anyway
             cudnn = torch.backends.cudnn
             stack.callback(setattr, cudnn, "benchmark", cudnn.benchmark)
             stack.callback(setattr, cudnn, "allow_tf32", cudnn.allow_tf32)
-            cudnn.benchmark, cudnn.allow_tf32 = True, False
+            cudnn.benchmark, cudnn.allow_tf32 = False, False
         class_tmp = stack.enter_context(atomic_path(cfg.output))
         dst = stack.enter_context(rasterio.open(class_tmp, "w", **_profile(
             dataset, driver_for(cfg.output), dtype, 1, CLASS_NODATA, cfg.tile_size)))
@@ -335,41 +318,40 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         done = 0
         pending = []
 
+        def write(window, labels, conf, prob):
+            row, col, h, w = window
+            window = Window(col, row, w, h)
+            dst.write(labels, 1, window=window)
+            if conf_dst:
+                conf_dst.write(conf, 1, window=window)
+            if prob_dst:
+                prob_dst.write(prob, window=window)
+
         def flush():
             nonlocal done
-            if cuda:  # one copy into pinned memory, then an asynchronous copy to the GPU
-                x = torch.empty((len(pending),) + pending[0][1].shape, pin_memory=True)
-                for i, (_, data, _) in enumerate(pending):
-                    x[i].copy_(torch.from_numpy(data))
-                x = x.to(device, non_blocking=True)
+            if cuda:  # the chunks were read into pinned memory: asynchronous copies, batched on the GPU
+                x = torch.stack([torch.from_numpy(np.ascontiguousarray(data)).to(device, non_blocking=True)
+                                 for _, data, _ in pending])
                 valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
             else:  # CPU: one tile per pass, no copy
                 x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
-            if cfg.tta:  # mean probabilities over the 8 flips/rotations (hsigan_qgis/tta.py)
-                probs = dihedral_probabilities(model, x)
-                scores = probs
-            else:
-                scores = dense_logits(model, x)
-                probs = torch.softmax(scores, 1) if (conf_dst or prob_dst) else None
-            core = valid[:, radius:valid.shape[1] - radius, radius:valid.shape[2] - radius]
-            labels = lookup[scores.argmax(1)].masked_fill_(~core, CLASS_NODATA).cpu().numpy().astype(dtype)
-            for i, ((row, col, h, w), _, _) in enumerate(pending):
-                window = Window(col, row, w, h)
-                dst.write(labels[i], 1, window=window)
-                if conf_dst:
-                    conf = probs[i].max(0).values.masked_fill_(~core[i], CONFIDENCE_NODATA)
-                    conf_dst.write(conf.cpu().numpy(), 1, window=window)
-                if prob_dst:
-                    prob = probs[i].masked_fill_(~core[i][None], CONFIDENCE_NODATA)
-                    prob_dst.write(prob.cpu().numpy(), window=window)
+            results = tile_results(model, x, valid, lookup, radius, dtype, bool(conf_dst), bool(prob_dst),
+                                   cfg.tta)
+            for ((row, col, h, w), _, _), (labels, conf, prob) in zip(pending, results):
+                write((row, col, h, w), labels, conf, prob)
             done += len(pending)
             pending.clear()
-            feedback.progress(100.0 * done / len(windows))
+            feedback.progress(100.0 * done / n_tiles)
 
+        if cfg.dask:  # chunks computed on the cluster, written here as they complete
+            from . import dask_classify
+            dask_classify.run(cfg, dataset, dtype, feedback, stats, write)
         threads = read_threads(device.type)
-        stats["read_threads"] = threads
-        for item in _prefetch(cfg.input, windows, radius, norm, stats, threads, depth=max(2 * threads, batch_size),
-                              gdal_threads=CUDA_DECODE_THREADS if cuda else None):
+        stats.setdefault("read_threads", threads)
+        for item in [] if cfg.dask else block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
+                                            threads, block_reader.in_flight(plan, dataset.count, threads, device.type),
+                                            gdal_threads=CUDA_DECODE_THREADS if cuda else None,
+                                            allocate=_pinned if cuda and PINNED else None):
             feedback.check_cancel()
             if not done and not pending:
                 _check_scale(norm, item[1], item[2], radius, feedback)

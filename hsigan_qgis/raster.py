@@ -68,7 +68,7 @@ def band_wavelengths(dataset):
     return values
 
 
-def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0, skip_bands=None):
+def read_window(dataset, row: int, col: int, height: int, width: int, halo: int = 0, skip_bands=None, out=None):
     """Bands and validity of rows [row-halo, row+height+halo) x cols likewise, as float32.
 
     Parts outside the raster are filled by reflection about the edge pixel (numpy 'reflect': the row
@@ -79,10 +79,51 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
     not masked by a mask band or an alpha band, and finite. Bands in `skip_bands` (0-based; the model's
     bad bands, which inference zeroes anyway) are not judged; with None (training, bad bands not yet
     known) the bands that hold no value anywhere in the window are skipped. Returns (data (B,h,w),
-    valid (h,w)).
+    valid (h,w)). out: a float32 (B,h,w) array, possibly a view into a larger one, that GDAL reads into
+    (no copy; halo 0 or a window inside the raster). Validity is judged one band at a time (no bands x
+    pixels boolean cube), so a tile costs its data and little more.
     """
-    data, ok = read_window_masks(dataset, row, col, height, width, halo)
-    return data, judge_validity(ok, skip_bands)
+    window, pads = _window(dataset, row, col, height, width, halo)
+    data = _read(dataset, window, out)
+    flags, nodatas = dataset.mask_flag_enums, dataset.nodatavals
+    shared, alpha_ok = _shared_masks(dataset, window, data)
+    skipped = None if skip_bands is None else set(int(b) for b in np.asarray(skip_bands, dtype=int).ravel())
+    valid = np.ones(data.shape[1:], dtype=bool)
+    holding = 0  # bands judged (with skip_bands None: those holding a value somewhere here)
+    for b, dtype in enumerate(dataset.dtypes):
+        if skipped is not None and b in skipped:
+            continue
+        ok = _band_ok(data[b], flags[b], nodatas[b], dtype, shared, alpha_ok)
+        if skipped is None and ok is not None and not ok.any():
+            continue  # holds no value anywhere in the window: not judged (training, bad bands unknown)
+        holding += 1
+        if ok is not None:
+            valid &= ok
+    if skipped is None and not holding:  # no band holds a value anywhere here: nothing is valid
+        valid[:] = False
+    data = _scale(dataset, data)
+    if pads:
+        data = _pad(data, pads)
+        valid = _pad(valid[None], pads)[0]
+    return data, valid
+
+
+def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
+    """Like read_window, but the validity per band (B, h, w) before any band is judged, so that which
+    bands to skip can be decided over several windows (training's scattered windows; judge_validity)."""
+    window, pads = _window(dataset, row, col, height, width, halo)
+    data = _read(dataset, window, None)
+    flags, nodatas = dataset.mask_flag_enums, dataset.nodatavals
+    shared, alpha_ok = _shared_masks(dataset, window, data)
+    ok = np.ones(data.shape, dtype=bool)
+    for b, dtype in enumerate(dataset.dtypes):
+        band_ok = _band_ok(data[b], flags[b], nodatas[b], dtype, shared, alpha_ok)
+        if band_ok is not None:
+            ok[b] = band_ok
+    data = _scale(dataset, data)
+    if pads:
+        data, ok = _pad(data, pads), _pad(ok, pads)
+    return data, ok
 
 
 def judge_validity(ok, skip_bands=None):
@@ -96,44 +137,81 @@ def judge_validity(ok, skip_bands=None):
     return valid
 
 
-def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
-    """Like read_window, but the validity per band (B, h, w) before any band is judged, so that which
-    bands to skip can be decided over several windows (training's scattered windows)."""
-    from rasterio.enums import ColorInterp, MaskFlags
+def _window(dataset, row, col, height, width, halo):
+    """The part of the halo'd window inside the raster, and the reflection pads around it (None if none)."""
     from rasterio.windows import Window
 
     r0, c0 = row - halo, col - halo
     r1, c1 = row + height + halo, col + width + halo
     rr0, cc0 = max(r0, 0), max(c0, 0)
     rr1, cc1 = min(r1, dataset.height), min(c1, dataset.width)
-    window = Window(cc0, rr0, cc1 - cc0, rr1 - rr0)
+    pads = ((rr0 - r0, r1 - rr1), (cc0 - c0, c1 - cc1))
+    return Window(cc0, rr0, cc1 - cc0, rr1 - rr0), (pads if any(p for pair in pads for p in pair) else None)
+
+
+def _read(dataset, window, out):
+    """The window as float32 (into `out` when given); a damaged or truncated file ends as INPUT's error."""
     from rasterio.errors import RasterioIOError
     try:
-        data = dataset.read(window=window, out_dtype="float32")
+        return dataset.read(window=window, out_dtype="float32") if out is None else _read_into(dataset, window, out)
     except RasterioIOError as error:
         raise read_error(dataset, error) from None
-    # Per-band validity from the data already read (GDAL's nodata masks would read every band again).
-    ok = np.isfinite(data)
+
+
+def _read_into(dataset, window, out):
+    """dataset.read(window) into `out` (float32, any strides): GDAL writes there directly where rasterio
+    takes strided arrays, else through one copy."""
+    try:
+        data = dataset.read(window=window, out=out)
+    except (ValueError, TypeError):
+        data = dataset.read(window=window, out_dtype="float32")
+    if data is not out:
+        out[...] = data
+    return out
+
+
+def _shared_masks(dataset, window, data):
+    """(mask band of the first band that has one, or None; alpha validity, or None). GDAL uses an alpha
+    band as mask only in 2- and 4-band rasters; a hyperspectral cube's alpha masks too."""
+    from rasterio.enums import ColorInterp, MaskFlags
+
     shared = None
-    for b, (flags, nodata) in enumerate(zip(dataset.mask_flag_enums, dataset.nodatavals)):
-        if MaskFlags.nodata in flags and nodata is not None:
-            if np.isnan(nodata):
-                continue  # NaN is already not finite
-            ok[b] &= data[b] != np.float32(nodata)
-        elif MaskFlags.per_dataset in flags or MaskFlags.alpha in flags:
-            if shared is None:
-                shared = dataset.read_masks(b + 1, window=window) > 0
-            ok[b] &= shared
-    # GDAL uses an alpha band as mask only in 2- and 4-band rasters; a hyperspectral cube's alpha masks too.
+    for b, (band_flags, nodata) in enumerate(zip(dataset.mask_flag_enums, dataset.nodatavals)):
+        if MaskFlags.nodata in band_flags and nodata is not None:
+            continue
+        if MaskFlags.per_dataset in band_flags or MaskFlags.alpha in band_flags:
+            shared = dataset.read_masks(b + 1, window=window) > 0
+            break
     alpha = [b for b, interp in enumerate(dataset.colorinterp) if interp == ColorInterp.alpha]
-    if alpha and shared is None:
-        ok &= (data[alpha] > 0).all(axis=0)
+    alpha_ok = (data[alpha] > 0).all(axis=0) if alpha and shared is None else None
+    return shared, alpha_ok
+
+
+def _band_ok(band, band_flags, nodata, dtype, shared, alpha_ok):
+    """Validity of one band's pixels (None: all valid). Per-band validity comes from the data already read
+    (GDAL's nodata masks would read every band again); integer bands are finite and are not checked."""
+    from rasterio.enums import MaskFlags
+
+    ok = None if np.issubdtype(np.dtype(dtype), np.integer) else np.isfinite(band)
+    if MaskFlags.nodata in band_flags and nodata is not None:
+        if not np.isnan(nodata):  # NaN is already not finite
+            differs = band != np.float32(nodata)
+            ok = differs if ok is None else ok & differs
+    elif MaskFlags.per_dataset in band_flags or MaskFlags.alpha in band_flags:
+        ok = shared if ok is None else ok & shared
+    if alpha_ok is not None:
+        ok = alpha_ok if ok is None else ok & alpha_ok
+    return ok
+
+
+def _scale(dataset, data):
     scales, offsets = dataset.scales, dataset.offsets
     if any(s != 1.0 for s in scales) or any(o != 0.0 for o in offsets):
         data *= np.asarray(scales, dtype=np.float32)[:, None, None]
         data += np.asarray(offsets, dtype=np.float32)[:, None, None]
-    pads = ((rr0 - r0, r1 - rr1), (cc0 - c0, c1 - cc1))
-    if any(p for pair in pads for p in pair):
-        data = np.pad(data, ((0, 0),) + pads, mode="reflect" if min(data.shape[1:]) > 1 else "edge")
-        ok = np.pad(ok, ((0, 0),) + pads, mode="reflect" if min(ok.shape[1:]) > 1 else "edge")
-    return data, ok
+    return data
+
+
+def _pad(array, pads):
+    """Reflect (edge for a 1-pixel side) a (B, h, w) array by ((top, bottom), (left, right))."""
+    return np.pad(array, ((0, 0),) + pads, mode="reflect" if min(array.shape[1:]) > 1 else "edge")

@@ -43,6 +43,8 @@ fi
 .venv/bin/python -c "import onnx, onnxruntime" 2>/dev/null || $pip install -q onnx onnxruntime "numpy<2"
 # scikit-learn: only the benchmarks' SVM / random-forest baselines (bench/accuracy.py, bench/scenes.py) use it.
 .venv/bin/python -c "import sklearn" 2>/dev/null || $pip install -q "scikit-learn<1.7" "numpy<2"
+# Optional: classify on a Dask cluster (--dask / DASK) and its tests; QGIS use does not need it.
+.venv/bin/python -c "import distributed" 2>/dev/null || $pip install -q "dask[distributed]" "numpy<2"
 # The first qgis-process call links the plugin and enables it in a private QGIS profile.
 bin/qgis-process list >/dev/null 2>&1 || true
 bin/qgis-process list 2>/dev/null | grep -q "hsigan:train" || { echo "setup: the HSI-GAN provider did not load in qgis_process" >&2; exit 1; }

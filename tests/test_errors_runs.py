@@ -98,21 +98,21 @@ def test_existing_map_survives_a_failure_mid_write(processing_run, small_model, 
     old = b"an older map the user wants to keep"
     with open(out, "wb") as stream:
         stream.write(old)
-    import hsigan_qgis.inference as inference
-    real, calls = inference.read_window, []
+    import hsigan_qgis.block_reader as block_reader
+    real, calls = block_reader.read_window, []
 
     def failing(*args, **kwargs):  # the disk goes away after two tiles
         calls.append(1)
         if len(calls) > 2:
             raise OSError(5, "Input/output error")
         return real(*args, **kwargs)
-    monkeypatch.setattr(inference, "read_window", failing)
+    monkeypatch.setattr(block_reader, "read_window", failing)
     message = qgis_error(processing_run, "hsigan:classify", {"INPUT": raster, "MODEL": model, "OUTPUT": out,
                                                               "TILE_SIZE": 16, "BATCH_SIZE": 1, "DEVICE": 1})
     assert "Input/output error" in message and len(calls) > 2
     assert open(out, "rb").read() == old
     no_leftovers(tmp_path, ["map.tif"])
-    monkeypatch.setattr(inference, "read_window", real)
+    monkeypatch.setattr(block_reader, "read_window", real)
     processing_run("hsigan:classify", {"INPUT": raster, "MODEL": model, "OUTPUT": out, "DEVICE": 1})
     assert (read_map(out)[0] > 0).all()  # replaced once complete
     no_leftovers(tmp_path, ["map.qml", "map.tif"])

@@ -9,7 +9,7 @@ import rasterio
 from rasterio.transform import from_origin
 
 from conftest import RASTER, TRAIN_LABELS, write_raster
-from hsigan_qgis import model_file
+from hsigan_qgis import block_reader, model_file
 from hsigan_qgis.config import ClassifyConfig
 from hsigan_qgis.feedback import Feedback
 from hsigan_qgis.inference import classify, load_classifier
@@ -156,24 +156,75 @@ def test_reading_threads_give_the_same_map(tmp_path, monkeypatch, threads):
     assert (read(many, 1) == read(one, 1)).all()
     assert (read(tmp_path / "cn.tif", 1) == read(tmp_path / "c1.tif", 1)).all()
     stats = {}
-    windows = list(inference.tiles(H, W, 16))
-    norm = Normalisation([0.0] * BANDS, [1.0] * BANDS, [])
-    got = [w for w, _, _ in inference._prefetch(str(raster), windows, 3, norm, stats, threads, 4, "ALL_CPUS")]
-    assert got == windows and stats["read_seconds"] > 0
+    plan = block_reader.Plan(16, 16, 16)
+    got = [w for w, _, _ in block_reader.read_tiles(str(raster), H, W, plan, 3, None, stats, threads, 4, "ALL_CPUS")]
+    assert got == [w for w, _, _ in block_reader.read_tiles(str(raster), H, W, plan, 3, None, {}, 1, 1)]
+    assert stats["read_seconds"] > 0
 
 
 def test_reading_stops_when_the_consumer_does(tmp_path):
     """A cancelled classification stops reading: the generator closes its thread pool and raster handles."""
     import threading
-    from hsigan_qgis import inference
 
     raster = write_raster(tmp_path / "in.tif", cube())
-    windows = list(inference.tiles(H, W, 16))
     norm = Normalisation([0.0] * BANDS, [1.0] * BANDS, [])
-    reader = inference._prefetch(str(raster), windows, 2, norm, {}, 3, 4)
+    reader = block_reader.read_tiles(str(raster), H, W, block_reader.Plan(16, 16, 16), 2, norm, {}, 3, 4)
     next(reader)
     reader.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("hsigan-read")]
+
+
+LAYOUTS = {"strips": {}, "tiled": dict(tiled=True, blockxsize=16, blockysize=16), "envi": dict(driver="ENVI")}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, monkeypatch, layout):
+    """The block-order reader gives every tile exactly read_window's halo'd, normalised data and validity
+    (edges reflected, NaN holes), whatever the chunk geometry, while reading each pixel from the file once."""
+    data = cube(bands=3)
+    data[:, nodata_holes()] = np.nan
+    suffix = ".envi" if layout == "envi" else ".tif"
+    path = write_raster(tmp_path / ("in" + suffix), data, nodata=float("nan"), **LAYOUTS[layout])
+    norm = Normalisation([0.1] * 3, [2.0] * 3, [])
+    reads = []
+
+    def recording(dataset, row, col, h, w, halo=0, skip_bands=None, out=None):
+        reads.append((row, col, h, w, halo))
+        return read_window(dataset, row, col, h, w, halo, skip_bands, out)
+
+    with open_raster(path) as ds:
+        plans = [block_reader.Plan(16, 16, 16), block_reader.Plan(17, 20, 20), block_reader.Plan(16, W, 20),
+                 block_reader.plan(H, W, ds.block_shapes[0], 3, 0, "cpu")]
+        for halo, plan in [(h, p) for h in (0, 1, 3, 15) for p in plans]:
+            reads.clear()
+            monkeypatch.setattr(block_reader, "read_window", recording)
+            tiles = list(block_reader.read_tiles(path, H, W, plan, halo, norm, {}, threads=2, depth=3))
+            monkeypatch.setattr(block_reader, "read_window", read_window)
+            read_count = np.zeros((H, W), int)
+            for row, col, h, w, read_halo in reads:
+                assert read_halo == 0
+                read_count[row:row + h, col:col + w] += 1
+            assert (read_count == 1).all()
+            covered = np.zeros((H, W), int)
+            for (row, col, h, w), x, valid in tiles:
+                covered[row:row + h, col:col + w] += 1
+                want, want_valid = read_window(ds, row, col, h, w, halo, skip_bands=[])
+                norm.apply(want, want_valid)
+                np.testing.assert_array_equal(x, want)
+                np.testing.assert_array_equal(valid, want_valid)
+            assert (covered == 1).all()
+            assert len(tiles) == block_reader.count_tiles(H, W, plan, halo)
+
+
+def test_automatic_tile_plan_follows_blocks_and_device():
+    tiled = block_reader.plan(4096, 4096, (256, 256), 200, 0, "cpu")
+    assert tiled.strip_rows % 256 == 0 and tiled.chunk_cols % 256 == 0 and tiled.chunk_cols == 256
+    assert block_reader.plan(4096, 4096, (256, 256), 200, 0, "cuda").chunk_cols == 512
+    bsq = block_reader.plan(4096, 4096, (1, 4096), 200, 0, "cpu")
+    assert bsq.chunk_cols == 4096 and bsq.strip_rows * 4096 * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
+    assert block_reader.plan(4096, 4096, (256, 256), 200, 100, "cpu") == block_reader.Plan(100, 100, 100)
+    wide = block_reader.plan(4096, 100000, (1, 100000), 200, 0, "cpu")  # memory stays bounded
+    assert wide.strip_rows * wide.chunk_cols * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
 
 
 def test_read_threads_rule(monkeypatch):
@@ -181,9 +232,11 @@ def test_read_threads_rule(monkeypatch):
 
     assert inference.read_threads("cpu") == 1
     monkeypatch.setattr(inference.os, "cpu_count", lambda: 16)
-    assert inference.read_threads("cuda") == 8
+    assert inference.read_threads("cuda") == 16
+    monkeypatch.setattr(inference.os, "cpu_count", lambda: 64)
+    assert inference.read_threads("cuda") == 16
     monkeypatch.setattr(inference.os, "cpu_count", lambda: 2)
-    assert inference.read_threads("cuda") == 1
+    assert inference.read_threads("cuda") == 2
 
 
 @pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
