@@ -22,7 +22,10 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
 
     feedback = feedback or Feedback()
     if cfg.output_report:
+        from .input_files import check_outputs
+        from .report import report_files
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
+        check_outputs(report_files(cfg.output_report), (cfg.input, cfg.reference))
     map_names = read_class_table(cfg.input)
     with open_raster(cfg.input) as dataset:
         if dataset.dtypes[0] not in ("uint8", "uint16", "uint32", "int8", "int16", "int32"):

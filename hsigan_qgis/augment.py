@@ -49,7 +49,7 @@ ARRAYS = ("patches", "labels", "synthetic", "rows", "cols")
 # -- the sample file --------------------------------------------------------------------------------
 def write_samples(path, metadata, arrays):
     metadata = dict(metadata, format=FORMAT, format_version=FORMAT_VERSION)
-    with atomic_path(path) as temporary:
+    with atomic_path(path, "OUTPUT") as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata, indent=1, sort_keys=True))
             for name in ARRAYS:
@@ -149,9 +149,15 @@ def validate(cfg: AugmentConfig):
             raise InputError(name, f"{value} is below the minimum {low}")
     if cfg.count_per_class > 100000:
         raise InputError("COUNT_PER_CLASS", f"{cfg.count_per_class} is above the maximum 100000")
-    check_output(cfg.output, "OUTPUT", inputs=(cfg.input, cfg.labels))
+    from .input_files import check_outputs
+    from .report import report_files
+    inputs = (cfg.input, cfg.labels)
+    check_output(cfg.output, "OUTPUT", inputs=inputs)
+    written = [("OUTPUT", cfg.output)]
     if cfg.output_report:
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output))
+        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=inputs)
+        written += report_files(cfg.output_report)
+    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
 
 
 def augment(cfg: AugmentConfig, feedback: Feedback = None) -> dict:
