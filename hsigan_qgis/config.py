@@ -91,7 +91,8 @@ class AugmentConfig:
 class ClassifyConfig:
     input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).")
     model: str = req("Model file written by hsigan:train (.hsigan).")
-    output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).")
+    output: str = req("Classification raster to write: .tif (GeoTIFF, the default), .img, .ers, .mrf or "
+                      ".pix.")
     output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).")
     output_probabilities: str = opt("", "Optional raster with one probability band per class.",
                                     advanced=True)

@@ -74,11 +74,13 @@ def class_dtype(max_id):
 
 
 # Formats whose output (one file or several) is tested to read back what was written; a multi-file set
-# (.ers + data file, .mrf + .idx, .sdat + .sgrd) is written in a temporary folder under its final names and
+# (.ers + data file, .mrf + .idx + data) is written in a temporary folder under its final names and
 # moved together. Others (.vrt, .nc, ...) are refused before any work.
 FORMATS = {"tif": ("GTiff", "GeoTIFF"), "tiff": ("GTiff", "GeoTIFF"), "img": ("HFA", "Erdas Imagine"),
-           "ers": ("ERS", "ER Mapper"), "mrf": ("MRF", "Meta Raster Format"), "sdat": ("SAGA", "SAGA grid"),
-           "pix": ("PCIDSK", "PCI")}
+           "ers": ("ERS", "ER Mapper"), "mrf": ("MRF", "Meta Raster Format"), "pix": ("PCIDSK", "PCI")}
+
+
+EXTRA_FILES = {"ERS": ("",), "MRF": (".idx", ".pzp")}  # files a driver writes beside the named one
 
 
 def driver_for(path, parameter="OUTPUT"):
@@ -226,6 +228,8 @@ def _profile(dataset, driver, dtype, count, nodata, tile):
         block = 256 if min(dataset.width, dataset.height) >= 256 else 16 * max(1, min(dataset.width, dataset.height) // 16)
         profile.update(tiled=True, blockxsize=block, blockysize=block, compress="deflate",
                        interleave="band", BIGTIFF="IF_SAFER")
+    elif driver == "MRF":  # its default (PNG) holds no float32
+        profile.update(compress="DEFLATE")
     return profile
 
 
@@ -253,6 +257,8 @@ def written_files(cfg):
                             ("OUTPUT_PROBABILITIES", cfg.output_probabilities)):
         if path:
             files += [(parameter, path), (parameter, path + ".aux.xml")]
+            stem = os.path.splitext(path)[0]
+            files += [(parameter, stem + e) for e in EXTRA_FILES.get(driver_for(path, parameter), ())]
             if parameter != "OUTPUT_PROBABILITIES":
                 files.append((parameter, qml_path(path)))
     return files

@@ -73,9 +73,14 @@ def refuse_if_input(path, parameter, inputs):
 
 
 def check_outputs(outputs, inputs):
-    """outputs: [(parameter, path)] of every file a job writes (sidecars and twins included), checked
-    against every input file and against each other, before any work."""
+    """outputs: [(parameter, path)] of every file a job writes (sidecars and twins included; the path the
+    user gave first for each parameter), checked against every input file, against each other and
+    against the folder's name length limit, before any work."""
+    from .outputs import check_name_fits
+    mains = {}
     for parameter, path in outputs:
+        mains.setdefault(parameter, path)  # the first path of each parameter is the one the user gave
+        check_name_fits(path, parameter, mains[parameter])
         refuse_if_input(path, parameter, inputs)
     seen = []
     for parameter, path in outputs:

@@ -49,6 +49,22 @@ def check_output(path, parameter, inputs=()):
         raise InputError(parameter, f"'{path}' is a folder; give a file name")
 
 
+def check_name_fits(path, parameter, main=None):
+    """Refuses a file name longer than its folder allows (a sidecar such as map.tif.aux.xml is longer
+    than its map); main: the output path the user gave, when `path` is its sidecar."""
+    name = os.path.basename(path)
+    try:
+        limit = os.pathconf(os.path.dirname(os.path.abspath(path)), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = 255
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > limit:
+        given = os.path.basename(main or path)
+        room = limit - (size - len(given.encode("utf-8", "surrogateescape")))
+        raise InputError(parameter, f"the file name '{name[:40]}...' ({size} bytes) is longer than its folder allows "
+                                    f"({limit}); give a name of at most {room} bytes")
+
+
 def is_disk_full(error):
     return isinstance(error, OSError) and error.errno in DISK_FULL
 

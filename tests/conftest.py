@@ -19,6 +19,11 @@ REFERENCE = os.path.join(SAMPLE, "salinas_a_reference.gpkg")
 SHARED = os.path.join(ROOT, "..", "shared", "data")
 QGIS_PROCESS = os.path.join(ROOT, "bin", "qgis-process")
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "hostile: a bad input, fault or hostile file that must be refused cleanly "
+                                      "(message, exit code, no output or temp file left, inputs unchanged)")
+
+
 # Fast settings that still learn Salinas-A well; tests that need the GAN say so.
 FAST = dict(epochs=8, gan="none", gan_steps=20, seed=0)
 
