@@ -35,6 +35,9 @@ class AssessAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.assessment import assess
 
+        from hsigan_qgis.report import report_files
+        report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
+        self.check_written(parameters, context, report_files(report) if report else [], ("INPUT", "REFERENCE"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(
             parameters, "REFERENCE", context, ["gpkg", "shp"], "gpkg", feedback)

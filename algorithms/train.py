@@ -67,6 +67,10 @@ class TrainAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.train_job import train
 
+        from hsigan_qgis.report import report_files
+        report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
+        self.check_written(parameters, context, [("OUTPUT_MODEL", self.parameterAsFileOutput(
+            parameters, "OUTPUT_MODEL", context))] + (report_files(report) if report else []), ("INPUT", "LABELS"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         layer = self.parameterAsVectorLayer(parameters, "LABELS", context)
         labels_uri = ""
