@@ -41,7 +41,7 @@ from .outputs import atomic_path, check_output, disk_full_error
 from .raster import band_wavelengths, open_raster, read_window
 from .sampling import Normalisation
 from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, read_class_table, write_class_table
-from .write_check import Fingerprints
+from .write_check import Fingerprints, gdal_errors
 
 CLASS_NODATA = 0
 CONFIDENCE_NODATA = -1.0
@@ -361,23 +361,24 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
             stack.callback(setattr, cudnn, "benchmark", cudnn.benchmark)
             stack.callback(setattr, cudnn, "allow_tf32", cudnn.allow_tf32)
             cudnn.benchmark, cudnn.allow_tf32 = True, False
+        messages = stack.enter_context(gdal_errors())  # reported by Fingerprints.verify if a file is bad
         inputs = (cfg.input, cfg.model)
         class_tmp = stack.enter_context(atomic_path(cfg.output, "OUTPUT", inputs))
         dst = stack.enter_context(rasterio.open(class_tmp, "w", **_profile(
             dataset, driver_for(cfg.output), dtype, 1, CLASS_NODATA, cfg.tile_size)))
-        class_prints = Fingerprints(cfg.output, "OUTPUT")
+        class_prints = Fingerprints(cfg.output, "OUTPUT", messages)
         conf_dst = prob_dst = None
         if cfg.output_confidence:
             conf_tmp = stack.enter_context(atomic_path(cfg.output_confidence, "OUTPUT_CONFIDENCE", inputs))
             conf_dst = stack.enter_context(rasterio.open(conf_tmp, "w", **_profile(
                 dataset, driver_for(cfg.output_confidence), "float32", 1, CONFIDENCE_NODATA, cfg.tile_size)))
-            conf_prints = Fingerprints(cfg.output_confidence, "OUTPUT_CONFIDENCE")
+            conf_prints = Fingerprints(cfg.output_confidence, "OUTPUT_CONFIDENCE", messages)
         if cfg.output_probabilities:
             prob_tmp = stack.enter_context(atomic_path(cfg.output_probabilities, "OUTPUT_PROBABILITIES", inputs))
             prob_dst = stack.enter_context(rasterio.open(prob_tmp, "w", **_profile(
                 dataset, driver_for(cfg.output_probabilities), "float32", n_classes, CONFIDENCE_NODATA,
                 cfg.tile_size)))
-            prob_prints = Fingerprints(cfg.output_probabilities, "OUTPUT_PROBABILITIES")
+            prob_prints = Fingerprints(cfg.output_probabilities, "OUTPUT_PROBABILITIES", messages)
         done = 0
         pending = []
 

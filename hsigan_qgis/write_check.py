@@ -5,6 +5,7 @@ GeoTIFF whose tiles could not be written reads back as nodata without any error.
 engine writes is fingerprinted (CRC-32 of its bytes), and the closed file is opened afresh and each
 window read back and compared: any difference, or any error reading it, means the file is not what was
 written. Memory: one window at a time."""
+import contextlib
 import zlib
 
 import numpy as np
@@ -15,8 +16,9 @@ from .outputs import disk_full_error
 class Fingerprints:
     """CRC-32 of each window written to one raster: record() while writing, verify() after closing."""
 
-    def __init__(self, path, parameter):
+    def __init__(self, path, parameter, messages=None):
         self.path, self.parameter = path, parameter  # the final path and parameter, for the message
+        self.messages = messages if messages is not None else []  # GDAL's errors while writing (gdal_errors)
         self.windows = []
 
     def record(self, array, col, row, width, height):
@@ -39,7 +41,7 @@ class Fingerprints:
                     if zlib.crc32(np.ascontiguousarray(data).tobytes()) != crc:
                         raise ValueError(f"the pixels at column {col}, row {row} read back differently")
         except Exception as error:  # unreadable, truncated, or other pixels: not the file that was written
-            detail = str(error).replace(str(written), self.path)[:200]
+            detail = (self.messages[0] if self.messages else str(error)).replace(str(written), self.path)[:200]
             raise disk_full_error(self.path, self.parameter, detail) from None
 
 
@@ -53,3 +55,25 @@ def fingerprint_file(path, windows, parameter, final):
         for col, row, width, height in windows:
             prints.record(dataset.read(window=Window(col, row, width, height)), col, row, width, height)
     return prints
+
+
+@contextlib.contextmanager
+def gdal_errors():
+    """Yields a list that collects GDAL's error messages in this thread (instead of printing them), so
+    that a failed write is reported once, in the output's own message."""
+    try:
+        from osgeo import gdal
+    except ImportError:
+        yield []
+        return
+    messages = []
+
+    def handler(level, number, text):
+        if level >= gdal.CE_Failure:
+            messages.append(text)
+    gdal.PushErrorHandler(handler)
+    try:
+        yield messages
+    finally:
+        gdal.PopErrorHandler()
+
