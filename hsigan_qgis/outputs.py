@@ -123,6 +123,8 @@ def remove_stale(directory, before=None):
         return removed
     for name in names:
         folder = os.path.join(directory, name)
+        if name.startswith(f"{TEMP_PREFIX}{os.getpid()}-"):  # this process's own (on NFS flock cannot tell)
+            continue
         if TEMP_NAME.match(name) and os.path.isdir(folder) and _is_abandoned(folder, before):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(name)

@@ -582,15 +582,23 @@ def test_after_sigkill_the_next_run_removes_its_stale_temp_files(small_model, da
 
 
 def test_a_live_runs_temp_folder_is_kept(tmp_path):
-    """Another run's temporary folder that is still in use (locked) is not stale, however old."""
-    from hsigan_qgis.outputs import atomic_path, remove_stale
-    with atomic_path(str(tmp_path / "a.txt")) as temporary:
-        folder = os.path.dirname(temporary)
-        os.utime(folder, (0, 0))
+    """Another process's temporary folder that is still in use (locked) is not stale, however old; once that
+    process is killed, it is."""
+    from hsigan_qgis.outputs import remove_stale
+    code = (f"import sys, time\nsys.path.insert(0, {ROOT!r})\nfrom hsigan_qgis.outputs import atomic_path\n"
+            f"with atomic_path({str(tmp_path / 'a.txt')!r}) as temporary:\n"
+            "    open(temporary, 'w').close()\n    print(temporary, flush=True)\n    time.sleep(120)\n")
+    writer = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        folder = os.path.dirname(writer.stdout.readline().strip())
+        os.utime(folder, (0, 0))  # as old as can be
         assert remove_stale(str(tmp_path), time.time() + 10) == []
         assert os.path.isdir(folder)
-        open(temporary, "w").close()
-    assert os.listdir(tmp_path) == ["a.txt"]
+    finally:
+        writer.kill()
+        writer.wait()
+    assert remove_stale(str(tmp_path), time.time() + 10) == [os.path.basename(folder)]
+    assert os.listdir(tmp_path) == []
 
 
 # -- 9. long names ------------------------------------------------------------------------------------------
