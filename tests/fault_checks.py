@@ -5,7 +5,6 @@ import hashlib
 import os
 import re
 import subprocess
-import sys
 
 from conftest import QGIS_PROCESS, ROOT
 
@@ -73,4 +72,3 @@ def one_error_line(text, job):
     return lines[0]
 
 
-PYTHON = sys.executable
