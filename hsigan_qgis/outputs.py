@@ -154,8 +154,25 @@ def _commit(folder, directory, name, parameter, inputs):
         old = os.path.join(directory, name + suffix)
         if name + suffix not in produced and os.path.isfile(old):
             os.unlink(old)
-    for entry in sorted(produced, key=lambda n: n == name):  # the main file last
-        os.replace(os.path.join(folder, entry), os.path.join(directory, entry))
+    with _signals_deferred():  # a multi-file set is moved whole: Ctrl+C or SIGTERM wait for the last rename
+        for entry in sorted(produced, key=lambda n: n == name):  # the main file last
+            os.replace(os.path.join(folder, entry), os.path.join(directory, entry))
+
+
+@contextlib.contextmanager
+def _signals_deferred():
+    """Blocks SIGINT, SIGTERM and SIGHUP in this thread (POSIX); they are delivered when it ends."""
+    import signal
+    import threading
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    deferred = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager
