@@ -32,6 +32,9 @@ class AssessAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.assessment import assess
 
+        from hsigan_qgis.report import report_files
+        report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
+        self.check_written(parameters, context, report_files(report) if report else [], ("INPUT", "REFERENCE"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         refuse_feature_id(self.parameterAsVectorLayer(parameters, "REFERENCE", context),
                           self.parameterAsString(parameters, "CLASS_FIELD", context))

@@ -37,7 +37,11 @@ class AugmentAlgorithm(HsiGanAlgorithm):
 
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.augment import augment
+        from hsigan_qgis.report import report_files
 
+        report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
+        self.check_written(parameters, context, [("OUTPUT", self.parameterAsFileOutput(parameters, "OUTPUT", context))]
+                           + (report_files(report) if report else []), ("INPUT", "LABELS"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         layer = self.parameterAsVectorLayer(parameters, "LABELS", context)
         labels_path, layer_name = self.parameterAsCompatibleSourceLayerPathAndLayerName(

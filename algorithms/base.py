@@ -187,5 +187,18 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
                 raise QgsProcessingException(with_labels(str(known), self, known.parameter))
             raise QgsProcessingException(f"{self.LABEL} failed: {type(error).__name__}: {error}")
 
+    def check_written(self, parameters, context, written, layers):
+        """Refuses outputs ([(parameter, path)], sidecars and twins included) that would replace a file of
+        the layers given as `layers` (parameter names), as the user chose them: QGIS hands the engine a
+        temporary copy of a layer in another format (GeoJSON labels become a GeoPackage), so only here
+        is the original file known."""
+        from hsigan_qgis.input_files import check_outputs
+        sources = []
+        for name in layers:
+            layer = self.parameterAsLayer(parameters, name, context)
+            if layer is not None:
+                sources.append(layer.source())
+        check_outputs([(p, path) for p, path in written if path], sources)
+
     def execute(self, parameters, context, feedback, engine_feedback):
         raise NotImplementedError

@@ -105,7 +105,12 @@ class TrainAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from hsigan_qgis.train_job import train
 
+        from hsigan_qgis.report import report_files
         with_layers = self.parameterDefinition("INPUT") is not None
+        report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
+        self.check_written(parameters, context, [("OUTPUT_MODEL", self.parameterAsFileOutput(
+            parameters, "OUTPUT_MODEL", context))] + (report_files(report) if report else []),
+            ("INPUT", "LABELS") if with_layers else ())
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context) if with_layers else None
         layer = self.parameterAsVectorLayer(parameters, "LABELS", context) if with_layers else None
         labels_uri = ""

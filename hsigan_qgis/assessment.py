@@ -25,8 +25,11 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
     feedback = feedback or Feedback()
     check(cfg)  # LABEL_RULE from the config metadata
     if cfg.output_report:
+        from .input_files import check_outputs
+        from .report import report_files
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
         check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+        check_outputs(report_files(cfg.output_report), (cfg.input, cfg.reference))
     map_names = read_class_table(cfg.input)
     with open_raster(cfg.input) as dataset:
         if dataset.count != 1:

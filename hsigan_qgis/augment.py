@@ -50,7 +50,7 @@ ARRAYS = ("patches", "labels", "synthetic", "rows", "cols")
 # -- the sample file --------------------------------------------------------------------------------
 def write_samples(path, metadata, arrays):
     metadata = dict(metadata, format=FORMAT, format_version=FORMAT_VERSION)
-    with atomic_path(path) as temporary:
+    with atomic_path(path, "OUTPUT") as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata, indent=1, sort_keys=True))
             for name in ARRAYS:
@@ -133,11 +133,17 @@ def fidelity(patches, labels, synthetic, class_names, seed):
 # -- the job ----------------------------------------------------------------------------------------
 def validate(cfg: AugmentConfig):
     check(cfg)  # bounds and choices from the config metadata
-    check_output(cfg.output, "OUTPUT", inputs=(cfg.input, cfg.labels))
+    from .input_files import check_outputs
+    from .report import report_files
+    inputs = (cfg.input, cfg.labels)
+    check_output(cfg.output, "OUTPUT", inputs=inputs)
     check_replaceable(cfg.output, "OUTPUT")
+    written = [("OUTPUT", cfg.output)]
     if cfg.output_report:
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output))
+        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=inputs)
         check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+        written += report_files(cfg.output_report)
+    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
     if cfg.class_colours:
         from .train_job import parse_colours
         parse_colours(cfg.class_colours)

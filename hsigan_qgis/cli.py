@@ -8,7 +8,10 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
+import threading
+
 from . import config as cfgs
 from .errors import Cancelled, InputError, translate
 from .feedback import ConsoleFeedback
@@ -98,7 +101,37 @@ def check_report():
     return report
 
 
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl+C, so temporary files are removed on the way out
+    (a BaseException, so that no `except Exception` of the engine stops it)."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    for name in STOP_SIGNALS:  # a second signal must not interrupt the clean-up
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+STOP_SIGNALS = [name for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+
+
 def main(argv=None):
+    """Runs a job; SIGTERM and SIGHUP stop it as Ctrl+C does (temporary files removed), exit 128 + signal."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {name: signal.signal(getattr(signal, name), _stop) for name in STOP_SIGNALS}
+    try:
+        return _main(argv)
+    finally:
+        for name, handler in previous.items():
+            signal.signal(getattr(signal, name), handler)
+
+
+def _main(argv):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.job == "check":
@@ -120,6 +153,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"hsigan {args.job}: interrupted; no output was written", file=sys.stderr)
         return 130
+    except Stopped as stop:
+        print(f"hsigan {args.job}: stopped by {stop}; no output was written", file=sys.stderr)
+        return 128 + stop.signum
     except Exception as error:  # out of memory or a diverged GAN: name the parameter; else one line too
         known = translate(error, args.job)
         if known is not None:

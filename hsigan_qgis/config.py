@@ -127,7 +127,8 @@ class ClassifyConfig:
     input: str = req("Hyperspectral raster to classify (same bands as the model's training raster).",
                      label="Hyperspectral raster")
     model: str = req("Model file written by hsigan:train (.hsigan).", label="Model file")
-    output: str = req("Classification raster to write (GeoTIFF by default; any GDAL format).", label="Classification")
+    output: str = req("Classification raster to write: .tif (GeoTIFF, the default), .img, .ers, .mrf or "
+                      ".pix.", label="Classification")
     output_confidence: str = opt("", "Optional raster of the winning class probability (0-1).", label="Confidence")
     output_probabilities: str = opt("", "Optional raster with one probability band per class.",
                                     advanced=True, label="Class probabilities")

@@ -38,12 +38,13 @@ from .device import choose
 from .errors import InputError, one_line
 from .feedback import Feedback
 from .formats import check_creatable
-from .outputs import atomic_path, check_output, write_text
+from .outputs import atomic_path, check_output, disk_full_error
 from .replaceable import check_replaceable
 from .raster import band_wavelengths, open_raster
 from .sampling import Normalisation
-from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, write_class_table
+from .styling import grey_qml, hex_to_rgba, paletted_qml, qml_path, read_class_table, write_class_table
 from .tta import dihedral_probabilities
+from .write_check import Fingerprints, gdal_errors
 
 CLASS_NODATA = 0
 CONFIDENCE_NODATA = -1.0
@@ -75,19 +76,26 @@ def class_dtype(max_id):
     raise InputError("MODEL", f"class id {max_id} does not fit a 32-bit raster")
 
 
+# Formats whose output (one file or several) is tested to read back what was written; a multi-file set
+# (.ers + data file, .mrf + .idx + data) is written in a temporary folder under its final names and
+# moved together. Others (.vrt, .nc, ...) are refused before any work.
+FORMATS = {"tif": ("GTiff", "GeoTIFF"), "tiff": ("GTiff", "GeoTIFF"), "img": ("HFA", "Erdas Imagine"),
+           "ers": ("ERS", "ER Mapper"), "mrf": ("MRF", "Meta Raster Format"), "pix": ("PCIDSK", "PCI")}
+
+
+EXTRA_FILES = {"ERS": ("",), "MRF": (".idx", ".pzp")}  # files a driver writes beside the named one
+
+
 def driver_for(path, parameter="OUTPUT"):
-    """GDAL driver that writes files with this extension (GTiff when unknown)."""
+    """GDAL driver that writes files with this extension (GTiff without one); InputError for a format
+    HSI-GAN does not write."""
     ext = os.path.splitext(path)[1].lower().lstrip(".")
-    if ext in ("tif", "tiff", ""):
+    if not ext:
         return "GTiff"
-    from osgeo import gdal
-    for i in range(gdal.GetDriverCount()):
-        driver = gdal.GetDriver(i)
-        meta = driver.GetMetadata()
-        if meta.get("DCAP_RASTER") == "YES" and ext in (meta.get("DMD_EXTENSIONS") or "").split() \
-                and (meta.get("DCAP_CREATE") == "YES"):
-            return driver.ShortName
-    raise InputError(parameter, f"no GDAL driver creates '.{ext}' rasters; use .tif (GeoTIFF) or another format")
+    if ext not in FORMATS:
+        known = ", ".join(f".{e} ({n})" for e, (_, n) in FORMATS.items() if e != "tiff")
+        raise InputError(parameter, f"HSI-GAN does not write '.{ext}' rasters; use one of {known}")
+    return FORMATS[ext][0]
 
 
 def read_threads(device_type):
@@ -198,19 +206,45 @@ def _profile(dataset, driver, dtype, count, nodata, tile):
         block = 256 if min(dataset.width, dataset.height) >= 256 else 16 * max(1, min(dataset.width, dataset.height) // 16)
         profile.update(tiled=True, blockxsize=block, blockysize=block, compress="deflate",
                        interleave="band", BIGTIFF="IF_SAFER")
+    elif driver == "MRF":  # its default (PNG) holds no float32
+        profile.update(compress="DEFLATE")
     return profile
 
 
-def _to_cog(path):
+def _to_cog(temporary, prints, parameter, final):
+    """Converts the finished temporary GeoTIFF to a cloud-optimised one in place (through a sub-folder, so
+    the file keeps its name), verified against the original pixel by pixel."""
     from osgeo import gdal
-    with atomic_path(path) as temporary:
-        result = gdal.Translate(temporary, path, format="COG", creationOptions=["COMPRESS=DEFLATE"])
-        if result is None:
-            raise InputError("COG", "GDAL could not write a cloud-optimised GeoTIFF here")
-        result = None
+    folder = os.path.join(os.path.dirname(temporary), "cog")
+    os.mkdir(folder)
+    converted = os.path.join(folder, os.path.basename(temporary))
+    result = gdal.Translate(converted, temporary, format="COG", creationOptions=["COMPRESS=DEFLATE"])
+    if result is None:
+        raise InputError("COG", "GDAL could not write a cloud-optimised GeoTIFF here")
+    result = None
+    prints.verify(converted)
+    for name in os.listdir(folder):
+        os.replace(os.path.join(folder, name), os.path.join(os.path.dirname(temporary), name))
+    os.rmdir(folder)
+
+
+def written_files(cfg):
+    """[(parameter, path)] of every file classify writes, sidecars included."""
+    files = []
+    for parameter, path in (("OUTPUT", cfg.output), ("OUTPUT_CONFIDENCE", cfg.output_confidence),
+                            ("OUTPUT_PROBABILITIES", cfg.output_probabilities)):
+        if path:
+            files += [(parameter, path), (parameter, path + ".aux.xml")]
+            stem = os.path.splitext(path)[0]
+            files += [(parameter, stem + e) for e in EXTRA_FILES.get(driver_for(path, parameter), ())]
+            if parameter != "OUTPUT_PROBABILITIES":
+                files.append((parameter, qml_path(path)))
+    return files
 
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
+    from .input_files import check_outputs
+
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
     if 0 < cfg.tile_size < 16:
@@ -223,9 +257,12 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
     for name, path in outputs:
         check_output(path, name, inputs=(cfg.input, cfg.model))
         check_replaceable(path, name)
+        if cfg.cog and driver_for(path, name) != "GTiff":
+            raise InputError("COG", f"a cloud-optimised GeoTIFF needs a .tif {name}, not '{path}'")
     if len({os.path.abspath(p) for _, p in outputs}) < len(outputs):
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
-    metadata, tensors = model_file.load(cfg.model)
+    check_outputs(written_files(cfg), (cfg.input, cfg.model))
+    metadata, tensors = model_file.load(cfg.model, modules=("classifier",))
     kinds = {"OUTPUT": (class_dtype(max(metadata["class_ids"])), 1), "OUTPUT_CONFIDENCE": ("float32", 1),
              "OUTPUT_PROBABILITIES": ("float32", len(metadata["class_ids"]))}
     for name, path in outputs:  # a format that cannot hold the output is refused before any work
@@ -239,14 +276,7 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
         model_file.check_wavelengths(metadata, band_wavelengths(dataset), feedback)
         device = choose(cfg.device, feedback)
         _classify(cfg, dataset, metadata, tensors, device, feedback, stats)
-    # atomic renames done; styles and COG conversion follow the finished files
-    if cfg.cog:
-        for _, path in outputs:
-            _to_cog(path)
     class_ids = [int(i) for i in metadata["class_ids"]]
-    write_text(qml_path(cfg.output), paletted_qml(class_ids, metadata["class_names"], metadata["class_colours"]))
-    if cfg.output_confidence:
-        write_text(qml_path(cfg.output_confidence), grey_qml())
     seconds = time.perf_counter() - started
     feedback.progress(100)
     feedback.info(f"Classification written to {cfg.output} in {seconds:.1f} s (reading: {stats['read_seconds']:.1f} s "
@@ -255,6 +285,26 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None) -> dict:
                 output_probabilities=cfg.output_probabilities or None, seconds=seconds,
                 read_seconds=stats["read_seconds"], class_ids=class_ids, class_names=metadata["class_names"],
                 class_colours=metadata["class_colours"], device=device.type, read_threads=stats["read_threads"])
+
+
+def _finish(cfg, parameter, final, temporary, dst, prints, shape, qml):
+    """Close, verify and complete one output inside its temporary folder: COG conversion, .qml style.
+    A full disk ends as an InputError naming `parameter`; nothing has replaced the old output yet."""
+    from .outputs import disk_full_error, is_disk_full
+    dst.close()
+    if shape is not None:  # the class map was verified before its attribute table was added
+        prints.verify(temporary, shape, dst.dtypes[0])
+    try:
+        if cfg.cog:
+            _to_cog(temporary, prints, parameter, final)
+        if qml:
+            with open(os.path.join(os.path.dirname(temporary), os.path.basename(qml_path(final))), "w",
+                      encoding="utf-8") as stream:
+                stream.write(qml)
+    except OSError as error:
+        if is_disk_full(error):
+            raise disk_full_error(final, parameter, error.strerror) from None
+        raise
 
 
 def _check_scale(norm, data, valid, radius, feedback):
@@ -302,30 +352,39 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
             stack.callback(setattr, cudnn, "benchmark", cudnn.benchmark)
             stack.callback(setattr, cudnn, "allow_tf32", cudnn.allow_tf32)
             cudnn.benchmark, cudnn.allow_tf32 = False, False
-        class_tmp = stack.enter_context(atomic_path(cfg.output))
+        messages = stack.enter_context(gdal_errors())  # reported by Fingerprints.verify if a file is bad
+        inputs = (cfg.input, cfg.model)
+        class_tmp = stack.enter_context(atomic_path(cfg.output, "OUTPUT", inputs))
         dst = stack.enter_context(rasterio.open(class_tmp, "w", **_profile(
             dataset, driver_for(cfg.output), dtype, 1, CLASS_NODATA, cfg.tile_size)))
+        class_prints = Fingerprints(cfg.output, "OUTPUT", messages)
         conf_dst = prob_dst = None
         if cfg.output_confidence:
-            conf_tmp = stack.enter_context(atomic_path(cfg.output_confidence))
+            conf_tmp = stack.enter_context(atomic_path(cfg.output_confidence, "OUTPUT_CONFIDENCE", inputs))
             conf_dst = stack.enter_context(rasterio.open(conf_tmp, "w", **_profile(
                 dataset, driver_for(cfg.output_confidence), "float32", 1, CONFIDENCE_NODATA, cfg.tile_size)))
+            conf_prints = Fingerprints(cfg.output_confidence, "OUTPUT_CONFIDENCE", messages)
         if cfg.output_probabilities:
-            prob_tmp = stack.enter_context(atomic_path(cfg.output_probabilities))
+            prob_tmp = stack.enter_context(atomic_path(cfg.output_probabilities, "OUTPUT_PROBABILITIES", inputs))
             prob_dst = stack.enter_context(rasterio.open(prob_tmp, "w", **_profile(
                 dataset, driver_for(cfg.output_probabilities), "float32", n_classes, CONFIDENCE_NODATA,
                 cfg.tile_size)))
+            prob_prints = Fingerprints(cfg.output_probabilities, "OUTPUT_PROBABILITIES", messages)
         done = 0
         pending = []
 
         def write(window, labels, conf, prob):
+            """One tile's results into the outputs, each window fingerprinted for the read-back check."""
             row, col, h, w = window
             window = Window(col, row, w, h)
             dst.write(labels, 1, window=window)
+            class_prints.record(labels, col, row, w, h)
             if conf_dst:
                 conf_dst.write(conf, 1, window=window)
+                conf_prints.record(conf, col, row, w, h)
             if prob_dst:
                 prob_dst.write(prob, window=window)
+                prob_prints.record(prob, col, row, w, h)
 
         def flush():
             nonlocal done
@@ -370,7 +429,19 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats):
         dst.update_tags(HSIGAN_MODEL=os.path.basename(cfg.model),
                         HSIGAN_CLASSES=";".join(f"{i}={n}" for i, n in zip(class_ids, metadata["class_names"])))
         dst.close()
-        if not write_class_table(class_tmp, [int(i) for i in class_ids], metadata["class_names"],
-                                 metadata["class_colours"]):
+        class_prints.verify(class_tmp, (1, dataset.height, dataset.width), dtype)
+        names = [str(n) for n in metadata["class_names"]]
+        if not write_class_table(class_tmp, [int(i) for i in class_ids], names, metadata["class_colours"]):
             feedback.info("No raster attribute table written (GDAL's Python bindings are missing here or cannot "
                           "update this format); the colour table and the .qml carry the classes")
+        elif read_class_table(class_tmp) != dict(zip((int(i) for i in class_ids), names)):
+            raise disk_full_error(cfg.output, "OUTPUT", "the class names could not be stored")
+        _finish(cfg, "OUTPUT", cfg.output, class_tmp, dst, class_prints, None,
+                paletted_qml([int(i) for i in class_ids], metadata["class_names"], metadata["class_colours"]))
+        if conf_dst:
+            _finish(cfg, "OUTPUT_CONFIDENCE", cfg.output_confidence, conf_tmp, conf_dst, conf_prints,
+                    (1, dataset.height, dataset.width), grey_qml())
+        if prob_dst:
+            _finish(cfg, "OUTPUT_PROBABILITIES", cfg.output_probabilities, prob_tmp, prob_dst, prob_prints,
+                    (n_classes, dataset.height, dataset.width), None)
+        # leaving the with-block moves each verified set beside its target

@@ -35,7 +35,7 @@ def save(path, metadata: dict, state_dicts: dict):
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 raise ValueError(f"{module}.{name} holds NaN or infinite weights; the model was not written")
             arrays[f"tensors/{module}/{name}.npy"] = array
-    with atomic_path(path) as temporary:
+    with atomic_path(path, "OUTPUT_MODEL") as temporary:
         with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("metadata.json", json.dumps(metadata, indent=1, sort_keys=True))
             for name, array in sorted(arrays.items()):
@@ -44,7 +44,6 @@ def save(path, metadata: dict, state_dicts: dict):
                 archive.writestr(name, buffer.getvalue())
 
 
-MAX_TENSOR_BYTES = 2 << 30  # one tensor; a model of this plugin is a few MB
 PICKLE_NAMES = ("data.pkl", ".pkl", ".pickle", ".pt", ".pth")
 
 
@@ -87,8 +86,59 @@ def open_archive(path, parameter, file_format, max_version, noun, missing_hint, 
                                     f"{again}") from None
 
 
-def load(path, parameter="MODEL", with_tensors=True):
-    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model."""
+MAX_MODEL_BYTES = 512 << 20  # all tensors together; a model of this plugin is a few MB
+MAX_WIDTH = 4096  # layer widths a model may declare
+
+
+def expected_tensors(metadata, declared, parameter, bad, again):
+    """{member name: shape} of every tensor the model's architecture holds, from its metadata; the two
+    free layer widths of the classifier come from the declared shapes of its first and last layer
+    (models trained with other widths load too). Built on torch's meta device: no memory is used."""
+    import torch
+    from models.classifier import SpectralSpatialNet
+    from models.generator import ConditionalGenerator
+
+    arch = metadata["architecture"]
+    head = declared.get("tensors/classifier/head.weight.npy", ((), None))[0]
+    first = declared.get("tensors/classifier/spectral.0.weight.npy", ((), None))[0]
+    if len(head) != 4 or len(first) != 4:
+        raise InputError(parameter, f"{bad} (no classifier weights); {again}")
+    width, spectral_width = head[1], first[0]
+    if not (1 <= width <= MAX_WIDTH and 1 <= spectral_width <= MAX_WIDTH):
+        raise InputError(parameter, f"{bad} (its layer widths {width}, {spectral_width} are implausible); {again}")
+    modules = {"classifier": lambda: SpectralSpatialNet(arch["bands"], arch["classes"], arch["patch_size"],
+                                                        width=width, spectral_width=spectral_width)}
+    generator = metadata.get("generator")
+    if generator is not None:
+        if not (isinstance(generator, dict) and generator.get("name") == "ConditionalGenerator"
+                and all(_is_int(generator.get(k)) and 1 <= generator[k] <= MAX_WIDTH for k in ("noise_dim", "width"))):
+            raise InputError(parameter, f"{bad} (its generator description is not valid); {again}")
+        modules["generator"] = lambda: ConditionalGenerator(arch["bands"], arch["classes"], arch["patch_size"],
+                                                            generator["noise_dim"], generator["width"])
+    expected = {}
+    with torch.device("meta"):
+        for module, build in modules.items():
+            for name, value in build().state_dict().items():
+                expected[f"tensors/{module}/{name}.npy"] = tuple(value.shape)
+    return expected
+
+
+def _declared(archive, info):
+    """(shape, dtype, header bytes) from a member's .npy header, without reading its data."""
+    with archive.open(info) as stream:
+        version = np.lib.format.read_magic(stream)
+        reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = reader(stream)
+        return tuple(shape), dtype, stream.tell()
+
+
+def load(path, parameter="MODEL", with_tensors=True, modules=None):
+    """(metadata, {module: {name: numpy array}}); InputError for anything that is not a valid model.
+
+    The file is untrusted and small files can claim gigabytes: its members must be exactly metadata.json
+    and the tensors its architecture holds, each tensor's declared shape (from its .npy header, read
+    before any data) must be the architecture's and its stored size must match, and all together must
+    stay under MAX_MODEL_BYTES. modules: the modules to read ('classifier', 'generator'), all if None."""
     bad = f"'{path}' is not an HSI-GAN model file"
     again = "give a .hsigan file written by hsigan:train (train the model again or copy it anew)"
     with open_archive(path, parameter, FORMAT, FORMAT_VERSION, "model",
@@ -96,24 +146,44 @@ def load(path, parameter="MODEL", with_tensors=True):
         _check_metadata(metadata, parameter, bad)
         tensors = {}
         if with_tensors:
-            for info in archive.infolist():
-                name = info.filename
-                if not (name.startswith("tensors/") and name.endswith(".npy")):
-                    continue
-                parts = name[:-4].split("/", 2)
-                if len(parts) != 3 or not parts[1] or not parts[2]:
-                    raise InputError(parameter, f"{bad} (odd tensor entry '{name[:80]}'); {again}")
-                if info.file_size > MAX_TENSOR_BYTES:
-                    raise InputError(parameter, f"{bad} (tensor '{name[:80]}' is implausibly large); {again}")
-                array = np.load(io.BytesIO(archive.read(info)), allow_pickle=False)
-                if array.dtype.kind not in "fiub":
-                    raise InputError(parameter, f"{bad} (tensor '{name[:80]}' holds {array.dtype}); {again}")
+            members = {info.filename: info for info in archive.infolist()}
+            names = [n for n in members if n != "metadata.json"]
+            odd = [n for n in names if not (n.startswith("tensors/") and n.endswith(".npy")
+                                            and len(n[:-4].split("/", 2)) == 3 and all(n[:-4].split("/", 2)))]
+            if odd:
+                raise InputError(parameter, f"{bad} (odd entry '{odd[0][:80]}'); {again}")
+            heads = {n: members[n] for n in names if n.endswith(("/head.weight.npy", "/spectral.0.weight.npy"))}
+            declared = {n: _declared(archive, info) for n, info in heads.items()}
+            expected = expected_tensors(metadata, declared, parameter, bad, again)
+            extra = sorted(set(names) - set(expected))
+            if extra:
+                raise InputError(parameter, f"{bad} (it holds {len(extra)} member(s) its architecture has no use "
+                                            f"for, e.g. '{extra[0][:80]}'); {again}")
+            missing = sorted(set(expected) - set(names))
+            if missing:
+                raise InputError(parameter, f"{bad} (weights '{missing[0][8:-4][:80]}' are missing); {again}")
+            wanted = [n for n in expected if modules is None or n.split("/")[1] in modules]
+            total = 0
+            for name in wanted:
+                shape, dtype, header = _declared(archive, members[name])
+                if dtype.kind not in "fiub" or dtype.hasobject:
+                    raise InputError(parameter, f"{bad} (tensor '{name[:80]}' holds {dtype}); {again}")
+                if shape != expected[name] and not (np.prod(shape) == np.prod(expected[name]) == 1):  # a count
+                    raise InputError(parameter, f"{bad} (tensor '{name[8:-4][:80]}' is declared {shape}, its "
+                                                f"architecture needs {expected[name]}); {again}")
+                size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+                total += size
+                if members[name].file_size != header + size or total > MAX_MODEL_BYTES:
+                    raise InputError(parameter, f"{bad} (tensor '{name[8:-4][:80]}' does not have its declared "
+                                                f"size); {again}")
+            for name in wanted:
+                with archive.open(members[name]) as stream:
+                    array = np.lib.format.read_array(stream, allow_pickle=False)
                 if array.dtype.kind == "f" and not np.isfinite(array).all():
                     raise InputError(parameter, f"'{path}' holds NaN or infinite weights ({name[8:-4]}); "
                                                 "it cannot classify anything; train the model again")
-                tensors.setdefault(parts[1], {})[parts[2]] = array
-            if "classifier" not in tensors:
-                raise InputError(parameter, f"{bad} (no classifier weights); {again}")
+                module, tensor = name[:-4].split("/", 2)[1:]
+                tensors.setdefault(module, {})[tensor] = array
         return metadata, tensors
 
 

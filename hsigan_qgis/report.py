@@ -5,7 +5,8 @@ import json
 import math
 import os
 
-from .outputs import write_text
+from .errors import InputError
+from .outputs import atomic_path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -156,10 +157,27 @@ def page(title, body):
             f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>{body}</body></html>")
 
 
-def write(path, title, body, data):
-    """The HTML report and its JSON twin (same name, .json)."""
-    write_text(path, page(title, body))
-    write_text(os.path.splitext(path)[0] + ".json", json.dumps(data, indent=1, default=_jsonable))
+def twin_path(path):
+    """The JSON twin written beside an HTML report."""
+    return os.path.splitext(path)[0] + ".json"
+
+
+def report_files(path, parameter="OUTPUT_REPORT"):
+    """[(parameter, file)] a report writes (HTML and its JSON twin), for the checks against the inputs."""
+    if os.path.splitext(path)[1].lower() == ".json":
+        raise InputError(parameter, f"'{path}' ends in .json, the name of the report's JSON twin; give the "
+                                    "HTML report a .html name")
+    return [(parameter, path), (parameter, twin_path(path))]
+
+
+def write(path, title, body, data, parameter="OUTPUT_REPORT"):
+    """The HTML report and its JSON twin (same name, .json), moved into place together."""
+    twin = json.dumps(data, indent=1, default=_jsonable)
+    with atomic_path(path, parameter) as temporary:
+        with open(temporary, "w", encoding="utf-8") as stream:
+            stream.write(page(title, body))
+        with open(twin_path(temporary), "w", encoding="utf-8") as stream:
+            stream.write(twin)
 
 
 def _jsonable(value):

@@ -26,11 +26,17 @@ def validate(cfg: TrainConfig):
         for name, value in (("INPUT", cfg.input), ("LABELS", cfg.labels)):  # an empty CLASS_FIELD: labels.py lists the fields
             if not value:
                 raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
-    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=(cfg.input, cfg.labels, cfg.samples))
+    from .input_files import check_outputs
+    from .report import report_files
+    inputs = (cfg.input, cfg.labels, cfg.samples)
+    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=inputs)
     check_replaceable(cfg.output_model, "OUTPUT_MODEL")
+    written = [("OUTPUT_MODEL", cfg.output_model)]
     if cfg.output_report:
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.labels, cfg.output_model))
+        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=inputs)
         check_replaceable(cfg.output_report, "OUTPUT_REPORT")
+        written += report_files(cfg.output_report)
+    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
     if cfg.class_colours:
         parse_colours(cfg.class_colours)
 

@@ -177,7 +177,7 @@ def _npy(array):
 EXPECTED = {"truncated": "not a zip archive", "truncated-end": "not a zip archive", "random": "not a zip archive",
             "empty": "not a zip archive", "zip-without-metadata": "without HSI-GAN metadata",
             "torch-pt": "PyTorch checkpoint", "pickle": "not a zip archive", "newer": "newer than this plugin",
-            "npy-pickle": "Object arrays cannot be loaded", "npy-pickle-replacing": "Object arrays cannot be loaded",
+            "npy-pickle": "has no use for", "npy-pickle-replacing": "holds object",
             "nan-weights": "NaN or infinite weights", "bad-metadata": "class_ids",
             "wrong-architecture": "architecture"}
 
