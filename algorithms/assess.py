@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from .base import HsiGanAlgorithm
 from .labels_style import refuse_feature_id
-from hsigan_qgis.config import AssessConfig
+from ..hsigan_qgis.config import AssessConfig
 
 
 class AssessAlgorithm(HsiGanAlgorithm):
@@ -30,9 +30,9 @@ class AssessAlgorithm(HsiGanAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.assessment import assess
+        from ..hsigan_qgis.assessment import assess
 
-        from hsigan_qgis.report import report_files
+        from ..hsigan_qgis.report import report_files
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, report_files(report) if report else [], ("INPUT", "REFERENCE"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)

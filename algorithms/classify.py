@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessingParameterFile, QgsProcessingParameterRasterD
 from .base import HsiGanAlgorithm
 from .destinations import drop_unwritten, optional_output_layer
 from .styling import layer_name, style_on_load
-from hsigan_qgis.config import ClassifyConfig
+from ..hsigan_qgis.config import ClassifyConfig
 
 
 class ClassifyAlgorithm(HsiGanAlgorithm):
@@ -31,7 +31,7 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
                        createByDefault=False)
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.inference import classify
+        from ..hsigan_qgis.inference import classify
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         values = self.option_values(parameters, context)

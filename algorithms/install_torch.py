@@ -2,7 +2,7 @@
 from qgis.core import QgsProcessingOutputBoolean, QgsProcessingOutputString, QgsProcessingParameterString
 
 from .base import HsiGanAlgorithm
-from hsigan_qgis.config import InstallTorchConfig
+from ..hsigan_qgis.config import InstallTorchConfig
 
 class InstallTorchAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "install_torch", "Install PyTorch", InstallTorchConfig
@@ -32,7 +32,7 @@ class InstallTorchAlgorithm(HsiGanAlgorithm):
         self.addOutput(QgsProcessingOutputBoolean("CUDA", "CUDA available"))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.torch_installer import install
+        from ..hsigan_qgis.torch_installer import install
 
         values = self.option_values(parameters, context)
         version = (self.parameterAsString(parameters, "TORCH_VERSION", context) or "").strip()

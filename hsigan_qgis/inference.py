@@ -53,7 +53,8 @@ CACHE_BYTES = 512 << 20  # GDAL block cache while classifying
 
 def load_classifier(metadata, tensors, device):
     import torch
-    from models.classifier import SpectralSpatialNet
+    from .torch_modules import torch_module
+    SpectralSpatialNet = torch_module("classifier").SpectralSpatialNet
 
     arch = metadata["architecture"]
     state = {name: torch.from_numpy(np.array(array)) for name, array in tensors["classifier"].items()}

@@ -42,7 +42,8 @@ def validate(cfg: TrainConfig):
 
 
 def build_classifier(bands, n_classes, patch_size):
-    from models.classifier import SpectralSpatialNet
+    from .torch_modules import torch_module
+    SpectralSpatialNet = torch_module("classifier").SpectralSpatialNet
     return SpectralSpatialNet(bands, n_classes, patch_size)
 
 

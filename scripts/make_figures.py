@@ -64,7 +64,9 @@ def render_map(classified, assessed, path, scale=5):
                            QgsMultiBandColorRenderer, QgsRasterLayer)
     from qgis.PyQt.QtCore import QRectF, QSize, Qt
     from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter
-    from algorithms.styling import apply_style
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    from hsigan.algorithms.styling import apply_style
 
     scene = QgsRasterLayer(RASTER, "Salinas-A")
     rgb = QgsMultiBandColorRenderer(scene.dataProvider(), *FALSE_COLOUR)

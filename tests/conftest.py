@@ -90,8 +90,8 @@ def qgis_app():
     app.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
-    from algorithms.provider import HsiGanProvider
-    provider = HsiGanProvider()
+    from hsigan_qgis import plugin_package
+    provider = plugin_package.provider()  # the plugin as QGIS imports it: package hsigan
     QgsApplication.processingRegistry().addProvider(provider)
     yield app
     QgsApplication.processingRegistry().removeProvider(provider)

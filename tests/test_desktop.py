@@ -164,7 +164,9 @@ def test_errors_and_help_name_dialog_label_and_id(processing_run, tmp_path):
 
 
 def test_error_text_helper_leaves_unknown_ids_and_words_alone(qgis_app):
-    from algorithms.parameter_names import with_labels
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    from hsigan.algorithms.parameter_names import with_labels
     classify = _algorithm("hsigan:classify")
     text = with_labels("TILE_SIZE: out of memory; lower TILE_SIZE (e.g. 256) or BATCH_SIZE, not CLASS_COLOURS",
                        classify, "TILE_SIZE")

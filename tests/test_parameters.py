@@ -10,7 +10,7 @@ from hsigan_qgis import cli, config as cfgs
 from hsigan_qgis.errors import InputError
 
 ALGORITHMS = {"train": "TrainAlgorithm", "augment": "AugmentAlgorithm", "classify": "ClassifyAlgorithm",
-              "assess": "AssessAlgorithm"}
+              "assess": "AssessAlgorithm", "export-onnx": "ExportOnnxAlgorithm"}
 # class colours come from the labels layer's categorized style in QGIS, not from a parameter
 NOT_IN_QGIS = {"class_colours"}
 
@@ -23,7 +23,9 @@ def cli_actions(job):
 
 def qgis_algorithm(job):
     import importlib
-    module = importlib.import_module(f"algorithms.{job}")
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    module = importlib.import_module(f"hsigan.algorithms.{job.replace('-', '_')}")
     algorithm = getattr(module, ALGORITHMS[job])()
     algorithm.initAlgorithm({})
     return algorithm
@@ -90,9 +92,11 @@ def test_class_balanced_defaults_to_on_everywhere(qgis_app):
 def test_one_introspection_helper():
     """config.parameters replaces config.describe and HsiGanAlgorithm.field_meta."""
     assert not hasattr(cfgs, "describe")
-    import algorithms.base as base
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    import hsigan.algorithms.base as base
     assert not hasattr(base.HsiGanAlgorithm, "field_meta")
-    import algorithms.train as train_module
+    import hsigan.algorithms.train as train_module
     assert not hasattr(train_module, "NUMBERS")
 
 
