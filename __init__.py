@@ -3,7 +3,7 @@ algorithms and the torch modules (models) are parts of it, imported relatively, 
 is put on sys.path, so another plugin's `models` or `algorithms` cannot clash with ours."""
 
 # PyTorch installed by hsigan:install_torch lives in a folder of its own; on sys.path before anything imports torch.
-from .hsigan_qgis.torch_installer import add_to_path
+from .hsigan_qgis.install_torch import add_to_path
 
 add_to_path()
 

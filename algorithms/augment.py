@@ -55,6 +55,6 @@ class AugmentAlgorithm(HsiGanAlgorithm):
                             output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                             **values)
         result = augment(cfg, engine_feedback)
-        return {"OUTPUT": result["output"], "OUTPUT_REPORT": result["output_report"],
-                "REAL_SAMPLES": result["real_samples"], "SYNTHETIC_SAMPLES": result["synthetic_samples"],
-                "SPECTRAL_ANGLE": result["spectral_angle"], "SEPARABILITY": result["separability"]}
+        return {"OUTPUT": result.output, "OUTPUT_REPORT": result.output_report, "REAL_SAMPLES": result.real_samples,
+                "SYNTHETIC_SAMPLES": result.synthetic_samples, "SPECTRAL_ANGLE": result.spectral_angle,
+                "SEPARABILITY": result.separability}

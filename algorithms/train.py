@@ -103,7 +103,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
         return self.check_options(parameters, context)
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from ..hsigan_qgis.train_job import train
+        from ..hsigan_qgis.train import train
 
         from ..hsigan_qgis.report import report_files
         with_layers = self.parameterDefinition("INPUT") is not None
@@ -132,9 +132,8 @@ class TrainAlgorithm(HsiGanAlgorithm):
                           output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                           **values)
         result = train(cfg, engine_feedback)
-        return {"OUTPUT_MODEL": result["output_model"], "OUTPUT_REPORT": result["output_report"],
-                "OA": result["oa"], "AA": result["aa"], "KAPPA": result["kappa"],
-                "TRAIN_PIXELS": result["train_pixels"]}
+        return {"OUTPUT_MODEL": result.output_model, "OUTPUT_REPORT": result.output_report, "OA": result.oa,
+                "AA": result.aa, "KAPPA": result.kappa, "TRAIN_PIXELS": result.train_pixels}
 
 
 class TrainFromSamplesAlgorithm(TrainAlgorithm):

@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from .sampling import gather_patches
-from .training import Diverged, eta_text, random_dihedral
+from .errors import Diverged
+from .training import eta_text, random_dihedral
 
 N_CRITIC = 5
 GP_WEIGHT = 10.0

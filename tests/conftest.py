@@ -36,7 +36,7 @@ FAST = dict(epochs=8, gan="none", gan_steps=20, seed=0)
 def trained_model(tmp_path_factory):
     """A model trained once on all Salinas-A training pixels (no GAN, few epochs)."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     path = str(tmp_path_factory.mktemp("model") / "salinas.hsigan")
     result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path, **FAST))
     return path, result
@@ -47,7 +47,7 @@ def small_model(tmp_path_factory):
     """(model path, raster path) trained once, by the engine, on the synthetic scene of the error tests
     (wavelengths tagged)."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     from test_errors_helpers import FAST as TINY, WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
     folder = tmp_path_factory.mktemp("small_model")
     raster = scene(folder / "scene.tif")

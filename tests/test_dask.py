@@ -12,7 +12,7 @@ from test_inference import cube, make_model, read
 from hsigan_qgis.config import ClassifyConfig
 from hsigan_qgis.errors import Cancelled, InputError
 from hsigan_qgis.feedback import Feedback
-from hsigan_qgis.inference import classify
+from hsigan_qgis.classify import classify
 
 distributed = pytest.importorskip("distributed")
 SIZE = (100, 90)

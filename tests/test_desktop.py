@@ -213,7 +213,7 @@ def test_class_names_from_a_name_field_or_the_categorized_style(processing_run, 
 def test_class_names_spec_is_checked_by_the_engine():
     from hsigan_qgis.errors import InputError
     from hsigan_qgis.labels import ClassTable
-    from hsigan_qgis.train_job import resolve_names
+    from hsigan_qgis.styling import resolve_names
     table = ClassTable(ids=[1, 10, 11], names=["1", "10", "11"])
     assert resolve_names('{"1": "water", "11": " bare  soil "}', table) == ["water", "10", "bare soil"]
     assert resolve_names('{"1": "x"}', ClassTable(ids=[1], names=["forest"])) == ["forest"]  # text classes kept

@@ -11,7 +11,7 @@ from conftest import RASTER, REFERENCE, ROOT, TRAIN_LABELS
 
 
 def test_engine_imports_without_qgis():
-    code = ("import sys; import hsigan_qgis.train_job, hsigan_qgis.inference, hsigan_qgis.assessment, "
+    code = ("import sys; import hsigan_qgis.train, hsigan_qgis.classify, hsigan_qgis.assess, "
             "hsigan_qgis.cli; assert not any(m == 'qgis' or m.startswith('qgis.') for m in sys.modules), "
             "[m for m in sys.modules if m.startswith('qgis')]; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

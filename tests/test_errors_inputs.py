@@ -71,10 +71,10 @@ def test_integer64_codes_that_fit_still_train(scene_files):
     folder, raster, _, out = scene_files
     features = [(box(k * 8 + 2, 3, (k + 1) * 8 - 2, 21), {"code": [1, 2, 2 ** 32 - 1][k]}) for k in range(3)]
     labels = write_labels(folder / "fit.gpkg", features, field_types={"code": "int64"})
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     result = train(TrainConfig(input=raster, labels=labels, class_field="code", output_model=str(out / "m.hsigan"),
                                **FAST))
-    assert result["metadata"]["class_ids"] == [1, 2, 2 ** 32 - 1]
+    assert result.metadata["class_ids"] == [1, 2, 2 ** 32 - 1]
 
 
 # -- 11. sample files validated on open: every fault names SAMPLES ------------------------------------------
@@ -168,11 +168,11 @@ SAMPLE_FAULTS = {
 
 
 def test_a_good_sample_file_trains(tmp_path):
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     path = write_raw_samples(tmp_path / "ok.hsamples", *good_samples())
     result = train(TrainConfig(samples=path, output_model=str(tmp_path / "m.hsigan"), gan="none", epochs=1,
                                patch_size=3, validation_fraction=0.2, block_size=4, batch_size=16))
-    assert result["train_pixels"] > 0 and os.path.exists(tmp_path / "m.hsigan")
+    assert result.train_pixels > 0 and os.path.exists(tmp_path / "m.hsigan")
 
 
 @pytest.mark.parametrize("fault", sorted(SAMPLE_FAULTS))
@@ -250,13 +250,13 @@ def test_assess_multiband_map_cli(tmp_path, reference):
 
 
 def test_assess_warns_when_no_map_value_matches_a_reference_class(tmp_path):
-    from hsigan_qgis.assessment import assess
+    from hsigan_qgis.assess import assess
     raster = scene(tmp_path / "map.tif", data=np.full((1, 24, 24), 7, dtype="uint8"))
     features = [(box(k * 8 + 2, 3, (k + 1) * 8 - 2, 21), {"code": k + 1}) for k in range(3)]
     reference = write_labels(tmp_path / "codes.gpkg", features)
     log = LogFeedback()
     result = assess(AssessConfig(input=raster, reference=reference, class_field="code"), log.engine)
-    assert result["oa"] == 0
+    assert result.oa == 0
     assert "no map value under the reference matches a reference class" in log.text and "[7]" in log.text
 
 
@@ -486,7 +486,7 @@ def test_lines_as_labels_in_qgis(processing_run, scene_files):
 
 
 def test_points_and_polygons_still_train(scene_files):
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "mixed.gpkg", stripe_features()[:2] + [(point(20, 10), {"cls": "Soil"}),
                                                                          (point(21, 12), {"cls": "Soil"})])

@@ -62,7 +62,7 @@ def test_other_dtype_same_values_gives_same_map(processing_run, tmp_path, dtype)
     """Rasters are read as float32 whatever their type: a model trained on scaled integers classifies the
     same values stored as another type identically."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     from test_errors_helpers import FAST, stripe_features, write_labels
     values = cube(dtype="int16")
     trained_on = scene(tmp_path / "int16.tif", values)

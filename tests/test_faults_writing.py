@@ -353,7 +353,7 @@ def test_multi_and_single_file_formats_read_back(small_model, tmp_path, ext):
     (headers name the final files; nothing hidden is left)."""
     import rasterio
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
+    from hsigan_qgis.classify import classify
     model, raster = small_model
     classify(ClassifyConfig(input=raster, model=model, output=str(tmp_path / "ref.tif"),
                             output_probabilities=str(tmp_path / "refp.tif"), device="cpu"))
@@ -501,7 +501,7 @@ def test_model_member_checks_cli(small_model, tmp_path, case):
 
 # -- 7. signals ---------------------------------------------------------------------------------------------
 SLOW = {  # a sitecustomize that signals the run has reached its writing and then waits there
-    "classify": ("import os, time\nimport hsigan_qgis.inference as i\n_d = i.dense_logits\n"
+    "classify": ("import os, time\nimport hsigan_qgis.predict as i\n_d = i.dense_logits\n"
                  "def dense_logits(model, x):\n"
                  "    open(os.environ['HSIGAN_TEST_STARTED'], 'w').close()\n"
                  "    time.sleep(float(os.environ.get('HSIGAN_TEST_SLEEP', '60')))\n"

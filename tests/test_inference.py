@@ -12,7 +12,8 @@ from conftest import RASTER, TRAIN_LABELS, write_raster
 from hsigan_qgis import block_reader, model_file
 from hsigan_qgis.config import ClassifyConfig
 from hsigan_qgis.feedback import Feedback
-from hsigan_qgis.inference import classify, load_classifier
+from hsigan_qgis.classify import classify
+from hsigan_qgis.predict import load_classifier
 from hsigan_qgis.raster import open_raster, read_window
 from hsigan_qgis.sampling import Normalisation, gather_patches
 from hsigan_qgis.styling import read_class_table
@@ -64,11 +65,12 @@ def cube(seed=0, bands=BANDS, h=H, w=W):
     return ndimage.gaussian_filter(data, sigma=(0, 1.5, 1.5)).astype(np.float32) * 3
 
 
-def run(tmp_path, raster, model, name="map.tif", **kw):
-    """classify(); without TTA unless asked (these tests compare with the plain patch-per-pixel net)."""
+def run(tmp_path, raster, model, name="map.tif", tuning=None, **kw):
+    """classify(); without TTA unless asked (these tests compare with the plain patch-per-pixel net).
+    tuning: classify's keyword arguments for benchmarks (read_threads, ...)."""
     kw.setdefault("tta", False)
     out = str(tmp_path / name)
-    result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw))
+    result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw), **(tuning or {}))
     return out, result
 
 
@@ -137,22 +139,20 @@ def test_georeference_type_and_styling(tmp_path):
         assert dst.colormap(1)[2][:3] == (40, 90, 150)
     assert read_class_table(out) == {1: "c1", 2: "c2", 3: "c3", 4: "c4"}
     assert os.path.exists(tmp_path / "map.qml")
-    assert result["device"] == "cpu" and result["read_seconds"] >= 0
+    assert result.device == "cpu" and result.read_seconds >= 0
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_reading_threads_give_the_same_map(tmp_path, monkeypatch, threads):
+def test_reading_threads_give_the_same_map(tmp_path, threads):
     """Several reading threads (as on CUDA) hand the tiles over in order and give the one-thread map;
     GDAL's multi-threaded decoding changes nothing either."""
-    from hsigan_qgis import inference
-
     model = make_model(tmp_path / "m.hsigan", patch_size=7)
     raster = write_raster(tmp_path / "in.tif", cube())
     one, result = run(tmp_path, raster, model, "one.tif", tile_size=16, output_confidence=str(tmp_path / "c1.tif"))
-    assert result["read_threads"] == 1  # CPU default
-    monkeypatch.setattr(inference, "READ_THREADS", threads)
-    many, result = run(tmp_path, raster, model, "many.tif", tile_size=16, output_confidence=str(tmp_path / "cn.tif"))
-    assert result["read_threads"] == threads
+    assert result.read_threads == 1  # CPU default
+    many, result = run(tmp_path, raster, model, "many.tif", tile_size=16, output_confidence=str(tmp_path / "cn.tif"),
+                       tuning=dict(read_threads=threads))
+    assert result.read_threads == threads
     assert (read(many, 1) == read(one, 1)).all()
     assert (read(tmp_path / "cn.tif", 1) == read(tmp_path / "c1.tif", 1)).all()
     stats = {}
@@ -228,15 +228,15 @@ def test_automatic_tile_plan_follows_blocks_and_device():
 
 
 def test_read_threads_rule(monkeypatch):
-    from hsigan_qgis import inference
+    from hsigan_qgis import classify as classify_job
 
-    assert inference.read_threads("cpu") == 1
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 16)
-    assert inference.read_threads("cuda") == 16
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 64)
-    assert inference.read_threads("cuda") == 16
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 2)
-    assert inference.read_threads("cuda") == 2
+    assert classify_job.read_threads("cpu") == 1
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 16)
+    assert classify_job.read_threads("cuda") == 16
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 64)
+    assert classify_job.read_threads("cuda") == 16
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 2)
+    assert classify_job.read_threads("cuda") == 2
 
 
 @pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
@@ -430,7 +430,7 @@ def test_bad_bands_recorded_and_ignored(tmp_path):
     """A band nodata (NaN) everywhere and a constant one: training records them as bad bands; inference
     ignores them, so values appearing in them later change nothing, and no pixel is lost to them."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     with rasterio.open(RASTER) as src:
         data, profile = src.read().astype(np.float32), src.profile
     data[3] = np.nan
@@ -441,7 +441,7 @@ def test_bad_bands_recorded_and_ignored(tmp_path):
     result = train(TrainConfig(input=train_raster, labels=TRAIN_LABELS, class_field="class_name",
                                output_model=model, epochs=2, gan="none", samples_per_class=30,
                                seed=0))
-    assert result["metadata"]["bad_bands"] == [3, 7]
+    assert result.metadata["bad_bands"] == [3, 7]
     assert model_file.load(model, with_tensors=False)[0]["bad_bands"] == [3, 7]
     a = read(run(tmp_path, train_raster, model, "a.tif", tile_size=40)[0], 1)
     assert (a > 0).all()

@@ -26,7 +26,7 @@ def onnx_map(onnx_path, raster):
     reflection (hsigan's edge rule) and are filled up to T with zeros; invalid pixels enter as 0."""
     import onnxruntime as ort
 
-    from hsigan_qgis.onnx_export import standardise_like_deepness
+    from hsigan_qgis.export_onnx import standardise_like_deepness
     from hsigan_qgis.raster import open_raster, read_window
 
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
@@ -58,7 +58,7 @@ def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     import rasterio
 
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
+    from hsigan_qgis.classify import classify
     from hsigan_qgis import model_file
 
     model, _ = trained_model

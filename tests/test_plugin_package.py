@@ -26,7 +26,7 @@ import hsigan  # what QGIS does: import the plugin folder by its name, then clas
 plugin = hsigan.classFactory(None)
 plugin.initProcessing()
 assert QgsApplication.processingRegistry().algorithmById("hsigan:classify") is not None
-import hsigan.hsigan_qgis.inference, hsigan.hsigan_qgis.gan, hsigan.hsigan_qgis.model_file
+import hsigan.hsigan_qgis.classify, hsigan.hsigan_qgis.gan, hsigan.hsigan_qgis.model_file
 print("ADDED", [p for p in sys.path if p not in before])
 print("TOP", sorted(m for m in ("hsigan_qgis", "models", "algorithms", "plugin", "torch_prompt") if m in sys.modules))
 plugin.unload()

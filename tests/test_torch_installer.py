@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 
-from hsigan_qgis import torch_installer
+from hsigan_qgis import install_torch as torch_installer
 from hsigan_qgis.errors import InputError
 
 TORCH_VERSION = "2.13.0"  # the wheel on these machines (scripts/setup.sh)

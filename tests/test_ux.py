@@ -148,7 +148,7 @@ def test_run_and_load_results_styles_the_map(qgis_app, trained_model, tmp_path):
                                                      "OUTPUT": str(tmp_path / "map.tif")})
     layers = project.mapLayersByName("salinas_a — classification (salinas)")
     assert len(layers) == 1 and isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
-    assert [c.label for c in layers[0].renderer().classes()] == trained_model[1]["metadata"]["class_names"]
+    assert [c.label for c in layers[0].renderer().classes()] == trained_model[1].metadata["class_names"]
     project.removeAllMapLayers()
 
 
@@ -178,7 +178,7 @@ def test_class_colours_come_from_the_labels_categorized_style(processing_run, tm
     # a layer without a categorized style: the fixed palette
     plain = str(tmp_path / "plain.hsigan")
     processing_run("hsigan:train", dict(common, INPUT=RASTER, LABELS=TRAIN_LABELS, OUTPUT_MODEL=plain))
-    from hsigan_qgis.train_job import default_colours
+    from hsigan_qgis.styling import default_colours
     assert load(plain, with_tensors=False)[0]["class_colours"] == default_colours(len(names))
 
 
