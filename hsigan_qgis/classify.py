@@ -12,7 +12,7 @@ Edge rule: outside the raster the halo is filled by reflection about the edge pi
 the row at -1 is row 1, at -2 row 2), the same rule raster.read_window applies to training patches.
 Hence every output pixel is the same function of the same PxP neighbourhood as in training, whatever the
 tile size: tiled output equals one-piece output and equals the classifier on the patch centred on each
-pixel (tests/test_inference.py checks all three).
+pixel (tests/test_classify.py checks all three).
 
 Validity: a pixel is nodata in the outputs when any band the model uses is nodata, masked (mask band or
 alpha) or not finite there; such pixels enter their neighbours' patches as 0 (the band mean), as in

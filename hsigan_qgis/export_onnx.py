@@ -16,7 +16,7 @@ Equality with hsigan:classify: an output pixel depends on the input pixels withi
 each tile with a halo of r real pixels (reflection only outside the raster), so the output of ONNX
 equals hsigan's map on every pixel at least r pixels inside the tile fed to it, and on the raster's own
 edges (same reflection rule). Feed tiles that overlap by 2r pixels and keep each tile's centre
-(tiles_overlap below says so to Deepness); tests/test_onnx_export.py does this over the sample raster
+(tiles_overlap below says so to Deepness); tests/test_export_onnx.py does this over the sample raster
 and gets hsigan:classify's map. Not carried over: hsigan's validity mask (nodata pixels that are not NaN
 enter as values; Deepness has its own processing-area mask) and the wavelength check.
 

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 
 from conftest import RASTER, ROOT, SHARED, TRAIN_LABELS, write_raster
-from test_inference import Log, cube, make_model, patch_labels, read, run
+from classify_helpers import Log, cube, make_model, patch_labels, read, run
 
 
 def tta_patch_reference(model, raster):

@@ -142,6 +142,7 @@ def test_unsafe_or_foreign_files_are_refused(tmp_path):
         read_samples(str(tmp_path / "text.hsamples"))
 
 
+@pytest.mark.qgis
 def test_augment_in_qgis_declares_numbers(processing_run, tmp_path):
     out = str(tmp_path / "q.hsamples")
     result = processing_run("hsigan:augment", {"INPUT": RASTER, "LABELS": TRAIN_LABELS, "CLASS_FIELD": "class_id",

@@ -85,6 +85,7 @@ def test_cli_train_classify_assess(tmp_path):
     assert done.stderr.strip().count("\n") == 0 and "MODEL" in done.stderr
 
 
+@pytest.mark.qgis
 def test_plugin_zip_installs_into_qgis(tmp_path):
     done = subprocess.run(["bash", os.path.join(ROOT, "scripts", "build_zip.sh")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

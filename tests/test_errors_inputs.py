@@ -15,7 +15,7 @@ import pytest
 from hsigan_qgis.config import AssessConfig, AugmentConfig, ClassifyConfig, TrainConfig
 from hsigan_qgis.errors import InputError
 from hostile import cli_fails, untouched
-from test_errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, QFAST, box, point, px, qgis_error,
+from errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, QFAST, box, point, px, qgis_error,
                                  qgis_fails, scene, stripe_features, write_labels)
 
 pytestmark = pytest.mark.hostile
@@ -200,6 +200,7 @@ def test_sample_file_faults_cli(tmp_path, fault):
     assert expected in line
 
 
+@pytest.mark.qgis
 def test_sample_file_fault_qgis_process(tmp_path):
     change, _ = SAMPLE_FAULTS["nan-patch"]
     metadata, arrays = good_samples()
@@ -234,6 +235,7 @@ def test_assess_refuses_a_non_integer_map(tmp_path, reference, dtype):
     assert dtype in message
 
 
+@pytest.mark.qgis
 def test_assess_multiband_map_in_qgis(processing_run, tmp_path, reference):
     raster = scene(tmp_path / "scene.tif")
     with untouched(tmp_path, reference):
@@ -328,6 +330,7 @@ def test_vrt_without_its_source_classify(scene_files, small_model):
     assert f"reads 1 file(s) that do not exist: {missing}" in message
 
 
+@pytest.mark.qgis
 def test_vrt_without_its_source_classify_qgis_process(scene_files, small_model):
     folder, raster, labels, out = scene_files
     vrt, missing = vrt_without_source(folder, small_model[1])
@@ -476,8 +479,9 @@ def test_lines_as_labels_augment_cli(scene_files):
               out / "s.hsamples", "--gan-steps", "1", folder=out, inputs=(raster, labels))
 
 
+@pytest.mark.qgis
 def test_lines_as_labels_in_qgis(processing_run, scene_files):
-    from test_errors_helpers import train_params
+    from errors_helpers import train_params
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "lines.gpkg", LINE_LAYERS["polygons-and-a-line"])
     with untouched(out, labels):
@@ -510,6 +514,7 @@ def test_an_empty_layer_says_it_has_no_features(tmp_path, job):
     assert "the layer" in message and "has no features" in message
 
 
+@pytest.mark.qgis
 def test_assess_multiband_map_qgis_process(tmp_path, reference):
     raster = scene(tmp_path / "scene.tif")
     with untouched(tmp_path, reference):
@@ -518,6 +523,7 @@ def test_assess_multiband_map_qgis_process(tmp_path, reference):
     assert "6 bands" in text
 
 
+@pytest.mark.qgis
 def test_lines_as_labels_augment_qgis_process(scene_files):
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "lines.gpkg", LINE_LAYERS["polygons-and-a-line"])

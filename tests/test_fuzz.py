@@ -13,7 +13,7 @@ import pytest
 from hsigan_qgis import labels, model_file
 from hsigan_qgis.errors import InputError
 from hsigan_qgis.raster import open_raster
-from test_errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, stripe_features,
+from errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, stripe_features,
                                  write_labels)
 
 MODEL_CASES = 100

@@ -93,6 +93,7 @@ def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     assert dims == [["batch", metadata["bands"], 32, 32], ["batch", len(metadata["class_ids"]), 32, 32]]
 
 
+@pytest.mark.qgis
 def test_export_onnx_algorithm_in_qgis(trained_model, processing_run, tmp_path):
     import onnx
     model, _ = trained_model
@@ -103,6 +104,7 @@ def test_export_onnx_algorithm_in_qgis(trained_model, processing_run, tmp_path):
     assert props["tile_size"] == 64 and props["resolution"] == 370.0 and props["model_type"] == "Segmentor"
 
 
+@pytest.mark.qgis
 def test_export_onnx_bad_inputs_say_which_and_write_nothing(trained_model, tmp_path, processing_run):
     from qgis.core import QgsProcessingException
     model, _ = trained_model

@@ -88,6 +88,7 @@ def results(done):
     return json.loads(done.stdout)["results"]
 
 
+@pytest.mark.qgis
 @pytest.mark.slow
 @WITHOUT_TORCH
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/usr/bin/qgis_process.bin"),
@@ -149,6 +150,7 @@ dialog.deleteLater()
 '''
 
 
+@pytest.mark.qgis
 @WITHOUT_TORCH
 def test_message_bar_offers_the_installer_when_torch_is_missing(tmp_path):
     """In QGIS's own Python (no torch there) with a GUI: the message bar shows the prompt with its button,
