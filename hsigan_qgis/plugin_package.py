@@ -20,6 +20,9 @@ SHARED = ("hsigan_qgis", "models")  # sub-packages shared with the checkout's to
 class _Shared(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Imports hsigan.<shared>[.x] as the top-level module <shared>[.x]."""
 
+    def __init__(self):
+        self.specs = {}
+
     def find_spec(self, fullname, path=None, target=None):
         parts = fullname.split(".")
         if len(parts) >= 2 and parts[0] == NAME and parts[1] in SHARED:
@@ -27,10 +30,12 @@ class _Shared(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return None
 
     def create_module(self, spec):
-        return importlib.import_module(spec.name[len(NAME) + 1:])
+        module = importlib.import_module(spec.name[len(NAME) + 1:])
+        self.specs[spec.name] = module.__spec__  # the import system sets the alias's next: put it back below
+        return module
 
-    def exec_module(self, module):
-        pass  # already executed under its top-level name
+    def exec_module(self, module):  # already executed under its top-level name
+        module.__spec__ = self.specs.pop(module.__spec__.name)
 
 
 def load(name=NAME):

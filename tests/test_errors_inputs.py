@@ -494,7 +494,7 @@ def test_points_and_polygons_still_train(scene_files):
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "mixed.gpkg", stripe_features()[:2] + [(point(20, 10), {"cls": "Soil"}),
                                                                          (point(21, 12), {"cls": "Soil"})])
-    assert train(train_cfg(raster, labels, out))["train_pixels"] > 0
+    assert train(train_cfg(raster, labels, out)).train_pixels > 0
 
 
 @pytest.mark.parametrize("job", ["train", "augment", "assess"])

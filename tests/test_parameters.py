@@ -91,6 +91,7 @@ def test_class_balanced_defaults_to_on_everywhere(qgis_app):
     assert cli.build_parser().parse_args(["classify", "--input", "a", "--model", "b", "--output", "c"]).cog is False
 
 
+@pytest.mark.qgis
 def test_one_introspection_helper():
     """config.parameters replaces config.describe and HsiGanAlgorithm.field_meta."""
     assert not hasattr(cfgs, "describe")
