@@ -121,8 +121,8 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
             else:
                 kind = QgsProcessingParameterNumber.Double if p.kind is float else QgsProcessingParameterNumber.Integer
                 parameter = QgsProcessingParameterNumber(p.qgis_name, p.label, kind, defaultValue=p.default)
-                if p.minimum is not None:
-                    parameter.setMinimum(p.minimum)
+                if p.lowest is not None:
+                    parameter.setMinimum(p.lowest)
                 if p.maximum is not None:
                     parameter.setMaximum(p.maximum)
             self.add(parameter, p.help, p.advanced)

@@ -26,9 +26,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "..", "shared", "data", "indian_pines")
 
 # Runs the CLI and prints its own peak resident memory (kB) on stderr when it exits, however it exits.
-WRAPPER = ("import atexit, resource, sys\n"
-           "atexit.register(lambda: sys.stderr.write('PEAK_RSS_KB %d\\n' % "
-           "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
+# Peak memory of this process's own address space: VmHWM, which exec() resets. (getrusage's ru_maxrss
+# also holds the RSS the process had before exec, i.e. the parent's at fork: a big pytest parent would
+# show up as the job's peak.)
+WRAPPER = ("import atexit, sys\n"
+           "def peak():\n"
+           "    with open('/proc/self/status') as status:\n"
+           "        return next(int(l.split()[1]) for l in status if l.startswith('VmHWM:'))\n"
+           "atexit.register(lambda: sys.stderr.write('PEAK_RSS_KB %d\\n' % peak()))\n"
            "from hsigan_qgis.cli import main\n"
            "sys.exit(main(sys.argv[1:]))\n")
 

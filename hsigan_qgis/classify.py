@@ -38,7 +38,6 @@ from .config import ClassifyConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
-from .formats import check_creatable
 from .outputs import check_output
 from .predict import CLASS_NODATA, CONFIDENCE_NODATA, load_classifier, prepare_model, tile_results
 from .replaceable import check_replaceable
@@ -121,8 +120,6 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
 
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
-    if 0 < cfg.tile_size < 16:
-        raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small; use 0 (automatic) or 16 or more")
     if cfg.dask:
         from .dask_classify import check_address
         check_address(cfg.dask)
@@ -137,10 +134,6 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
     check_outputs(written_files(cfg), (cfg.input, cfg.model))
     metadata, tensors = model_file.load(cfg.model, modules=("classifier",))
-    kinds = {"OUTPUT": (class_dtype(max(metadata["class_ids"])), 1), "OUTPUT_CONFIDENCE": ("float32", 1),
-             "OUTPUT_PROBABILITIES": ("float32", len(metadata["class_ids"]))}
-    for name, path in outputs:  # a format that cannot hold the output is refused before any work
-        check_creatable(path, name, driver_for(path, name), *kinds[name])
     started = time.perf_counter()
     stats = {}
     with _gdal_cache(CACHE_BYTES), open_raster(cfg.input) as dataset:

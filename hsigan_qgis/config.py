@@ -17,14 +17,17 @@ LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside 
 INT_MAX = 2 ** 31 - 1  # QGIS keeps integer parameters in a C int
 
 
-def opt(default, help, advanced=False, choices=None, minimum=None, maximum=None, odd=False, label=""):
+def opt(default, help, advanced=False, choices=None, minimum=None, maximum=None, odd=False, label="",
+        zero_is_auto=False):
+    """An optional field. zero_is_auto: 0 (automatic) is accepted besides minimum..maximum."""
     return field(default=default, metadata=dict(label=label, help=help, advanced=advanced, choices=choices,
-                                                 minimum=minimum, maximum=maximum, odd=odd))
+                                                 minimum=minimum, maximum=maximum, odd=odd,
+                                                 zero_is_auto=zero_is_auto))
 
 
 def req(help, label=""):
     return field(metadata=dict(label=label, help=help, advanced=False, choices=None, minimum=None, maximum=None,
-                               odd=False))
+                               odd=False, zero_is_auto=False))
 
 
 @dataclass(kw_only=True)
@@ -38,7 +41,7 @@ class TrainConfig:
     output_model: str = req("Model file to write (.hsigan).", label="Model file")
     samples: str = opt("", "Optional training-sample file from hsigan:augment (.hsamples) used instead of "
                        "raster + labels: its real samples train and validate (spatially disjoint blocks of "
-                       "their raster positions), its synthetic ones only train.",
+                       "their raster positions), its synthetic ones only train.", advanced=True,
                        label="Training samples (instead of raster + labels)")
     class_colours: str = opt("", "Optional class colours as JSON {class id or name: '#rrggbb'}; in QGIS they "
                              "come from the labels layer's categorized style. Others get a fixed palette.",
@@ -62,7 +65,7 @@ class TrainConfig:
                    label="GAN mode")
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan "
                                       "only (none and ssgan ignore it).",
-                                 advanced=True, minimum=0.0, maximum=20.0, label="Synthetic samples per real sample")
+                                 advanced=True, minimum=0.0, maximum=20.0, label="Synthetic samples per real sample (wgan only)")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
                             "count, so the cost does not grow with the number of labels).",
                          advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps (0 = automatic)")
@@ -134,7 +137,7 @@ class ClassifyConfig:
                                     advanced=True, label="Class probabilities")
     tile_size: int = opt(0, "Side of the tiles processed at once, in pixels; memory grows with it. 0 = "
                          "automatic: about 256 on a CPU, 512 on a GPU, rounded to the file's blocks, so every "
-                         "block is read once (0 or 16 and more).", advanced=True, minimum=0, maximum=8192,
+                         "block is read once.", advanced=True, minimum=16, maximum=8192, zero_is_auto=True,
                          label="Tile size (pixels, 0 = automatic)")
     batch_size: int = opt(4, "Tiles predicted together (more helps a GPU).", advanced=True,
                           minimum=1, maximum=256, label="Tiles per batch")
@@ -176,7 +179,7 @@ class ExportOnnxConfig:
                          label="Tile size (pixels)")
     resolution: float = opt(0.0, "Pixel size of the training raster in centimetres, written as Deepness's "
                             "'resolution' (Deepness resamples rasters to it); 0 leaves it out, and Deepness "
-                            "then takes the resolution set in its dialog.", advanced=True, minimum=0.0,
+                            "then takes the resolution set in its dialog.", advanced=True, minimum=0.0, maximum=1e9,
                             label="Resolution (cm per pixel, 0 = unset)")
 
 
@@ -205,6 +208,12 @@ class Parameter:
     minimum: object
     maximum: object
     odd: bool
+    zero_is_auto: bool = False
+
+    @property
+    def lowest(self):
+        """The smallest value accepted (0 where 0 means automatic): QGIS's range starts there."""
+        return 0 if self.zero_is_auto else self.minimum
 
     @property
     def qgis_name(self):
@@ -226,6 +235,8 @@ class Parameter:
     def bounds_text(self):
         low, high = self.minimum, self.maximum
         what = "an odd number" if self.odd else "a whole number" if self.kind is int else "a number"
+        if self.zero_is_auto:
+            what = "0 (automatic) or " + what
         if low is not None and high is not None and high != INT_MAX:
             return f"{what} from {low} to {high}"
         if low is not None:
@@ -245,6 +256,8 @@ class Parameter:
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or (
                 self.kind is int and not isinstance(value, numbers.Integral)) or not math.isfinite(value):
             return f"'{value}' is not {self.bounds_text()}"
+        if self.zero_is_auto and value == 0:
+            return None
         if ((self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum)
                 or (self.odd and int(value) % 2 == 0)):
             hint = f"; the default is {self.default}" if not self.required else ""
@@ -261,7 +274,7 @@ def parameters(config_class):
         kind = kinds[f.type] if isinstance(f.type, str) else f.type
         out.append(Parameter(field=f.name, default=f.default, kind=kind, label=m["label"], help=m["help"],
                              advanced=m["advanced"], choices=tuple(m["choices"] or ()), minimum=m["minimum"],
-                             maximum=m["maximum"], odd=m["odd"]))
+                             maximum=m["maximum"], odd=m["odd"], zero_is_auto=m.get("zero_is_auto", False)))
     return out
 
 

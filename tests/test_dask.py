@@ -65,7 +65,8 @@ def test_local_cluster_from_the_command_line_gives_the_same_map(scene, tmp_path)
     assert main(["classify", "--input", raster, "--model", model, "--output", out, "--output-confidence", conf,
                  "--tile-size", "32", "--dask", "local:2", "--quiet"]) == 0
     assert (read(out, 1) == reference).all() and (reference > 0).all()
-    assert (read(conf, 1) == reference_conf).all()
+    # the map is identical; the confidence agrees to float rounding (workers compute with one torch thread)
+    assert abs(read(conf, 1) - reference_conf).max() < 1e-5
     with __import__("rasterio").open(out) as dst:
         assert dst.colormap(1)[2][:3] == (40, 90, 150) and dst.tags()["HSIGAN_CLASSES"].startswith("1=c1")
 
@@ -146,7 +147,7 @@ def test_qgis_parameter_dask(processing_run, scene, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     message = qgis_error(processing_run, "hsigan:classify", {"INPUT": raster, "MODEL": model, "DASK": "local:2",
                                                              "OUTPUT": str(tmp_path / "m.tif")})
-    assert message.startswith("DASK:") and "pip install" in message, message
+    assert message.startswith("Dask cluster (DASK):") and "pip install" in message, message
     assert os.listdir(tmp_path) == []
 
 

@@ -128,7 +128,10 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
     done = run_qgis_process("--json", "run", "hsigan:train", "--", f"SAMPLES={samples}", "EPOCHS=2", "GAN=0",
                             "SAMPLES_PER_CLASS=10", "PATCH_SIZE=3", f"OUTPUT_MODEL={tmp_path / 'qp.hsigan'}")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert load(str(tmp_path / "qp.hsigan"), with_tensors=False)[0]["history"] == first["history"]
+    # the same training; losses agree to float rounding (qgis_process may run torch with other threads)
+    third = load(str(tmp_path / "qp.hsigan"), with_tensors=False)[0]["history"]
+    assert [(h["epoch"], h["val_oa"]) for h in third] == [(h["epoch"], h["val_oa"]) for h in first["history"]]
+    assert all(abs(a["loss"] - b["loss"]) < 1e-4 for a, b in zip(third, first["history"]))
     # 9: a temporary model file is refused, by both
     for name in ("hsigan:train", "hsigan:train_samples"):
         with pytest.raises(QgsProcessingException, match=r"Model file \(OUTPUT_MODEL\): choose where"):
@@ -143,7 +146,7 @@ def test_help_says_what_parameters_do_and_states_measured_times(qgis_app):
     assert "wgan only" in train.parameterDefinition("SYNTHETIC_RATIO").help()
     text = train.shortHelpString()
     assert "a few minutes" not in text
-    assert re.search(r"\d+ s with GAN none, \d+ s with wgan, \d+ s with ssgan", text)
+    assert re.search(r"\d+ s of CPU time with GAN none, [\d-]+x that with ssgan", text)
     assert "Model file</b> (OUTPUT_MODEL)" in text and "temporary file" in text
 
 
