@@ -1,14 +1,9 @@
-"""QGIS plugin entry point. The plugin folder goes on sys.path so that the engine (hsigan_qgis) and the
-torch modules (models) import by the same names inside QGIS as in tests and on the command line."""
-import os
-import sys
-
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+"""QGIS plugin entry point. QGIS imports this folder as the package `hsigan`; the engine (hsigan_qgis), the
+algorithms and the torch modules (models) are parts of it, imported relatively, and nothing of the plugin
+is put on sys.path, so another plugin's `models` or `algorithms` cannot clash with ours."""
 
 # PyTorch installed by hsigan:install_torch lives in a folder of its own; on sys.path before anything imports torch.
-from hsigan_qgis.torch_installer import add_to_path  # noqa: E402
+from .hsigan_qgis.install_torch import add_to_path
 
 add_to_path()
 

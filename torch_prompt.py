@@ -8,7 +8,7 @@ MESSAGE = ("HSI-GAN needs PyTorch for training and classification, and this QGIS
 
 def offer_installer(message_bar):
     """Push the message when torch is missing; returns the message widget (None when torch is there)."""
-    from hsigan_qgis.torch_installer import torch_available
+    from .hsigan_qgis.install_torch import torch_available
     if torch_available():
         return None
     from qgis.PyQt.QtWidgets import QPushButton

@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from .base import HsiGanAlgorithm
 from .labels_style import refuse_feature_id
-from hsigan_qgis.config import AssessConfig
+from ..hsigan_qgis.config import AssessConfig
 
 
 class AssessAlgorithm(HsiGanAlgorithm):
@@ -30,9 +30,9 @@ class AssessAlgorithm(HsiGanAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.assessment import assess
+        from ..hsigan_qgis.assess import assess
 
-        from hsigan_qgis.report import report_files
+        from ..hsigan_qgis.report import report_files
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, report_files(report) if report else [], ("INPUT", "REFERENCE"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
@@ -45,5 +45,5 @@ class AssessAlgorithm(HsiGanAlgorithm):
                            output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                            **self.option_values(parameters, context))
         result = assess(cfg, engine_feedback)
-        return {"OA": result["oa"], "AA": result["aa"], "KAPPA": result["kappa"], "PIXELS": result["pixels"],
-                "OUTPUT_REPORT": result.get("output_report")}
+        return {"OA": result.oa, "AA": result.aa, "KAPPA": result.kappa, "PIXELS": result.pixels,
+                "OUTPUT_REPORT": result.output_report}

@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from .base import HsiGanAlgorithm
 from .labels_style import categorized_colours, refuse_feature_id
-from hsigan_qgis.config import AugmentConfig
+from ..hsigan_qgis.config import AugmentConfig
 
 class AugmentAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "augment", "Augment training samples (conditional WGAN-GP)", AugmentConfig
@@ -36,8 +36,8 @@ class AugmentAlgorithm(HsiGanAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(name, label))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.augment import augment
-        from hsigan_qgis.report import report_files
+        from ..hsigan_qgis.augment import augment
+        from ..hsigan_qgis.report import report_files
 
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, [("OUTPUT", self.parameterAsFileOutput(parameters, "OUTPUT", context))]
@@ -55,6 +55,6 @@ class AugmentAlgorithm(HsiGanAlgorithm):
                             output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                             **values)
         result = augment(cfg, engine_feedback)
-        return {"OUTPUT": result["output"], "OUTPUT_REPORT": result["output_report"],
-                "REAL_SAMPLES": result["real_samples"], "SYNTHETIC_SAMPLES": result["synthetic_samples"],
-                "SPECTRAL_ANGLE": result["spectral_angle"], "SEPARABILITY": result["separability"]}
+        return {"OUTPUT": result.output, "OUTPUT_REPORT": result.output_report, "REAL_SAMPLES": result.real_samples,
+                "SYNTHETIC_SAMPLES": result.synthetic_samples, "SPECTRAL_ANGLE": result.spectral_angle,
+                "SEPARABILITY": result.separability}

@@ -9,9 +9,9 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterNumber)
 
-from hsigan_qgis.config import parameter as config_parameter, parameters as parameters_of
-from hsigan_qgis.errors import Cancelled, InputError, translate
-from hsigan_qgis.feedback import Feedback
+from ..hsigan_qgis.config import parameter as config_parameter, parameters as parameters_of
+from ..hsigan_qgis.errors import Cancelled, InputError, translate
+from ..hsigan_qgis.feedback import Feedback
 
 from .parameter_names import with_labels
 
@@ -192,7 +192,7 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         the layers given as `layers` (parameter names), as the user chose them: QGIS hands the engine a
         temporary copy of a layer in another format (GeoJSON labels become a GeoPackage), so only here
         is the original file known."""
-        from hsigan_qgis.input_files import check_outputs
+        from ..hsigan_qgis.outputs import check_outputs
         sources = []
         for name in layers:
             layer = self.parameterAsLayer(parameters, name, context)

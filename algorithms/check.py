@@ -16,7 +16,7 @@ class CheckAlgorithm(HsiGanAlgorithm):
         self.addOutput(QgsProcessingOutputString("DEVICE", "Device"))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.cli import check_report
+        from ..hsigan_qgis.cli import check_report
 
         report = check_report()
         missing = [k for k, v in report.items() if v is None and k not in ("device",)]

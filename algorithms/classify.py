@@ -5,7 +5,7 @@ from qgis.core import (QgsProcessingParameterFile, QgsProcessingParameterRasterD
 from .base import HsiGanAlgorithm
 from .destinations import drop_unwritten, optional_output_layer
 from .styling import layer_name, style_on_load
-from hsigan_qgis.config import ClassifyConfig
+from ..hsigan_qgis.config import ClassifyConfig
 
 
 class ClassifyAlgorithm(HsiGanAlgorithm):
@@ -31,7 +31,7 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
                        createByDefault=False)
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.inference import classify
+        from ..hsigan_qgis.classify import classify
 
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)
         values = self.option_values(parameters, context)
@@ -43,10 +43,9 @@ class ClassifyAlgorithm(HsiGanAlgorithm):
         result = classify(cfg, engine_feedback)
         drop_unwritten(context)
         run = {}  # shared by this run's outputs: the map goes above its confidence
-        for key, kind in (("output", "classes"), ("output_confidence", "confidence")):
-            if result[key]:
-                style_on_load(context, result[key], kind, result, layer_name(cfg.input, cfg.model, kind), run)
+        for path, kind in ((result.output, "classes"), (result.output_confidence, "confidence")):
+            if path:
+                style_on_load(context, path, kind, result, layer_name(cfg.input, cfg.model, kind), run)
         # like QGIS's own algorithms: an optional output left empty is not in the results
-        return {name: result[key] for name, key in (("OUTPUT", "output"), ("OUTPUT_CONFIDENCE", "output_confidence"),
-                                                    ("OUTPUT_PROBABILITIES", "output_probabilities"))
-                if result[key]}
+        return {name: path for name, path in (("OUTPUT", result.output), ("OUTPUT_CONFIDENCE", result.output_confidence),
+                                              ("OUTPUT_PROBABILITIES", result.output_probabilities)) if path}

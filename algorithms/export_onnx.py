@@ -2,7 +2,7 @@
 from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterFileDestination
 
 from .base import HsiGanAlgorithm
-from hsigan_qgis.config import ExportOnnxConfig
+from ..hsigan_qgis.config import ExportOnnxConfig
 
 class ExportOnnxAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "export_onnx", "Export model to ONNX", ExportOnnxConfig
@@ -23,10 +23,10 @@ class ExportOnnxAlgorithm(HsiGanAlgorithm):
         self.add_field(QgsProcessingParameterFileDestination, "output", "ONNX model (*.onnx)")
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.onnx_export import export_onnx
+        from ..hsigan_qgis.export_onnx import export_onnx
 
         values = self.option_values(parameters, context)
         cfg = ExportOnnxConfig(model=self.parameterAsFile(parameters, "MODEL", context),
                                output=self.parameterAsFileOutput(parameters, "OUTPUT", context), **values)
         result = export_onnx(cfg, engine_feedback)
-        return {"OUTPUT": result["output"]}
+        return {"OUTPUT": result.output}

@@ -1,8 +1,8 @@
-"""hsigan:install_torch — PyTorch for QGIS's own Python, without a terminal (see hsigan_qgis/torch_installer.py)."""
+"""hsigan:install_torch — PyTorch for QGIS's own Python, without a terminal (see hsigan_qgis/install_torch.py)."""
 from qgis.core import QgsProcessingOutputBoolean, QgsProcessingOutputString, QgsProcessingParameterString
 
 from .base import HsiGanAlgorithm
-from hsigan_qgis.config import InstallTorchConfig
+from ..hsigan_qgis.config import InstallTorchConfig
 
 class InstallTorchAlgorithm(HsiGanAlgorithm):
     NAME, LABEL, CONFIG = "install_torch", "Install PyTorch", InstallTorchConfig
@@ -32,9 +32,9 @@ class InstallTorchAlgorithm(HsiGanAlgorithm):
         self.addOutput(QgsProcessingOutputBoolean("CUDA", "CUDA available"))
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.torch_installer import install
+        from ..hsigan_qgis.install_torch import install
 
         values = self.option_values(parameters, context)
         version = (self.parameterAsString(parameters, "TORCH_VERSION", context) or "").strip()
         result = install(values["variant"], values["source"], version, engine_feedback)
-        return {"FOLDER": result["folder"], "TORCH_VERSION": result["torch_version"], "CUDA": result["cuda_available"]}
+        return {"FOLDER": result.folder, "TORCH_VERSION": result.torch_version, "CUDA": result.cuda_available}

@@ -56,7 +56,7 @@ def class_names(layer, class_field, name_field=""):
 def refuse_feature_id(layer, field, parameter="CLASS_FIELD"):
     """QGIS's field lists start with a GeoPackage's feature id ('fid'), which a required field widget
     preselects; it numbers features, it holds no classes. Say so, and list the fields that might."""
-    from hsigan_qgis.errors import InputError
+    from ..hsigan_qgis.errors import InputError
     if layer is None or not field:
         return
     index = layer.fields().indexOf(field)

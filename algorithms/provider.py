@@ -24,7 +24,7 @@ class HsiGanProvider(QgsProcessingProvider):
         return "HSI-GAN"
 
     def longName(self):  # noqa: N802
-        from hsigan_qgis import __version__
+        from ..hsigan_qgis import __version__
         return f"HSI-GAN {__version__} (hyperspectral classification with GANs)"
 
     def icon(self):

@@ -70,7 +70,7 @@ def style_on_load(context, path, kind, result, name=None, run=None):
     if not context.willLoadLayerOnCompletion(path):
         return
     details = context.layerToLoadOnCompletionDetails(path)
-    processor = _Style(kind, result["class_ids"], result["class_names"], result["class_colours"],
+    processor = _Style(kind, result.class_ids, result.class_names, result.class_colours,
                        details.project, run)
     _KEEP[(path, kind)] = processor
     details.setPostProcessor(processor)

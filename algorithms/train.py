@@ -4,9 +4,9 @@ from qgis.core import (QgsProcessingOutputLayerDefinition, QgsProcessingOutputNu
                        QgsProcessingParameterVectorLayer, QgsProcessing)
 
 from .base import HsiGanAlgorithm
-from hsigan_qgis.errors import InputError
+from ..hsigan_qgis.errors import InputError
 from .labels_style import categorized_colours, class_names, refuse_feature_id
-from hsigan_qgis.config import TrainConfig
+from ..hsigan_qgis.config import TrainConfig
 
 TRAIN_SAMPLES_SKIP = ("label_rule",)  # a sample file holds pixels, not polygons
 
@@ -103,9 +103,9 @@ class TrainAlgorithm(HsiGanAlgorithm):
         return self.check_options(parameters, context)
 
     def execute(self, parameters, context, feedback, engine_feedback):
-        from hsigan_qgis.train_job import train
+        from ..hsigan_qgis.train import train
 
-        from hsigan_qgis.report import report_files
+        from ..hsigan_qgis.report import report_files
         with_layers = self.parameterDefinition("INPUT") is not None
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, [("OUTPUT_MODEL", self.parameterAsFileOutput(
@@ -132,9 +132,8 @@ class TrainAlgorithm(HsiGanAlgorithm):
                           output_report=self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or "",
                           **values)
         result = train(cfg, engine_feedback)
-        return {"OUTPUT_MODEL": result["output_model"], "OUTPUT_REPORT": result["output_report"],
-                "OA": result["oa"], "AA": result["aa"], "KAPPA": result["kappa"],
-                "TRAIN_PIXELS": result["train_pixels"]}
+        return {"OUTPUT_MODEL": result.output_model, "OUTPUT_REPORT": result.output_report, "OA": result.oa,
+                "AA": result.aa, "KAPPA": result.kappa, "TRAIN_PIXELS": result.train_pixels}
 
 
 class TrainFromSamplesAlgorithm(TrainAlgorithm):

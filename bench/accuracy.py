@@ -15,8 +15,8 @@ Split (spatially disjoint, `disjoint_split`):
   Training draws of 15 / 50 pixels per class (or all training pixels) are made per seed from the training
   side (stratified, seeded); the test side is fixed and used whole. The split is checked by tests.
 
-Methods (all nets through the engine's public path: train_job.train -> inference.classify ->
-assessment.assess on the whole raster, scored on the test points):
+Methods (all nets through the engine's public path: train.train -> classify.classify ->
+assess.assess on the whole raster, scored on the test points):
   svm    RBF-SVM on the (z-scored) spectra of the same training pixels, C/gamma by 3-fold CV
          (scikit-learn; benchmark-only dependency).
   none   spectral-spatial classifier, no GAN (gan='none').
@@ -170,10 +170,10 @@ def run_svm(cube, gt, rows, cols, test_mask, seed):
 
 
 def run_net(method, raster, train_gpkg, test_gpkg, work, seed, overrides):
-    from hsigan_qgis.assessment import assess
+    from hsigan_qgis.assess import assess
     from hsigan_qgis.config import AssessConfig, ClassifyConfig, TrainConfig
-    from hsigan_qgis.inference import classify
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.classify import classify
+    from hsigan_qgis.train import train
 
     model = os.path.join(work, f"{method.replace('+', '_')}_{seed}.hsigan")
     mapped = os.path.join(work, f"{method.replace('+', '_')}_{seed}.tif")
@@ -187,10 +187,10 @@ def run_net(method, raster, train_gpkg, test_gpkg, work, seed, overrides):
     result = train(cfg)
     classify(ClassifyConfig(input=raster, model=model, output=mapped, device="cpu"))
     scores = assess(AssessConfig(input=mapped, reference=test_gpkg, class_field="class_id"))
-    return dict(oa=scores["oa"], aa=scores["aa"], kappa=scores["kappa"], seconds=result["seconds"],
+    return dict(oa=scores.oa, aa=scores.aa, kappa=scores.kappa, seconds=result.seconds,
                 config=dict({k: getattr(cfg, k) for k in ("patch_size", "epochs", "synthetic_ratio", "batch_size",
                                                            "learning_rate", "class_balanced")},
-                            gan_steps=result["metadata"]["training"]["gan_steps"]))  # resolved, not 0 = auto
+                            gan_steps=result.metadata["training"]["gan_steps"]))  # resolved, not 0 = auto
 
 
 def fmt(values, digits=2):

@@ -57,7 +57,7 @@ def make_inputs(folder):
     """The trained Salinas-A model and sample file that the GPU machine cannot make (no GDAL vectors)."""
     from hsigan_qgis.augment import augment
     from hsigan_qgis.config import AugmentConfig, TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     os.makedirs(folder, exist_ok=True)
     labels = os.path.join(ROOT, "sample_data", "salinas_a_train.gpkg")
@@ -68,10 +68,11 @@ def make_inputs(folder):
                           output=os.path.join(folder, "salinas.hsamples")))
 
 
-def classify_to(path, model, out, device, **kw):
+def classify_to(path, model, out, device, tuning=None, **kw):
+    """classify(); tuning: its keyword arguments for benchmarks (read_threads, decode_threads, pinned)."""
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
-    return classify(ClassifyConfig(input=path, model=model, output=out, device=device, **kw))
+    from hsigan_qgis.classify import classify
+    return classify(ClassifyConfig(input=path, model=model, output=out, device=device, **kw), **(tuning or {}))
 
 
 def read(path, band=None):
@@ -89,7 +90,7 @@ def check_classify(inputs, work):
         result = classify_to(SAMPLE, model, out, device, output_probabilities=os.path.join(work, f"p_{name}.tif"),
                              **kw)
         runs[name] = dict(labels=read(out, 1), probs=read(os.path.join(work, f"p_{name}.tif")),
-                          device=result["device"])
+                          device=result.device)
     cpu, cuda = runs["cpu"], runs["cuda"]
     return dict(
         pixels=int(cpu["labels"].size), device_used=cuda["device"],
@@ -140,7 +141,7 @@ def train_once(spec):
     if spec["mode"] == "none":
         from hsigan_qgis import model_file
         from hsigan_qgis.config import TrainConfig
-        from hsigan_qgis.train_job import train
+        from hsigan_qgis.train import train
         out = os.path.join(spec["work"], f"m_{spec['mode']}_{os.getpid()}.hsigan")
         train(TrainConfig(samples=spec["samples"], output_model=out, gan="none", epochs=8, seed=0,
                           device=spec["device"]))
@@ -156,7 +157,7 @@ def train_once(spec):
             digest = weights_digest(generator.state_dict())
         else:
             from hsigan_qgis.gan import train_ssgan
-            from hsigan_qgis.train_job import build_classifier
+            from hsigan_qgis.train import build_classifier
             net = build_classifier(block.shape[0], n_classes, 7).to(block.device)
             train_ssgan(net, block, core, pixels, 3, n_classes, 60, 1e-3, 0, Feedback(), balanced=True)
             digest = weights_digest(net.state_dict())
@@ -187,7 +188,7 @@ def throughput(devices):
     import torch
     b = bench_inference()
     BANDS, PATCH, make_net = b.BANDS, b.PATCH, b.make_net
-    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.predict import dense_logits, prepare_model
 
     rows = []
     r = PATCH // 2
@@ -224,7 +225,6 @@ def whole_raster(size, work):
     """classify() of one synthetic raster on CUDA as before reading threads and with the automatic reading
     threads and GDAL decoding threads at three tile sizes, and on CPU: wall seconds, reading seconds, and
     whether every map is the same."""
-    from hsigan_qgis import inference
     b = bench_inference()
     path, model = os.path.join(work, f"synthetic_{size}.tif"), os.path.join(work, "random.hsigan")
     b.save_model(b.make_net(), model)
@@ -237,21 +237,17 @@ def whole_raster(size, work):
     cases = [("cuda", 1, None, 256, 4), ("cuda", 0, "ALL_CPUS", 256, 4), ("cuda", 0, "ALL_CPUS", 512, 4),
              ("cuda", 0, "ALL_CPUS", 1024, 1), ("cpu", 0, None, 256, 4)]
     for device, threads, decode, tile, batch in cases:
-        inference.READ_THREADS, inference.CUDA_DECODE_THREADS = threads, decode
         target = os.path.join(work, "map.tif")
-        try:
-            started = time.perf_counter()
-            result = classify_to(path, model, target, GPU if device == "cuda" else "cpu", tile_size=tile,
-                                 batch_size=batch)
-            wall = time.perf_counter() - started
-        finally:
-            inference.READ_THREADS, inference.CUDA_DECODE_THREADS = 0, "ALL_CPUS"
+        started = time.perf_counter()
+        result = classify_to(path, model, target, GPU if device == "cuda" else "cpu", tile_size=tile,
+                             batch_size=batch, tuning=dict(read_threads=threads, decode_threads=decode))
+        wall = time.perf_counter() - started
         maps.setdefault(device, []).append(read(target, 1))
-        out["runs"].append(dict(device=device, read_threads=result["read_threads"], gdal_num_threads=decode,
+        out["runs"].append(dict(device=device, read_threads=result.read_threads, gdal_num_threads=decode,
                                 tile=tile, batch=batch, wall_seconds=wall,
-                                read_seconds_summed=result["read_seconds"], mpixels_per_s=size * size / wall / 1e6))
-        print(f"  classify {size}^2 on {device}, {result['read_threads']} reading threads, GDAL_NUM_THREADS "
-              f"{decode}, tile {tile} x {batch}: {wall:.1f} s (reading {result['read_seconds']:.1f} s summed)",
+                                read_seconds_summed=result.read_seconds, mpixels_per_s=size * size / wall / 1e6))
+        print(f"  classify {size}^2 on {device}, {result.read_threads} reading threads, GDAL_NUM_THREADS "
+              f"{decode}, tile {tile} x {batch}: {wall:.1f} s (reading {result.read_seconds:.1f} s summed)",
               flush=True)
     out["same_map_whatever_the_threads"] = {d: all((m == ms[0]).all() for m in ms) for d, ms in maps.items()}
     out["label_agreement_cuda_cpu"] = float((maps["cuda"][0] == maps["cpu"][0]).mean())
@@ -272,8 +268,6 @@ def layouts(size, work, repeats=2):
     b.write_raster(warm, 512)
     classify_to(warm, model, os.path.join(work, "warm_map.tif"), GPU)
 
-    from hsigan_qgis import inference
-
     def timed_classify(path, out, **kw):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
@@ -285,18 +279,11 @@ def layouts(size, work, repeats=2):
         """The defaults, then variants (their maps must be the same): all cores reading, pageable memory,
         the old default TILE_SIZE 256."""
         seconds, result = timed_classify(path, out)
-        row = dict(seconds=seconds, read_seconds_summed=result["read_seconds"], read_threads=result["read_threads"])
+        row = dict(seconds=seconds, read_seconds_summed=result.read_seconds, read_threads=result.read_threads)
         labels = read(out, 1)
-        for name, setting, kw in (("threads_all_cores", ("READ_THREADS", os.cpu_count()), {}),
-                                  ("pageable", ("PINNED", False), {}), ("tile_256", None, dict(tile_size=256))):
-            before = getattr(inference, setting[0]) if setting else None
-            if setting:
-                setattr(inference, setting[0], setting[1])
-            try:
-                row[name + "_seconds"], _ = timed_classify(path, out + ".variant.tif", **kw)
-            finally:
-                if setting:
-                    setattr(inference, setting[0], before)
+        for name, kw in (("threads_all_cores", dict(tuning=dict(read_threads=os.cpu_count()))),
+                         ("pageable", dict(tuning=dict(pinned=False))), ("tile_256", dict(tile_size=256))):
+            row[name + "_seconds"], _ = timed_classify(path, out + ".variant.tif", **kw)
             row[name + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
         print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
         return row

@@ -81,7 +81,7 @@ def make_net(seed=0):
 
 def save_model(net, path):
     from hsigan_qgis import model_file
-    from hsigan_qgis.train_job import default_colours
+    from hsigan_qgis.styling import default_colours
     metadata = dict(bands=BANDS, class_ids=list(range(1, CLASSES + 1)), class_names=[f"class {i}" for i in
                     range(1, CLASSES + 1)], class_colours=default_colours(CLASSES), mean=[MEAN] * BANDS,
                     std=[STD] * BANDS, bad_bands=[], patch_size=PATCH, wavelengths=None,
@@ -191,7 +191,7 @@ def layouts(size, work, model, classify_once, threads, repeats=1):
 def dense_vs_patch(repeats):
     """Pixels/s of dense tiles vs one patch per pixel (training's gather_patches path), same weights."""
     import torch
-    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.predict import dense_logits, prepare_model
     from hsigan_qgis.sampling import gather_patches
 
     net = make_net()
@@ -237,12 +237,12 @@ def one_run(spec_path):
     """Classify spec['input'] in this process; print JSON with seconds, read share and peak RSS."""
     spec = json.load(open(spec_path))
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
+    from hsigan_qgis.classify import classify
     started, cpu = time.perf_counter(), time.process_time()
     result = classify(ClassifyConfig(input=spec["input"], model=spec["model"], output=spec["output"],
                                      device="cpu"))
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps(dict(seconds=seconds, classify_seconds=result["seconds"], read_seconds=result["read_seconds"],
+    print(json.dumps(dict(seconds=seconds, classify_seconds=result.seconds, read_seconds=result.read_seconds,
                           cpu_seconds=cpu, peak_rss_bytes=peak_rss())))
 
 
@@ -389,7 +389,7 @@ def report(results, md_path):
                       f"Peak RSS at most {rss:.2f} GiB (target <= 2 GiB: {ok(rss <= 2)}). On 2 cores the job is "
                       "compute-bound: classify takes several times the read-only pass, which is why the read-only "
                       "ratio target is a GPU target (bench/RESULTS-cuda.md)."]
-    lines += ["", "How (hsigan_qgis/block_reader.py, inference.py): the raster is read in the file's block order "
+    lines += ["", "How (hsigan_qgis/block_reader.py, classify.py): the raster is read in the file's block order "
                   "(strips of block rows, left to right; ENVI BSQ and strip layouts in full-width strips read band "
                   "after band), every block decoded once, GDAL decoding straight into each chunk's buffer; the "
                   "halo rows and columns a tile needs from its neighbours are carried over from the previous chunk, "

@@ -221,7 +221,7 @@ def run_job(job):
     """One (scene, size, seed): every method on the same draw; a list of result rows."""
     import torch
     from accuracy import draw, run_svm, summary_of
-    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.predict import dense_logits, prepare_model
     from hsigan_qgis.sampling import PixelSet
     from hsigan_qgis.tta import dihedral_probabilities
 

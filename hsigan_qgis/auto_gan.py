@@ -16,11 +16,11 @@ from .errors import InputError
 CANDIDATES = ("none", "ssgan")  # order breaks ties: the first wins
 
 
-def train_auto(cfg, feedback):
+def train_auto(cfg, feedback, train):
     """Train each candidate into a temporary folder beside the output, write the better one (with the
-    choice and both validation figures in its metadata and report) to OUTPUT_MODEL atomically."""
+    choice and both validation figures in its metadata and report) to OUTPUT_MODEL atomically. train: the
+    training job's function (train.train), passed in so that the two modules do not import each other."""
     from . import model_file
-    from .train_job import train
 
     if cfg.validation_fraction <= 0:
         raise InputError("GAN", "auto chooses on the validation blocks; set VALIDATION_FRACTION above 0 (0.2 is "
@@ -36,8 +36,8 @@ def train_auto(cfg, feedback):
             part = feedback.span(100.0 * k / len(CANDIDATES), 100.0 * (k + 1) / len(CANDIDATES))
             results[mode] = train(replace(cfg, gan=mode, output_model=os.path.join(temporary, f"{mode}.hsigan"),
                                           output_report=""), part)
-            seconds += results[mode]["seconds"]
-        scores = {mode: results[mode]["oa"] for mode in CANDIDATES}
+            seconds += results[mode].seconds
+        scores = {mode: results[mode].oa for mode in CANDIDATES}
         if any(score is None for score in scores.values()):  # every class in one block: nothing to judge on
             best = CANDIDATES[0]
             why = "no validation pixels to compare on; kept none"
@@ -45,12 +45,12 @@ def train_auto(cfg, feedback):
             best = max(CANDIDATES, key=lambda mode: scores[mode])
             why = ", ".join(f"{mode} {scores[mode]:.2f}%" for mode in CANDIDATES)
         feedback.info(f"GAN auto chose {best} (validation OA: {why})")
-        metadata, tensors = model_file.load(results[best]["output_model"])
+        metadata, tensors = model_file.load(results[best].output_model)
     metadata["training"].update(gan_auto=dict(chosen=best, candidates=list(CANDIDATES), validation_oa=scores,
                                               reason=why), seconds=round(seconds, 2))
     model_file.save(cfg.output_model, metadata, tensors)
     if cfg.output_report:
         from .report import write_training_report
         write_training_report(cfg.output_report, metadata)
-    return dict(results[best], output_model=cfg.output_model, output_report=cfg.output_report or None,
-                seconds=seconds, metadata=metadata, gan_chosen=best)
+    return replace(results[best], output_model=cfg.output_model, output_report=cfg.output_report or None,
+                   seconds=seconds, metadata=metadata, gan_chosen=best)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .raster import open_raster, read_window
+from .raster import open_raster, read_window, reflect_pad
 
 CHUNK_BYTES = {"cpu": 128 << 20, "cuda": 256 << 20}  # float32 bytes of one read chunk, all bands
 TILE = {"cpu": 256, "cuda": 512}  # side of the computed tiles when TILE_SIZE is 0 (automatic)
@@ -98,21 +98,12 @@ def count_tiles(height, width, plan_, halo):
     return strips * total
 
 
-def _pad(array, pads):
-    """array padded by reflection about its edge pixel (numpy 'reflect'; 'edge' for a one-pixel side),
-    as raster.read_window pads; pads = ((top, bottom), (left, right)) on the last two axes."""
-    if not any(p for pair in pads for p in pair):
-        return array
-    lead = ((0, 0),) * (array.ndim - 2)
-    return np.pad(array, lead + tuple(pads), mode="reflect" if min(array.shape[-2:]) > 1 else "edge")
-
-
 def _reflect_in_place(array, pads):
-    """Fill the pads of `array` (interior filled) as _pad would, without copying the interior."""
+    """Fill the pads of `array` (interior filled) as raster.reflect_pad would, without copying the interior."""
     (top, bottom), (left, right) = pads
     rows, cols = array.shape[-2] - top - bottom, array.shape[-1] - left - right
     if max(top, bottom) >= rows or max(left, right) >= cols or min(rows, cols) <= 1:  # tiny: numpy's rule
-        array[...] = _pad(array[..., top:top + rows, left:left + cols].copy(), pads)
+        array[...] = reflect_pad(array[..., top:top + rows, left:left + cols].copy(), pads)
         return
     inner = slice(left, left + cols)
     if top:

@@ -15,6 +15,7 @@ import threading
 from . import config as cfgs
 from .errors import Cancelled, InputError, translate
 from .feedback import ConsoleFeedback
+from .results import as_dict
 
 JOBS = {
     "train": (cfgs.TrainConfig, "Train a classifier (optionally with a GAN) from a raster and label vectors."),
@@ -56,19 +57,19 @@ def build_parser():
 
 def run(job, config, feedback):
     if job == "train":
-        from .train_job import train
+        from .train import train
         return train(config, feedback)
     if job == "classify":
-        from .inference import classify
+        from .classify import classify
         return classify(config, feedback)
     if job == "assess":
-        from .assessment import assess
+        from .assess import assess
         return assess(config, feedback)
     if job == "augment":
         from .augment import augment
         return augment(config, feedback)
     if job == "export-onnx":
-        from .onnx_export import export_onnx
+        from .export_onnx import export_onnx
         return export_onnx(config, feedback)
     raise ValueError(job)
 
@@ -76,7 +77,7 @@ def run(job, config, feedback):
 def check_report():
     """Versions of what HSI-GAN needs and the device it would use (for hsigan check / hsigan:check)."""
     from . import __version__
-    from .torch_installer import packages_dir
+    from .install_torch import packages_dir
     report = {"hsigan": __version__, "python": sys.version.split()[0]}
     for module in ("numpy", "scipy", "rasterio", "torch"):
         try:
@@ -167,7 +168,7 @@ def _main(argv):
         print(f"hsigan {args.job}: failed: {type(error).__name__}: {error} (HSIGAN_DEBUG=1 shows the traceback)",
               file=sys.stderr)
         return 1
-    result.pop("metadata", None)
+    result = as_dict(result)  # every field but the model's or sample file's metadata
     if args.json:
         print(json.dumps(result, indent=1, default=str))
     else:

@@ -5,7 +5,7 @@ The raster is cut into chunks (TILE_SIZE px, or CHUNK px rounded to the file's b
 worker reads its chunks with its own GDAL handles and loads the model once (load_model's cache; a model
 file changed under the same path is loaded again), and a task carries a few strings, not the weights.
 Each chunk is read with the classifier's halo and computed exactly as on one machine (the same edge rule,
-normalisation and tile arithmetic: inference.tile_results), so the map is the single-machine map.
+normalisation and tile arithmetic: predict.tile_results), so the map is the single-machine map.
 
 The client keeps at most IN_FLIGHT_PER_WORKER chunks per worker submitted, writes each chunk's result as
 it completes and drops it, so its memory is bounded by chunk size, not by the raster. A worker that dies
@@ -54,7 +54,7 @@ def load_model(model_path, digest, device_name):
 
             from . import model_file
             from .device import choose
-            from .inference import load_classifier, prepare_model
+            from .predict import load_classifier, prepare_model
             from .sampling import Normalisation
             if file_digest(model_path) != digest:
                 raise InputError("MODEL", f"'{model_path}' on this worker differs from the client's copy; "
@@ -76,7 +76,7 @@ def classify_chunk(input_path, model_path, digest, device_name, window, tile, dt
     import torch
 
     from . import block_reader
-    from .inference import tile_results
+    from .predict import tile_results
 
     model, metadata, norm, lookup, device = load_model(model_path, digest, device_name)
     radius = metadata["patch_size"] // 2

@@ -14,6 +14,10 @@ class InputError(Exception):
         self.message = message
 
 
+class Diverged(RuntimeError):
+    """Training's losses became non-finite (NaN or infinite) and could not be recovered."""
+
+
 class Cancelled(Exception):
     """The user cancelled; whatever was being written has been removed."""
 
@@ -47,7 +51,7 @@ def translate(error: BaseException, job: str):
     """An InputError for a fault the user can fix by changing a parameter, or None."""
     if isinstance(error, InputError):
         return error
-    if type(error).__name__ == "Diverged":
+    if isinstance(error, Diverged):
         return InputError("LEARNING_RATE", f"training diverged: {error} (the run was stopped, no model was "
                                            "written); lower LEARNING_RATE, try another SEED or set GAN to none")
     if is_out_of_memory(error):

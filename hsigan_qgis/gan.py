@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from .sampling import gather_patches
-from .training import Diverged, eta_text, random_dihedral
+from .errors import Diverged
+from .training import eta_text, random_dihedral
 
 N_CRITIC = 5
 GP_WEIGHT = 10.0
@@ -58,9 +59,11 @@ def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class
 def train_wgan(block, train, radius, n_classes, steps, seed, feedback, batch_size=64):
     """Fit a conditional WGAN-GP on the training patches; returns (generator, history)."""
     import torch
-    from models.critic import ConditionalCritic
-    from models.generator import ConditionalGenerator
-    from models.losses import critic_loss, generator_loss, gradient_penalty
+    from .torch_modules import torch_module
+    ConditionalCritic = torch_module("critic").ConditionalCritic
+    ConditionalGenerator = torch_module("generator").ConditionalGenerator
+    losses = torch_module("losses")
+    critic_loss, generator_loss, gradient_penalty = losses.critic_loss, losses.generator_loss, losses.gradient_penalty
 
     device = block.device
     bands, patch = block.shape[0], 2 * radius + 1
@@ -121,8 +124,10 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     balanced: labelled batches draw every class equally often (class_balanced in TrainConfig)."""
     import torch
     import torch.nn.functional as F
-    from models.generator import ConditionalGenerator
-    from models.losses import feature_matching_loss, ssgan_discriminator_loss
+    from .torch_modules import torch_module
+    ConditionalGenerator = torch_module("generator").ConditionalGenerator
+    losses = torch_module("losses")
+    feature_matching_loss, ssgan_discriminator_loss = losses.feature_matching_loss, losses.ssgan_discriminator_loss
 
     device = block.device
     bands, patch = block.shape[0], 2 * radius + 1

@@ -95,8 +95,9 @@ def expected_tensors(metadata, declared, parameter, bad, again):
     free layer widths of the classifier come from the declared shapes of its first and last layer
     (models trained with other widths load too). Built on torch's meta device: no memory is used."""
     import torch
-    from models.classifier import SpectralSpatialNet
-    from models.generator import ConditionalGenerator
+    from .torch_modules import torch_module
+    SpectralSpatialNet = torch_module("classifier").SpectralSpatialNet
+    ConditionalGenerator = torch_module("generator").ConditionalGenerator
 
     arch = metadata["architecture"]
     head = declared.get("tensors/classifier/head.weight.npy", ((), None))[0]

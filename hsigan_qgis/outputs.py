@@ -208,3 +208,22 @@ def write_text(path, text, parameter="OUTPUT"):
     with atomic_path(path, parameter) as temporary:
         with open(temporary, "w", encoding="utf-8") as stream:
             stream.write(text)
+
+
+def check_outputs(outputs, inputs):
+    """outputs: [(parameter, path)] of every file a job writes (sidecars and twins included; the path the
+    user gave first for each parameter), checked against every input file, against each other and
+    against the folder's name length limit, before any work."""
+    from .input_files import refuse_if_input, same_file
+    mains = {}
+    for parameter, path in outputs:
+        mains.setdefault(parameter, path)  # the first path of each parameter is the one the user gave
+        check_name_fits(path, parameter, mains[parameter])
+        refuse_if_input(path, parameter, inputs)
+    seen = []
+    for parameter, path in outputs:
+        for other_parameter, other in seen:
+            if same_file(path, other):
+                raise InputError(parameter, f"'{path}' would be written twice (also as {other_parameter}); give "
+                                            "each output its own name")
+        seen.append((parameter, path))

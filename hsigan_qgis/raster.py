@@ -103,9 +103,21 @@ def read_window(dataset, row: int, col: int, height: int, width: int, halo: int 
         valid[:] = False
     data = _scale(dataset, data)
     if pads:
-        data = _pad(data, pads)
-        valid = _pad(valid[None], pads)[0]
+        data = reflect_pad(data, pads)
+        valid = reflect_pad(valid[None], pads)[0]
     return data, valid
+
+
+def read_band(dataset, row: int, col: int, height: int, width: int, band: int = 1):
+    """(values in the band's own type, validity from its mask) of a window of one band, as stored (no scale
+    or offset): what a classification map holds. A damaged or truncated file ends as INPUT's error."""
+    from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window
+    window = Window(col, row, width, height)
+    try:
+        return dataset.read(band, window=window), dataset.read_masks(band, window=window) > 0
+    except RasterioIOError as error:
+        raise read_error(dataset, error) from None
 
 
 def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
@@ -122,7 +134,7 @@ def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo
             ok[b] = band_ok
     data = _scale(dataset, data)
     if pads:
-        data, ok = _pad(data, pads), _pad(ok, pads)
+        data, ok = reflect_pad(data, pads), reflect_pad(ok, pads)
     return data, ok
 
 
@@ -212,6 +224,11 @@ def _scale(dataset, data):
     return data
 
 
-def _pad(array, pads):
-    """Reflect (edge for a 1-pixel side) a (B, h, w) array by ((top, bottom), (left, right))."""
-    return np.pad(array, ((0, 0),) + pads, mode="reflect" if min(array.shape[1:]) > 1 else "edge")
+def reflect_pad(array, pads):
+    """array padded by reflection about its edge pixel (numpy 'reflect'; 'edge' for a one-pixel side), the
+    edge rule of training patches and tiled classification; pads = ((top, bottom), (left, right)) on the
+    last two axes."""
+    if not any(p for pair in pads for p in pair):
+        return array
+    lead = ((0, 0),) * (array.ndim - 2)
+    return np.pad(array, lead + tuple(pads), mode="reflect" if min(array.shape[-2:]) > 1 else "edge")

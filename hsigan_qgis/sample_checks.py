@@ -1,4 +1,4 @@
-"""Every check a sample file (.hsamples, see augment.py) must pass before hsigan:train uses it, so that a
+"""Every check a sample file (.hsamples, see sample_file.py) must pass before hsigan:train uses it, so that a
 damaged or crafted file is refused at once with a message naming SAMPLES, rather than failing deep in
 training under another parameter's name (out of memory for BATCH_SIZE, a diverged LEARNING_RATE, "only
 one class" for LABELS)."""

@@ -1,6 +1,10 @@
-"""Class names and colours carried by classification rasters: GDAL colour table and category names
-inside the file, and a QGIS .qml sidecar (paletted renderer) that QGIS picks up when loading it."""
+"""Class names and colours: chosen (the palette, CLASS_COLOURS, CLASS_NAMES) and carried by classification
+rasters (GDAL colour table and category names inside the file, and a QGIS .qml sidecar, paletted renderer,
+that QGIS picks up when loading it)."""
+import json
 from xml.sax.saxutils import quoteattr
+
+from .errors import InputError
 
 
 def hex_to_rgba(colour):
@@ -94,3 +98,66 @@ def read_class_table(path):
                     for r in range(table.GetRowCount())}
     names = band.GetCategoryNames() or []
     return {i: n for i, n in enumerate(names) if n}
+
+
+# A qualitative palette (Tableau 20 reordered) so neighbouring class ids differ clearly.
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+           "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+
+
+def default_colours(n):
+    """n distinct '#rrggbb' colours: the palette, then golden-angle hues beyond it."""
+    import colorsys
+    colours = PALETTE[:n]
+    for i in range(len(colours), n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1, 0.65, 0.9)
+        colours.append("#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255)))
+    return colours
+
+
+def resolve_colours(spec, classes, fallback=None):
+    """Class colours: those named in `spec` (JSON {class id or name: '#rrggbb'}, e.g. from the labels
+    layer's categorized style), then `fallback` (a list in class order), then the fixed palette."""
+    from .labels import normalise_name
+
+    colours = list(fallback) if fallback and len(fallback) == len(classes.ids) else default_colours(len(classes.ids))
+    if not spec:
+        return colours
+    given = parse_colours(spec)
+    by_key = {normalise_name(str(k)): str(v) for k, v in given.items()}
+    for k, (cid, name) in enumerate(zip(classes.ids, classes.names)):
+        colour = by_key.get(normalise_name(str(cid))) or by_key.get(normalise_name(str(name)))
+        if colour and len(colour) == 7 and colour.startswith("#"):
+            colours[k] = colour.lower()
+    return colours
+
+
+def resolve_names(spec, classes):
+    """Class names from `spec` (JSON {class id: name}, e.g. from a class name field) for the classes of an
+    integer class field, whose names are otherwise their ids; other classes keep their names."""
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+        if not isinstance(given, dict):
+            raise ValueError("not an object")
+    except ValueError as error:
+        raise InputError("CLASS_NAMES", f"not a JSON object of class id: name ({error}); e.g. {{\"1\": \"water\"}}")
+    named = {str(k).strip(): " ".join(str(v).split()) for k, v in given.items() if str(v).strip()}
+    return [named.get(str(cid), name) if name == str(cid) else name for cid, name in zip(classes.ids, classes.names)]
+
+
+def parse_colours(spec):
+    """{class id or name: '#rrggbb'} from CLASS_COLOURS (JSON text or a dict); InputError naming
+    CLASS_COLOURS for anything else, so a typo is refused before training rather than after it."""
+    example = 'e.g. {"water": "#0000ff", "3": "#00ff00"}'
+    try:
+        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
+    except (ValueError, TypeError) as error:
+        raise InputError("CLASS_COLOURS", f"not valid JSON ({error}); give an object of class: colour, {example}") from None
+    if not isinstance(given, dict):
+        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour; {example}")
+    for key, colour in given.items():
+        text = colour if isinstance(colour, str) else ""
+        if not (len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])):
+            raise InputError("CLASS_COLOURS", f"the colour {colour!r} of '{key}' is not '#rrggbb'; {example}")
+    return given

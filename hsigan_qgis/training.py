@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from .errors import Diverged
 from .sampling import gather_patches
 
 
@@ -64,10 +65,6 @@ def capped_epochs(epochs, n_train, batch_size, max_steps):
     if max_steps <= 0 or n_train <= 0:
         return epochs
     return max(1, min(epochs, max_steps // int(math.ceil(n_train / batch_size))))
-
-
-class Diverged(RuntimeError):
-    pass
 
 
 def epoch_order(labels, n_syn, balanced, generator):

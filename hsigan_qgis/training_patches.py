@@ -14,6 +14,7 @@ window), since no window here covers the labels. Memory is about
 (SCENE_PIXELS + labelled pixels x P^2) x (bands x 4 bytes), bounded by the settings. When the scene sample
 holds no valid pixel (a scene that is mostly nodata), the statistics come from the labelled windows.
 """
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from . import labels as labels_mod
 from .errors import InputError
 from .raster import band_wavelengths, judge_validity, open_raster, read_window, read_window_masks
-from .sampling import Normalisation, PixelSet
+from .sampling import Normalisation, PixelSet, choose_labelled
 
 CELL = 64              # side of the windows training reads (px)
 SCENE_PIXELS = 65536   # pixels of the scene sample (16 cells of 64 x 64)
@@ -280,3 +281,73 @@ def fit_normalisation(scene, label_data, label_valid, single_data, single_valid,
 def to_raster(pixels, points: labels_mod.LabelPoints):
     """A PixelSet in label-window coordinates (sampling.choose_labelled) in raster coordinates."""
     return PixelSet(pixels.rows + points.row, pixels.cols + points.col, pixels.labels)
+
+
+def read_training_patches(cfg, radius, feedback, choose):
+    """Labels, the scene sample and the patches of the pixels `choose(points, valid)` picks: returns
+    (scene (LabelledScene), store (PatchStore on the CPU), PixelSets as patch ids, PixelSets
+    in raster coordinates, Normalisation). Memory is bounded by the settings, not by the raster or by how
+    far apart the labels lie; the estimate is logged before the patches are read. cfg: train or augment."""
+    scene = read_labelled_scene(cfg, radius, feedback)
+    chosen = choose(scene.points, scene.valid)
+    rows = np.concatenate([p.rows for p in chosen])
+    cols = np.concatenate([p.cols for p in chosen])
+    feedback.info(f"Reading the patches of {len(rows)} labelled pixels and a sample of "
+                  f"{len(scene.scene_cells) * scene.cell_shape[0] * scene.cell_shape[1]} scene pixels: about "
+                  f"{estimate_bytes(scene, (rows, cols), radius) / 2 ** 20:.0f} MiB in memory")
+    store, ids, norm = build_store(cfg, scene, chosen, radius, feedback)
+    return scene, store, ids, chosen, norm
+
+
+def prepare_training(cfg, feedback):
+    """What hsigan:train needs from a sample file, in its own terms.
+
+    The real patches become the single patches of a PatchStore (patch id i = real sample i); the
+    training/validation split is made on spatial blocks of the real samples' raster positions
+    (sampling.choose_labelled), so it is as disjoint as with raster + labels, and costs memory by the
+    number of samples, not by how far apart they lie. Returns dict(store, classes, wavelengths, bands,
+    train, validation (PixelSets of patch ids), norm, synthetic (normalised patches, labels) or None,
+    metadata)."""
+    from .sample_file import read_samples
+
+    metadata, arrays = read_samples(cfg.samples)
+    patch = metadata["patch_size"]
+    if cfg.patch_size > patch:
+        raise InputError("PATCH_SIZE", f"{cfg.patch_size} is larger than the sample file's patches ({patch}); "
+                                       f"use PATCH_SIZE {patch} or less, or write samples with a larger patch")
+    cut = (patch - cfg.patch_size) // 2
+    patches = arrays["patches"][:, :, cut:cut + cfg.patch_size, cut:cut + cfg.patch_size]
+    norm = Normalisation(metadata["mean"], metadata["std"])
+    patches = (patches - norm.mean[None, :, None, None]) / norm.std[None, :, None, None]
+    real = ~arrays["synthetic"]
+    real_x, real_y = patches[real], arrays["labels"][real]
+    rows, cols = arrays["rows"][real], arrays["cols"][real]
+    if len(real_x) == 0:
+        raise InputError("SAMPLES", "the sample file holds no real samples to train and validate on")
+    radius = cfg.patch_size // 2
+    # split on the raster positions of the real samples, counted from their bounding window
+    order = np.lexsort((cols, rows))
+    r0, c0 = rows.min(), cols.min()
+    train, validation = choose_labelled(rows[order] - r0, cols[order] - c0, real_y[order], np.ones(len(order), bool),
+                                        cols.max() - c0 + 1, cfg.samples_per_class, cfg.validation_fraction,
+                                        cfg.block_size, radius, cfg.seed, metadata["class_names"])
+    which = {(r, c): i for r, c, i in zip(rows.tolist(), cols.tolist(), range(len(rows)))}
+
+    def to_ids(pixels):
+        i = np.array([which[(r + r0, c + c0)] for r, c in zip(pixels.rows.tolist(), pixels.cols.tolist())],
+                     dtype=np.int64)
+        return PixelSet(i, np.zeros(len(i), dtype=np.int64), real_y[i].astype(np.int64))
+
+    synthetic = None
+    if arrays["synthetic"].any():
+        synthetic = (np.ascontiguousarray(patches[arrays["synthetic"]], dtype=np.float32),
+                     arrays["labels"][arrays["synthetic"]].astype(np.int64))
+    classes = labels_mod.ClassTable(ids=list(metadata["class_ids"]), names=list(metadata["class_names"]))
+    store = PatchStore(np.zeros((0, metadata["bands"], 1, 1), dtype=np.float32),
+                       np.ascontiguousarray(real_x, dtype=np.float32), (1, 1), radius)
+    feedback.info(f"Samples from {os.path.basename(cfg.samples)}: {len(real_y)} real, "
+                  f"{0 if synthetic is None else len(synthetic[1])} synthetic (training only); "
+                  f"{(store.nbytes + (0 if synthetic is None else synthetic[0].nbytes)) / 2 ** 20:.0f} MiB in memory")
+    return dict(store=store, classes=classes, wavelengths=metadata.get("wavelengths"), bands=metadata["bands"],
+                train=to_ids(train), validation=to_ids(validation), norm=norm, synthetic=synthetic,
+                metadata=metadata)

@@ -45,18 +45,6 @@ class Fingerprints:
             raise disk_full_error(self.path, self.parameter, detail) from None
 
 
-def fingerprint_file(path, windows, parameter, final):
-    """Fingerprints of an existing raster in the given (col, row, width, height) windows (to verify a
-    converted copy against its source)."""
-    import rasterio
-    from rasterio.windows import Window
-    prints = Fingerprints(final, parameter)
-    with rasterio.open(path) as dataset:
-        for col, row, width, height in windows:
-            prints.record(dataset.read(window=Window(col, row, width, height)), col, row, width, height)
-    return prints
-
-
 @contextlib.contextmanager
 def gdal_errors():
     """Yields a list that collects GDAL's error messages in this thread (instead of printing them), so

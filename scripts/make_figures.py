@@ -30,11 +30,11 @@ FALSE_COLOUR = (57, 27, 17)  # ~NIR, red, green bands of the 204-band AVIRIS cub
 
 
 def run_pipeline(work, epochs, gan):
-    from hsigan_qgis.assessment import assess
+    from hsigan_qgis.assess import assess
     from hsigan_qgis.config import AssessConfig, ClassifyConfig, TrainConfig
     from hsigan_qgis.feedback import ConsoleFeedback
-    from hsigan_qgis.inference import classify
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.classify import classify
+    from hsigan_qgis.train import train
 
     feedback = ConsoleFeedback()
     model = os.path.join(work, "salinas_a.hsigan")
@@ -43,7 +43,7 @@ def run_pipeline(work, epochs, gan):
                                 output_report=os.path.join(work, "training_report.html")), feedback)
     classified = classify(ClassifyConfig(input=RASTER, model=model, output=os.path.join(work, "map.tif"),
                                          output_confidence=os.path.join(work, "confidence.tif")), feedback)
-    assessed = assess(AssessConfig(input=classified["output"], reference=os.path.join(SAMPLE, "salinas_a_reference.gpkg"),
+    assessed = assess(AssessConfig(input=classified.output, reference=os.path.join(SAMPLE, "salinas_a_reference.gpkg"),
                                    class_field="class_name", output_report=os.path.join(work, "accuracy_report.html")),
                       feedback)
     return trained, classified, assessed
@@ -64,7 +64,9 @@ def render_map(classified, assessed, path, scale=5):
                            QgsMultiBandColorRenderer, QgsRasterLayer)
     from qgis.PyQt.QtCore import QRectF, QSize, Qt
     from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter
-    from algorithms.styling import apply_style
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    from hsigan.algorithms.styling import apply_style
 
     scene = QgsRasterLayer(RASTER, "Salinas-A")
     rgb = QgsMultiBandColorRenderer(scene.dataProvider(), *FALSE_COLOUR)
@@ -77,8 +79,8 @@ def render_map(classified, assessed, path, scale=5):
         enhancement.setMaximumValue(stats.mean + 2 * stats.stdDev)
         setter(enhancement)
     scene.setRenderer(rgb)
-    classes = QgsRasterLayer(classified["output"], "Classification")
-    apply_style(classes, "classes", classified["class_ids"], classified["class_names"], classified["class_colours"])
+    classes = QgsRasterLayer(classified.output, "Classification")
+    apply_style(classes, "classes", classified.class_ids, classified.class_names, classified.class_colours)
 
     width, height = scene.width() * scale, scene.height() * scale
     gap, legend_w, top, bottom = 24, 330, 56, 40
@@ -105,12 +107,12 @@ def render_map(classified, assessed, path, scale=5):
     painter.drawText(QRectF(20 + width + gap, 8, width + legend_w, 24), Qt.AlignLeft, "HSI-GAN classification")
     painter.setFont(QFont("DejaVu Sans", 10))
     painter.drawText(QRectF(20, top + height + 8, 2 * width + gap + legend_w, 24), Qt.AlignLeft,
-                     f"Against the reference polygons (not used in training): OA {assessed['oa']:.1f}%, "
-                     f"AA {assessed['aa']:.1f}%, kappa {assessed['kappa']:.3f} ({assessed['pixels']} pixels). "
+                     f"Against the reference polygons (not used in training): OA {assessed.oa:.1f}%, "
+                     f"AA {assessed.aa:.1f}%, kappa {assessed.kappa:.3f} ({assessed.pixels} pixels). "
                      "Rendered by QGIS with the style hsigan:classify applies.")
     x, y = 20 + 2 * width + gap + 16, top + 4
     painter.setFont(QFont("DejaVu Sans", 11))
-    for cid, name, colour in zip(classified["class_ids"], classified["class_names"], classified["class_colours"]):
+    for cid, name, colour in zip(classified.class_ids, classified.class_names, classified.class_colours):
         painter.fillRect(QRectF(x, y, 22, 16), QColor(colour))
         painter.setPen(QColor("#444"))
         painter.drawRect(QRectF(x, y, 22, 16))

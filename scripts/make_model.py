@@ -122,8 +122,8 @@ def main():
     app.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
-    from algorithms.provider import HsiGanProvider
-    provider = HsiGanProvider()
+    from hsigan_qgis import plugin_package
+    provider = plugin_package.provider()
     QgsApplication.processingRegistry().addProvider(provider)
     model = build()
     errors = []

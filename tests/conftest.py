@@ -22,10 +22,19 @@ QGIS_PROCESS = os.path.join(ROOT, "bin", "qgis-process")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "qgis: drives QGIS's GUI dialogs (offscreen display, child process)")
+    config.addinivalue_line("markers", "qgis: needs QGIS (in-process QgsApplication, qgis_process or its dialogs); "
+                                       "pytest -m 'not qgis' runs the engine tests alone")
     config.addinivalue_line("markers", "slow: takes more than a minute (e.g. installs torch); -m 'not slow' skips it")
     config.addinivalue_line("markers", "hostile: a bad-input, hostile-file or fault case (issue 10: at least "
                                        "100 of them); pytest -m hostile runs them")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that uses the in-process QGIS (the qgis_app fixture, also through processing_run) is a QGIS
+    test; tests that start qgis_process are marked where they are written."""
+    for item in items:
+        if "qgis_app" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.qgis)
 
 
 # Fast settings that still learn Salinas-A well; tests that need the GAN say so.
@@ -36,7 +45,7 @@ FAST = dict(epochs=8, gan="none", gan_steps=20, seed=0)
 def trained_model(tmp_path_factory):
     """A model trained once on all Salinas-A training pixels (no GAN, few epochs)."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     path = str(tmp_path_factory.mktemp("model") / "salinas.hsigan")
     result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path, **FAST))
     return path, result
@@ -47,8 +56,8 @@ def small_model(tmp_path_factory):
     """(model path, raster path) trained once, by the engine, on the synthetic scene of the error tests
     (wavelengths tagged)."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
-    from test_errors_helpers import FAST as TINY, WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
+    from hsigan_qgis.train import train
+    from errors_helpers import FAST as TINY, WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
     folder = tmp_path_factory.mktemp("small_model")
     raster = scene(folder / "scene.tif")
     tag_wavelengths(raster, WAVELENGTHS)
@@ -90,8 +99,8 @@ def qgis_app():
     app.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
-    from algorithms.provider import HsiGanProvider
-    provider = HsiGanProvider()
+    from hsigan_qgis import plugin_package
+    provider = plugin_package.provider()  # the plugin as QGIS imports it: package hsigan
     QgsApplication.processingRegistry().addProvider(provider)
     yield app
     QgsApplication.processingRegistry().removeProvider(provider)

@@ -79,8 +79,8 @@ def start():
     from processing.core.ProcessingConfig import ProcessingConfig
     Processing.initialize()
     ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)  # read its log after the run
-    from algorithms.provider import HsiGanProvider
-    provider = HsiGanProvider()
+    from hsigan_qgis import plugin_package
+    provider = plugin_package.provider()
     QgsApplication.processingRegistry().addProvider(provider)
     return app, provider
 

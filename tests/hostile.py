@@ -5,7 +5,7 @@ import contextlib
 import io
 import os
 
-from test_errors_helpers import digest
+from errors_helpers import digest
 
 
 def _new_files(folder, before):

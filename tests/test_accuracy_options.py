@@ -7,14 +7,14 @@ import pytest
 import rasterio
 
 from conftest import RASTER, ROOT, SHARED, TRAIN_LABELS, write_raster
-from test_inference import Log, cube, make_model, patch_labels, read, run
+from classify_helpers import Log, cube, make_model, patch_labels, read, run
 
 
 def tta_patch_reference(model, raster):
     """Reference: mean softmax of the net over the 8 flips/rotations of the PxP patch around every pixel."""
     import torch
     from hsigan_qgis import model_file
-    from hsigan_qgis.inference import load_classifier
+    from hsigan_qgis.predict import load_classifier
     from hsigan_qgis.raster import open_raster, read_window
     from hsigan_qgis.sampling import Normalisation, gather_patches
     from hsigan_qgis.tta import turn
@@ -78,14 +78,14 @@ def test_capped_epochs_rule():
 def test_max_steps_caps_the_epochs_run_and_is_recorded(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     path, log = str(tmp_path / "m.hsigan"), Log()
     result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
                                samples_per_class=40, epochs=6, batch_size=32, max_steps=16, gan="none", seed=0,
                                device="cpu", validation_fraction=0), log)
     training = model_file.load(path)[0]["training"]
-    n = result["train_pixels"]
+    n = result.train_pixels
     per_epoch = int(np.ceil(n / 32))
     assert per_epoch > 4  # so the cap bites
     assert training["epochs_run"] == 16 // per_epoch < 6
@@ -124,7 +124,7 @@ def test_berlin_split_is_disjoint_with_a_gap():
 def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_deterministic(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     runs = []
     for k in range(2):
@@ -135,9 +135,9 @@ def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_determin
         metadata, tensors = model_file.load(path)
         auto = metadata["training"]["gan_auto"]
         scores = auto["validation_oa"]
-        assert set(scores) == {"none", "ssgan"} and auto["chosen"] == result["gan_chosen"]
+        assert set(scores) == {"none", "ssgan"} and auto["chosen"] == result.gan_chosen
         assert scores[auto["chosen"]] == max(scores.values())
-        assert metadata["training"]["gan"] == auto["chosen"] and result["oa"] == scores[auto["chosen"]]
+        assert metadata["training"]["gan"] == auto["chosen"] and result.oa == scores[auto["chosen"]]
         assert any(line.startswith("GAN auto chose") for line in log.lines)
         assert "chosen by GAN auto" in report.read_text()
         runs.append(tensors["classifier"])
@@ -148,7 +148,7 @@ def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_determin
 def test_gan_auto_needs_validation_blocks(tmp_path):
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.errors import InputError
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     with pytest.raises(InputError, match="VALIDATION_FRACTION"):
         train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",

@@ -30,7 +30,7 @@ def samples(tmp_path_factory):
 
 
 def test_sample_file_is_safe_and_faithful_to_the_raster(samples):
-    from hsigan_qgis.augment import read_samples
+    from hsigan_qgis.sample_file import read_samples
     path, _, result = samples
     with zipfile.ZipFile(path) as archive:
         names = sorted(archive.namelist())
@@ -68,7 +68,7 @@ def test_report_plots_real_and_synthetic_spectra(samples):
 
 
 def test_separability_and_spectral_angle_mean_what_they_say():
-    from hsigan_qgis.augment import separability, spectral_angle
+    from hsigan_qgis.fidelity import separability, spectral_angle
     rng = np.random.default_rng(0)
     real = rng.normal(size=(120, 30))
     same, shifted = rng.normal(size=(120, 30)), rng.normal(size=(120, 30)) + 1.0
@@ -79,7 +79,8 @@ def test_separability_and_spectral_angle_mean_what_they_say():
 
 
 def test_sample_file_patches_come_back_as_patch_ids(samples, tmp_path):
-    from hsigan_qgis.augment import prepare_training, read_samples
+    from hsigan_qgis.sample_file import read_samples
+    from hsigan_qgis.training_patches import prepare_training
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.feedback import Feedback
     from hsigan_qgis.sampling import gather_patches
@@ -108,13 +109,13 @@ def test_train_from_samples_and_refusals(samples, tmp_path):
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.errors import InputError
     from hsigan_qgis.model_file import load
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     path = samples[0]
     model = str(tmp_path / "m.hsigan")
     result = train(TrainConfig(samples=path, output_model=model, epochs=2, gan="none", patch_size=5))
     metadata, _ = load(model, with_tensors=False)
     assert metadata["training"]["samples"] == "s.hsamples" and metadata["bands"] == 204
-    assert result["train_pixels"] + result["validation_pixels"] <= 6 * 25
+    assert result.train_pixels + result.validation_pixels <= 6 * 25
     with pytest.raises(InputError, match="GAN"):
         train(TrainConfig(samples=path, output_model=model, gan="ssgan"))
     with pytest.raises(InputError, match="PATCH_SIZE"):
@@ -124,7 +125,7 @@ def test_train_from_samples_and_refusals(samples, tmp_path):
 
 
 def test_unsafe_or_foreign_files_are_refused(tmp_path):
-    from hsigan_qgis.augment import read_samples
+    from hsigan_qgis.sample_file import read_samples
     from hsigan_qgis.errors import InputError
     bad = tmp_path / "bad.hsamples"
     with zipfile.ZipFile(bad, "w") as archive:
@@ -141,6 +142,7 @@ def test_unsafe_or_foreign_files_are_refused(tmp_path):
         read_samples(str(tmp_path / "text.hsamples"))
 
 
+@pytest.mark.qgis
 def test_augment_in_qgis_declares_numbers(processing_run, tmp_path):
     out = str(tmp_path / "q.hsamples")
     result = processing_run("hsigan:augment", {"INPUT": RASTER, "LABELS": TRAIN_LABELS, "CLASS_FIELD": "class_id",

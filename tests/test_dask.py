@@ -8,11 +8,11 @@ import time
 import pytest
 
 from conftest import write_raster
-from test_inference import cube, make_model, read
+from classify_helpers import cube, make_model, read
 from hsigan_qgis.config import ClassifyConfig
 from hsigan_qgis.errors import Cancelled, InputError
 from hsigan_qgis.feedback import Feedback
-from hsigan_qgis.inference import classify
+from hsigan_qgis.classify import classify
 
 distributed = pytest.importorskip("distributed")
 SIZE = (100, 90)
@@ -134,11 +134,12 @@ def test_without_dask_the_message_says_how_to_install_it(scene, tmp_path, monkey
     assert str(error.value).startswith("DASK:") and "pip install 'dask[distributed]'" in str(error.value)
 
 
+@pytest.mark.qgis
 def test_qgis_parameter_dask(processing_run, scene, tmp_path, monkeypatch):
     """DASK is an advanced parameter of hsigan:classify; without dask QGIS says how to install it."""
     import sys
     from qgis.core import QgsApplication, QgsProcessingParameterDefinition
-    from test_errors_helpers import qgis_error
+    from errors_helpers import qgis_error
     algorithm = QgsApplication.processingRegistry().algorithmById("hsigan:classify")
     parameter = algorithm.parameterDefinition("DASK")
     assert parameter is not None and parameter.flags() & QgsProcessingParameterDefinition.FlagAdvanced
@@ -150,6 +151,7 @@ def test_qgis_parameter_dask(processing_run, scene, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.qgis
 def test_qgis_process_with_a_local_cluster(scene, tmp_path):
     """qgis_process (Python embedded in QGIS) starts local:2 worker processes with a real Python and gives
     the single-machine map."""

@@ -23,6 +23,7 @@ def _algorithm(name):
 
 
 # 1 ------------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_shipped_model_passes_the_modelers_validation(qgis_app):
     from qgis.core import QgsProcessingModelAlgorithm
     model = QgsProcessingModelAlgorithm()
@@ -45,6 +46,7 @@ def test_shipped_model_passes_the_modelers_validation(qgis_app):
 
 
 # 2, 6 ---------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_batch_rows_with_empty_optional_outputs_load_without_false_error(qgis_app, trained_model, tmp_path):
     """BatchAlgorithmDialog.runAlgorithm's path: per row QgsProcessingOutputLayerDefinition(text, project),
     an empty text for the optional outputs left empty, then handleAlgorithmResults."""
@@ -86,6 +88,7 @@ def test_batch_rows_with_empty_optional_outputs_load_without_false_error(qgis_ap
     project.removeAllMapLayers()
 
 
+@pytest.mark.qgis
 def test_processing_run_returns_only_written_outputs(processing_run, trained_model, tmp_path):
     out = str(tmp_path / "map.tif")
     results = processing_run("hsigan:classify", {"INPUT": RASTER, "MODEL": trained_model[0], "OUTPUT": out,
@@ -95,6 +98,7 @@ def test_processing_run_returns_only_written_outputs(processing_run, trained_mod
 
 
 # 4, 9 ---------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(processing_run, tmp_path):
     from qgis.core import QgsProcessingException, QgsProcessingParameterDefinition
     train, from_samples = _algorithm("hsigan:train"), _algorithm("hsigan:train_samples")
@@ -134,6 +138,7 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
             processing_run(name, dict(QUICK, SAMPLES=samples, OUTPUT_MODEL="TEMPORARY_OUTPUT"))
 
 
+@pytest.mark.qgis
 def test_help_says_what_parameters_do_and_states_measured_times(qgis_app):
     train = _algorithm("hsigan:train")
     assert "0 = automatic" in train.parameterDefinition("GAN_STEPS").description()
@@ -146,6 +151,7 @@ def test_help_says_what_parameters_do_and_states_measured_times(qgis_app):
 
 
 # 5 ------------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_errors_and_help_name_dialog_label_and_id(processing_run, tmp_path):
     from qgis.core import QgsProcessingException
     with pytest.raises(QgsProcessingException) as raised:
@@ -166,8 +172,11 @@ def test_errors_and_help_name_dialog_label_and_id(processing_run, tmp_path):
     assert "Epochs (EPOCHS) 30-100" in text
 
 
+@pytest.mark.qgis
 def test_error_text_helper_leaves_unknown_ids_and_words_alone(qgis_app):
-    from algorithms.parameter_names import with_labels
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    from hsigan.algorithms.parameter_names import with_labels
     classify = _algorithm("hsigan:classify")
     text = with_labels("TILE_SIZE: out of memory; lower TILE_SIZE (e.g. 256) or BATCH_SIZE, not CLASS_COLOURS",
                        classify, "TILE_SIZE")
@@ -179,6 +188,7 @@ def test_error_text_helper_leaves_unknown_ids_and_words_alone(qgis_app):
 
 
 # 7 ------------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_class_names_from_a_name_field_or_the_categorized_style(processing_run, tmp_path):
     from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory, QgsSymbol, QgsVectorLayer
     from qgis.PyQt.QtGui import QColor
@@ -214,7 +224,7 @@ def test_class_names_from_a_name_field_or_the_categorized_style(processing_run, 
 def test_class_names_spec_is_checked_by_the_engine():
     from hsigan_qgis.errors import InputError
     from hsigan_qgis.labels import ClassTable
-    from hsigan_qgis.train_job import resolve_names
+    from hsigan_qgis.styling import resolve_names
     table = ClassTable(ids=[1, 10, 11], names=["1", "10", "11"])
     assert resolve_names('{"1": "water", "11": " bare  soil "}', table) == ["water", "10", "bare soil"]
     assert resolve_names('{"1": "x"}', ClassTable(ids=[1], names=["forest"])) == ["forest"]  # text classes kept
@@ -257,6 +267,7 @@ def test_training_report_says_which_classes_aa_covers_and_has_round_ticks(tmp_pa
 
 
 # 10 -----------------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_metadata_has_no_placeholders_and_has_changelog_tags_and_icon(qgis_app, tmp_path):
     parser = configparser.ConfigParser()
     parser.read(os.path.join(ROOT, "metadata.txt"), encoding="utf-8")
@@ -284,6 +295,7 @@ def test_metadata_has_no_placeholders_and_has_changelog_tags_and_icon(qgis_app, 
 
 
 # model run in-process (the same model the modeler validates) --------------------------------------------
+@pytest.mark.qgis
 def test_shipped_model_runs_in_process(processing_run, tmp_path):
     out = {"train:Model": str(tmp_path / "m.hsigan"), "classify:Classification": str(tmp_path / "map.tif"),
            "assess:Accuracy report": str(tmp_path / "acc.html")}

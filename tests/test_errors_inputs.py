@@ -15,7 +15,7 @@ import pytest
 from hsigan_qgis.config import AssessConfig, AugmentConfig, ClassifyConfig, TrainConfig
 from hsigan_qgis.errors import InputError
 from hostile import cli_fails, untouched
-from test_errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, QFAST, box, point, px, qgis_error,
+from errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, QFAST, box, point, px, qgis_error,
                                  qgis_fails, scene, stripe_features, write_labels)
 
 pytestmark = pytest.mark.hostile
@@ -71,10 +71,10 @@ def test_integer64_codes_that_fit_still_train(scene_files):
     folder, raster, _, out = scene_files
     features = [(box(k * 8 + 2, 3, (k + 1) * 8 - 2, 21), {"code": [1, 2, 2 ** 32 - 1][k]}) for k in range(3)]
     labels = write_labels(folder / "fit.gpkg", features, field_types={"code": "int64"})
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     result = train(TrainConfig(input=raster, labels=labels, class_field="code", output_model=str(out / "m.hsigan"),
                                **FAST))
-    assert result["metadata"]["class_ids"] == [1, 2, 2 ** 32 - 1]
+    assert result.metadata["class_ids"] == [1, 2, 2 ** 32 - 1]
 
 
 # -- 11. sample files validated on open: every fault names SAMPLES ------------------------------------------
@@ -168,11 +168,11 @@ SAMPLE_FAULTS = {
 
 
 def test_a_good_sample_file_trains(tmp_path):
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     path = write_raw_samples(tmp_path / "ok.hsamples", *good_samples())
     result = train(TrainConfig(samples=path, output_model=str(tmp_path / "m.hsigan"), gan="none", epochs=1,
                                patch_size=3, validation_fraction=0.2, block_size=4, batch_size=16))
-    assert result["train_pixels"] > 0 and os.path.exists(tmp_path / "m.hsigan")
+    assert result.train_pixels > 0 and os.path.exists(tmp_path / "m.hsigan")
 
 
 @pytest.mark.parametrize("fault", sorted(SAMPLE_FAULTS))
@@ -200,6 +200,7 @@ def test_sample_file_faults_cli(tmp_path, fault):
     assert expected in line
 
 
+@pytest.mark.qgis
 def test_sample_file_fault_qgis_process(tmp_path):
     change, _ = SAMPLE_FAULTS["nan-patch"]
     metadata, arrays = good_samples()
@@ -234,6 +235,7 @@ def test_assess_refuses_a_non_integer_map(tmp_path, reference, dtype):
     assert dtype in message
 
 
+@pytest.mark.qgis
 def test_assess_multiband_map_in_qgis(processing_run, tmp_path, reference):
     raster = scene(tmp_path / "scene.tif")
     with untouched(tmp_path, reference):
@@ -250,13 +252,13 @@ def test_assess_multiband_map_cli(tmp_path, reference):
 
 
 def test_assess_warns_when_no_map_value_matches_a_reference_class(tmp_path):
-    from hsigan_qgis.assessment import assess
+    from hsigan_qgis.assess import assess
     raster = scene(tmp_path / "map.tif", data=np.full((1, 24, 24), 7, dtype="uint8"))
     features = [(box(k * 8 + 2, 3, (k + 1) * 8 - 2, 21), {"code": k + 1}) for k in range(3)]
     reference = write_labels(tmp_path / "codes.gpkg", features)
     log = LogFeedback()
     result = assess(AssessConfig(input=raster, reference=reference, class_field="code"), log.engine)
-    assert result["oa"] == 0
+    assert result.oa == 0
     assert "no map value under the reference matches a reference class" in log.text and "[7]" in log.text
 
 
@@ -328,6 +330,7 @@ def test_vrt_without_its_source_classify(scene_files, small_model):
     assert f"reads 1 file(s) that do not exist: {missing}" in message
 
 
+@pytest.mark.qgis
 def test_vrt_without_its_source_classify_qgis_process(scene_files, small_model):
     folder, raster, labels, out = scene_files
     vrt, missing = vrt_without_source(folder, small_model[1])
@@ -476,8 +479,9 @@ def test_lines_as_labels_augment_cli(scene_files):
               out / "s.hsamples", "--gan-steps", "1", folder=out, inputs=(raster, labels))
 
 
+@pytest.mark.qgis
 def test_lines_as_labels_in_qgis(processing_run, scene_files):
-    from test_errors_helpers import train_params
+    from errors_helpers import train_params
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "lines.gpkg", LINE_LAYERS["polygons-and-a-line"])
     with untouched(out, labels):
@@ -486,11 +490,11 @@ def test_lines_as_labels_in_qgis(processing_run, scene_files):
 
 
 def test_points_and_polygons_still_train(scene_files):
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "mixed.gpkg", stripe_features()[:2] + [(point(20, 10), {"cls": "Soil"}),
                                                                          (point(21, 12), {"cls": "Soil"})])
-    assert train(train_cfg(raster, labels, out))["train_pixels"] > 0
+    assert train(train_cfg(raster, labels, out)).train_pixels > 0
 
 
 @pytest.mark.parametrize("job", ["train", "augment", "assess"])
@@ -510,6 +514,7 @@ def test_an_empty_layer_says_it_has_no_features(tmp_path, job):
     assert "the layer" in message and "has no features" in message
 
 
+@pytest.mark.qgis
 def test_assess_multiband_map_qgis_process(tmp_path, reference):
     raster = scene(tmp_path / "scene.tif")
     with untouched(tmp_path, reference):
@@ -518,6 +523,7 @@ def test_assess_multiband_map_qgis_process(tmp_path, reference):
     assert "6 bands" in text
 
 
+@pytest.mark.qgis
 def test_lines_as_labels_augment_qgis_process(scene_files):
     folder, raster, _, out = scene_files
     labels = write_labels(folder / "lines.gpkg", LINE_LAYERS["polygons-and-a-line"])

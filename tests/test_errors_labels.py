@@ -11,7 +11,7 @@ from hsigan_qgis import labels
 from hsigan_qgis.errors import InputError
 from hsigan_qgis.raster import open_raster
 from conftest import run_qgis_process
-from test_errors_helpers import (CLASSES, EPSG, PIXEL, SIZE, X0, Y0, box, cube, digest, listing, point, px,
+from errors_helpers import (CLASSES, EPSG, PIXEL, SIZE, X0, Y0, box, cube, digest, listing, point, px,
                                  qgis_args, qgis_error, qgis_fails, qgis_feedback, read_map,
                                  reproject_wkt, same_tensors, scene, stripe_features, train_params, write_labels)
 
@@ -35,6 +35,7 @@ def fails_in_qgis(processing_run, folder, raster, labels_path, field="cls", feed
 
 
 # -- 1. CLASS_FIELD -----------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_field_missing(processing_run, data):
     folder, raster = data
@@ -43,6 +44,7 @@ def test_class_field_missing(processing_run, data):
     assert "CLASS_FIELD" in message and "'nope'" in message and "cls" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_field_missing_qgis_process(data):
     folder, raster = data
@@ -54,6 +56,7 @@ def test_class_field_missing_qgis_process(data):
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_field_empty(processing_run, data):
     folder, raster = data
@@ -64,6 +67,7 @@ def test_class_field_empty(processing_run, data):
     assert caught.value.parameter == "CLASS_FIELD" and "choose one of ['cls']" in str(caught.value)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_field_all_null(processing_run, data):
     folder, raster = data
@@ -73,6 +77,7 @@ def test_class_field_all_null(processing_run, data):
     assert "CLASS_FIELD" in message and "3 are NULL or empty" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_field_some_null_are_skipped_with_a_warning(processing_run, data):
     folder, raster = data
@@ -87,6 +92,7 @@ def test_class_field_some_null_are_skipped_with_a_warning(processing_run, data):
     assert load(model, with_tensors=False)[0]["class_names"] == sorted(CLASSES)
 
 
+@pytest.mark.qgis
 def test_class_names_match_across_case_and_whitespace(processing_run, data):
     folder, raster = data
     spellings = ["grass", " GRASS ", "Water", "water  ", "Soil", "s O i l"]
@@ -102,6 +108,7 @@ def test_class_names_match_across_case_and_whitespace(processing_run, data):
 
 
 # -- 2. labels outside the raster -----------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_outside_raster_say_how_far_and_crs(processing_run, data):
     folder, raster = data
@@ -112,6 +119,7 @@ def test_labels_outside_raster_say_how_far_and_crs(processing_run, data):
     assert "LABELS" in message and "1074.8 m southeast" in message and "EPSG:32633" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_outside_raster_qgis_process(data):
     folder, raster = data
@@ -121,6 +129,7 @@ def test_labels_outside_raster_qgis_process(data):
 
 
 # -- 3. CRS ---------------------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.parametrize("epsg", [4326, 32632])
 def test_labels_in_another_crs_are_reprojected(processing_run, data, epsg):
     folder, raster = data
@@ -140,6 +149,7 @@ def test_labels_in_another_crs_are_reprojected(processing_run, data, epsg):
     assert digest(other) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_without_crs(processing_run, data):
     folder, raster = data
@@ -148,6 +158,7 @@ def test_labels_without_crs(processing_run, data):
     assert "LABELS" in message and "no CRS" in message and "EPSG:32633" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_without_crs_qgis_process(data):
     folder, raster = data
@@ -157,6 +168,7 @@ def test_labels_without_crs_qgis_process(data):
 
 
 # -- 4. class counts ------------------------------------------------------------------------------------
+@pytest.mark.qgis
 def test_class_with_a_single_labelled_pixel(processing_run, data):
     folder, raster = data
     features = stripe_features()[:2] + [(point(20, 5), {"cls": "Soil"})]
@@ -172,6 +184,7 @@ def test_class_with_a_single_labelled_pixel(processing_run, data):
     assert set(np.unique(read_map(out)[0])) <= {1, 2, 3}
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_only_one_class(processing_run, data):
     folder, raster = data
@@ -180,6 +193,7 @@ def test_only_one_class(processing_run, data):
     assert "LABELS" in message and "only one class (Grass)" in message and "at least two" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_only_one_class_qgis_process(data):
     folder, raster = data
@@ -188,6 +202,7 @@ def test_only_one_class_qgis_process(data):
     assert "only one class (Water)" in text
 
 
+@pytest.mark.qgis
 def test_more_than_255_classes_widen_the_map(processing_run, data):
     folder, raster = data
     features = [(point(i % SIZE, i // SIZE), {"code": i + 1}) for i in range(300)]
@@ -201,6 +216,7 @@ def test_more_than_255_classes_widen_the_map(processing_run, data):
     assert values.min() >= 1 and values.max() <= 300
 
 
+@pytest.mark.qgis
 def test_more_than_255_classes_qgis_process(processing_run, data):
     folder, raster = data
     features = [(point(i % SIZE, i // SIZE), {"code": 1000 + i}) for i in range(260)]
@@ -237,6 +253,7 @@ def nodata_scene(folder, kind, cols=slice(0, 4)):
     return path
 
 
+@pytest.mark.qgis
 @pytest.mark.parametrize("kind", ["value", "nan", "nan-undeclared", "mask"])
 def test_nodata_pixels_are_not_trained_on_nor_classified(processing_run, data, kind):
     folder, _ = data
@@ -253,6 +270,7 @@ def test_nodata_pixels_are_not_trained_on_nor_classified(processing_run, data, k
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_only_on_nodata(processing_run, data):
     folder, _ = data
@@ -262,6 +280,7 @@ def test_labels_only_on_nodata(processing_run, data):
     assert "LABELS" in message and "nodata" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_labels_only_on_nodata_qgis_process(data):
     folder, _ = data
@@ -271,6 +290,7 @@ def test_labels_only_on_nodata_qgis_process(data):
     assert "nodata" in text
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_class_only_on_nodata_is_warned_about(processing_run, data):
     folder, _ = data
@@ -319,6 +339,7 @@ def test_points_multipolygons_and_subpixel_polygons(data):
                                                                    (4, 16): "point"}
 
 
+@pytest.mark.qgis
 @pytest.mark.parametrize("rule, pixels", [(0, 10), (1, None)])
 def test_label_rule_in_qgis(processing_run, data, rule, pixels):
     folder, raster = data
@@ -328,6 +349,7 @@ def test_label_rule_in_qgis(processing_run, data, rule, pixels):
     assert result["TRAIN_PIXELS"] == expected
 
 
+@pytest.mark.qgis
 def test_label_rule_qgis_process(data):
     import json
     folder, raster = data

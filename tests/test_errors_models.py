@@ -11,7 +11,7 @@ import pytest
 
 from hsigan_qgis import model_file
 from hsigan_qgis.errors import InputError
-from test_errors_helpers import (WAVELENGTHS, cube, digest, listing, qgis_error, qgis_fails, qgis_feedback,
+from errors_helpers import (WAVELENGTHS, cube, digest, listing, qgis_error, qgis_fails, qgis_feedback,
                                  read_map, scene, tag_wavelengths)
 
 MARKER_NAME = "HSIGAN_PWNED"
@@ -40,6 +40,7 @@ def classify_fails(processing_run, folder, raster, model, must_name, **extra):
 
 
 # -- 7. raster vs model -------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_band_count_differs(processing_run, small_model, tmp_path):
     model, _ = small_model
@@ -48,6 +49,7 @@ def test_band_count_differs(processing_run, small_model, tmp_path):
     assert "5 bands" in message and "trained on 6" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_band_count_differs_qgis_process(small_model, tmp_path):
     model, _ = small_model
@@ -57,13 +59,14 @@ def test_band_count_differs_qgis_process(small_model, tmp_path):
     assert "7 bands" in text
 
 
+@pytest.mark.qgis
 @pytest.mark.parametrize("dtype", ["int16", "uint16", "float64"])
 def test_other_dtype_same_values_gives_same_map(processing_run, tmp_path, dtype):
     """Rasters are read as float32 whatever their type: a model trained on scaled integers classifies the
     same values stored as another type identically."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
-    from test_errors_helpers import FAST, stripe_features, write_labels
+    from hsigan_qgis.train import train
+    from errors_helpers import FAST, stripe_features, write_labels
     values = cube(dtype="int16")
     trained_on = scene(tmp_path / "int16.tif", values)
     model = str(tmp_path / "m.hsigan")
@@ -78,6 +81,7 @@ def test_other_dtype_same_values_gives_same_map(processing_run, tmp_path, dtype)
     assert np.array_equal(maps[0], maps[1]) and (maps[0] > 0).all()
 
 
+@pytest.mark.qgis
 def test_missing_wavelengths_warn_and_classify(processing_run, small_model, tmp_path):
     model, _ = small_model
     raster = scene(tmp_path / "plain.tif")  # same bands, no wavelength tags
@@ -88,6 +92,7 @@ def test_missing_wavelengths_warn_and_classify(processing_run, small_model, tmp_
     assert (read_map(str(tmp_path / "map.tif"))[0] > 0).all()
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_other_wavelengths_are_refused(processing_run, small_model, tmp_path):
     model, _ = small_model
@@ -96,6 +101,7 @@ def test_other_wavelengths_are_refused(processing_run, small_model, tmp_path):
     assert "band 3" in message and "700" in message and "650" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_other_wavelengths_qgis_process(small_model, tmp_path):
     model, _ = small_model
@@ -197,6 +203,7 @@ def test_bad_model_files_fail_cleanly_in_the_loader(small_model, tmp_path):
     assert os.path.exists(marker)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_bad_model_files_in_qgis(processing_run, small_model, tmp_path):
     _, raster = small_model
@@ -214,6 +221,7 @@ def test_bad_model_files_in_qgis(processing_run, small_model, tmp_path):
     assert "Incorrect parameter value for MODEL" in message
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_hostile_model_qgis_process(small_model, tmp_path):
     _, raster = small_model
@@ -225,6 +233,7 @@ def test_hostile_model_qgis_process(small_model, tmp_path):
     assert not os.path.exists(marker), "a model file executed code"
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_newer_model_qgis_process(small_model, tmp_path):
     _, raster = small_model

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import QGIS_PROCESS, run_qgis_process
-from test_errors_helpers import (digest, fault_env, listing, qgis_args, qgis_error, qgis_fails, qgis_feedback,
+from errors_helpers import (digest, fault_env, listing, qgis_args, qgis_error, qgis_fails, qgis_feedback,
                                  read_map, read_tensors, run_qgis_process_with_fault, same_tensors, scene,
                                  stripe_features, train_params, write_labels)
 
@@ -27,6 +27,7 @@ def no_leftovers(folder, expected):
 
 
 # -- 9. output paths ----------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_output_same_as_input_is_refused(processing_run, small_model, tmp_path):
     model, raster = small_model
@@ -40,6 +41,7 @@ def test_output_same_as_input_is_refused(processing_run, small_model, tmp_path):
     assert digest(raster, model) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_output_same_as_labels_is_refused(processing_run, data):
     folder, raster, gpkg = data
@@ -49,6 +51,7 @@ def test_output_same_as_labels_is_refused(processing_run, data):
     assert digest(raster, gpkg) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_output_same_as_input_qgis_process(small_model, tmp_path):
     model, raster = small_model
@@ -58,6 +61,7 @@ def test_output_same_as_input_qgis_process(small_model, tmp_path):
     assert digest(raster, model) == hashes
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 @pytest.mark.parametrize("where", ["/sys/hsigan_map.tif", "missing-folder"])
 def test_output_not_writable(processing_run, small_model, tmp_path, where):
@@ -69,6 +73,7 @@ def test_output_not_writable(processing_run, small_model, tmp_path, where):
     assert not os.path.exists(out)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write to any folder")
 def test_output_folder_without_write_permission(processing_run, small_model, tmp_path):
@@ -84,6 +89,7 @@ def test_output_folder_without_write_permission(processing_run, small_model, tmp
         locked.chmod(0o755)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_output_not_writable_qgis_process(data):
     folder, raster, gpkg = data
@@ -91,6 +97,7 @@ def test_output_not_writable_qgis_process(data):
     assert "not writable" in text
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_existing_map_survives_a_failure_mid_write(processing_run, small_model, tmp_path, monkeypatch):
     model, raster = small_model
@@ -118,6 +125,7 @@ def test_existing_map_survives_a_failure_mid_write(processing_run, small_model, 
     no_leftovers(tmp_path, ["map.qml", "map.tif"])
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_existing_model_survives_a_failure_mid_write(processing_run, data, monkeypatch):
     import zipfile
@@ -140,6 +148,7 @@ def test_existing_model_survives_a_failure_mid_write(processing_run, data, monke
 
 
 # -- 10. cancel -----------------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_cancel_training_then_train_again(processing_run, data):
     folder, raster, gpkg = data
@@ -152,6 +161,7 @@ def test_cancel_training_then_train_again(processing_run, data):
     assert os.path.isfile(model) and result["TRAIN_PIXELS"] > 0
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_cancel_classification_then_classify_again(processing_run, small_model, tmp_path):
     model, raster = small_model
@@ -165,6 +175,7 @@ def test_cancel_classification_then_classify_again(processing_run, small_model, 
     assert (read_map(out)[0] > 0).all()
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_interrupt_qgis_process_training(processing_run, data):
     """Ctrl+C on qgis_process while it trains: it stops, no model (nor temporary file) is left, and the
@@ -194,6 +205,7 @@ def test_interrupt_qgis_process_training(processing_run, data):
 
 
 # -- 11. GAN divergence ---------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_gan_divergence_stops_with_an_explanation(processing_run, data, monkeypatch):
     import models.losses
@@ -206,6 +218,7 @@ def test_gan_divergence_stops_with_an_explanation(processing_run, data, monkeypa
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_classifier_nan_loss_recovers(processing_run, data, monkeypatch):
     import torch.nn.functional as F
@@ -225,6 +238,7 @@ def test_classifier_nan_loss_recovers(processing_run, data, monkeypatch):
         assert all(np.isfinite(a).all() for a in module.values())
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_classifier_nan_loss_every_time_stops(processing_run, data, monkeypatch):
     import torch.nn.functional as F
@@ -236,6 +250,7 @@ def test_classifier_nan_loss_every_time_stops(processing_run, data, monkeypatch)
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_nan_weights_are_never_written(processing_run, data, monkeypatch):
     import hsigan_qgis.training as training
@@ -253,6 +268,7 @@ def test_nan_weights_are_never_written(processing_run, data, monkeypatch):
     no_leftovers(folder, ["labels.gpkg", "scene.tif"])
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_gan_divergence_qgis_process(data):
     folder, raster, gpkg = data
@@ -281,6 +297,7 @@ def fake_oom(monkeypatch, limit=400, error=RuntimeError):
     monkeypatch.setattr(classifier.SpectralSpatialNet, "forward", forward)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 @pytest.mark.parametrize("error", [RuntimeError, MemoryError])
 def test_out_of_memory_in_classification(processing_run, small_model, tmp_path, monkeypatch, error):
@@ -297,6 +314,7 @@ def test_out_of_memory_in_classification(processing_run, small_model, tmp_path, 
     assert (read_map(out)[0] > 0).all()
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_out_of_memory_in_training(processing_run, data, monkeypatch):
     folder, raster, gpkg = data
@@ -309,6 +327,7 @@ def test_out_of_memory_in_training(processing_run, data, monkeypatch):
     assert os.path.isfile(model)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_out_of_memory_qgis_process(small_model, tmp_path):
     model, raster = small_model
@@ -321,6 +340,7 @@ def test_out_of_memory_qgis_process(small_model, tmp_path):
 
 
 # -- 13. device -----------------------------------------------------------------------------------------
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_cuda_without_cuda(processing_run, small_model, tmp_path, monkeypatch):
     import hsigan_qgis.device as device
@@ -339,6 +359,7 @@ def test_cuda_without_cuda(processing_run, small_model, tmp_path, monkeypatch):
     assert os.path.isfile(out)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_cuda_without_cuda_qgis_process(data):
     import torch
@@ -354,6 +375,7 @@ def test_cuda_without_cuda_qgis_process(data):
 DETERMINISM = dict(GAN=1, GAN_STEPS=2, SYNTHETIC_RATIO=0.5)
 
 
+@pytest.mark.qgis
 def test_same_seed_same_model_and_map(processing_run, data):
     folder, raster, gpkg = data
     paths = []
@@ -370,6 +392,7 @@ def test_same_seed_same_model_and_map(processing_run, data):
     assert not same_tensors(paths[0][0], other)
 
 
+@pytest.mark.qgis
 def test_same_seed_same_model_and_map_qgis_process(processing_run, data):
     """Two qgis_process runs give byte-identical weights and the same map. (Weights from qgis_process and
     from processing.run inside another process can differ in the last bits: floating-point results of

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT, write_raster
 from fault_checks import HSIGAN, Unchanged, _hash, cli, one_error_line, qgis, temp_files
-from test_errors_helpers import WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
+from errors_helpers import WAVELENGTHS, scene, stripe_features, tag_wavelengths, write_labels
 
 hostile = pytest.mark.hostile
 TRAIN = ["--class-field", "cls", "--epochs", "2", "--gan", "none", "--patch-size", "3", "--validation-fraction",
@@ -47,7 +47,7 @@ def class_map(path):
 
 
 def _transform():
-    from test_errors_helpers import transform
+    from errors_helpers import transform
     return transform()
 
 
@@ -120,6 +120,7 @@ def test_disk_full_classify_cli(small_model, disk, extra):
     assert {k: v for k, v in old_files(disk).items() if k != "filler"} == before  # old map (and twins) kept
 
 
+@pytest.mark.qgis
 @hostile
 @pytest.mark.parametrize("probabilities", [False, True], ids=["map", "probabilities"])
 def test_disk_full_classify_qgis_process(small_model, disk, probabilities):
@@ -194,6 +195,7 @@ def test_report_twin_is_an_input_cli(data, job):
     guard.check()
 
 
+@pytest.mark.qgis
 @hostile
 @pytest.mark.parametrize("job", ["train", "augment", "assess"])
 def test_report_twin_is_an_input_qgis_process(data, job):
@@ -202,7 +204,7 @@ def test_report_twin_is_an_input_qgis_process(data, job):
     labels = geojson_as(folder / "r.json")
     report = str(folder / "r.html")
     if job == "train":
-        from test_errors_helpers import train_params
+        from errors_helpers import train_params
         parameters = train_params(raster, labels, str(folder / "m.hsigan"), OUTPUT_REPORT=report)
     elif job == "augment":
         parameters = {"INPUT": raster, "LABELS": labels, "CLASS_FIELD": "cls", "OUTPUT": str(folder / "s.hsamples"),
@@ -297,6 +299,7 @@ def test_output_is_the_source_of_an_input_vrt_cli(vsrc, tmp_path, parameter):
     guard.check()
 
 
+@pytest.mark.qgis
 @hostile
 def test_output_is_the_source_of_an_input_vrt_qgis_process(vsrc, tmp_path):
     model, source, vrt = vsrc
@@ -353,7 +356,7 @@ def test_multi_and_single_file_formats_read_back(small_model, tmp_path, ext):
     (headers name the final files; nothing hidden is left)."""
     import rasterio
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
+    from hsigan_qgis.classify import classify
     model, raster = small_model
     classify(ClassifyConfig(input=raster, model=model, output=str(tmp_path / "ref.tif"),
                             output_probabilities=str(tmp_path / "refp.tif"), device="cpu"))
@@ -377,6 +380,7 @@ def test_unsupported_output_format_cli(small_model, tmp_path, ext):
     guard.check()
 
 
+@pytest.mark.qgis
 @hostile
 def test_unsupported_output_format_qgis_process(small_model, tmp_path):
     model, raster = small_model
@@ -456,6 +460,7 @@ def test_gigabyte_member_is_refused_fast_and_small_cli(small_model, gigabyte_mod
     guard.check()
 
 
+@pytest.mark.qgis
 @hostile
 def test_gigabyte_member_is_refused_qgis_process(small_model, gigabyte_model, tmp_path):
     _, raster = small_model
@@ -505,7 +510,7 @@ def test_model_member_checks_cli(small_model, tmp_path, case):
 
 # -- 7. signals ---------------------------------------------------------------------------------------------
 SLOW = {  # a sitecustomize that signals the run has reached its writing and then waits there
-    "classify": ("import os, time\nimport hsigan_qgis.inference as i\n_d = i.dense_logits\n"
+    "classify": ("import os, time\nimport hsigan_qgis.predict as i\n_d = i.dense_logits\n"
                  "def dense_logits(model, x):\n"
                  "    open(os.environ['HSIGAN_TEST_STARTED'], 'w').close()\n"
                  "    time.sleep(float(os.environ.get('HSIGAN_TEST_SLEEP', '60')))\n"

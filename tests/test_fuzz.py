@@ -13,7 +13,7 @@ import pytest
 from hsigan_qgis import labels, model_file
 from hsigan_qgis.errors import InputError
 from hsigan_qgis.raster import open_raster
-from test_errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, stripe_features,
+from errors_helpers import (EPSG, PIXEL, SIZE, X0, Y0, scene, stripe_features,
                                  write_labels)
 
 MODEL_CASES = 100
@@ -100,7 +100,7 @@ def mutated_model(source: str, rng: random.Random) -> bytes:
 @pytest.mark.hostile
 def test_fuzz_model_loader(small_model, tmp_path):
     import torch
-    from hsigan_qgis.inference import load_classifier
+    from hsigan_qgis.predict import load_classifier
     rng = random.Random(6)
     outcomes = {"loaded": 0, "refused": 0}
     for case in range(MODEL_CASES):

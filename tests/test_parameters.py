@@ -25,12 +25,15 @@ def cli_actions(job):
 
 def qgis_algorithm(job):
     import importlib
-    module = importlib.import_module(f"algorithms.{job.replace('-', '_')}")
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    module = importlib.import_module(f"hsigan.algorithms.{job.replace('-', '_')}")
     algorithm = getattr(module, ALGORITHMS[job])()
     algorithm.initAlgorithm({})
     return algorithm
 
 
+@pytest.mark.qgis
 @pytest.mark.parametrize("job", sorted(cli.JOBS))
 def test_dataclass_cli_and_qgis_agree_on_every_field(qgis_app, job):
     from qgis.core import (QgsProcessingParameterBoolean, QgsProcessingParameterDefinition,
@@ -80,6 +83,7 @@ def test_dataclass_cli_and_qgis_agree_on_every_field(qgis_app, job):
     assert inputs | destinations <= names | QGIS_ONLY, "every QGIS parameter is a config field"
 
 
+@pytest.mark.qgis
 def test_class_balanced_defaults_to_on_everywhere(qgis_app):
     assert cfgs.TrainConfig(output_model="m").class_balanced is True
     args = cli.build_parser().parse_args(["train", "--output-model", "m"])
@@ -89,12 +93,15 @@ def test_class_balanced_defaults_to_on_everywhere(qgis_app):
     assert cli.build_parser().parse_args(["classify", "--input", "a", "--model", "b", "--output", "c"]).cog is False
 
 
+@pytest.mark.qgis
 def test_one_introspection_helper():
     """config.parameters replaces config.describe and HsiGanAlgorithm.field_meta."""
     assert not hasattr(cfgs, "describe")
-    import algorithms.base as base
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    import hsigan.algorithms.base as base
     assert not hasattr(base.HsiGanAlgorithm, "field_meta")
-    import algorithms.train as train_module
+    import hsigan.algorithms.train as train_module
     assert not hasattr(train_module, "NUMBERS")
 
 
@@ -114,7 +121,7 @@ BAD_VALUES = [  # (job, field, value); each out of the field's bounds, even wher
 
 @pytest.fixture
 def scene_files(tmp_path, small_model):
-    from test_errors_helpers import scene, stripe_features, write_labels
+    from errors_helpers import scene, stripe_features, write_labels
     raster = scene(tmp_path / "scene.tif")
     labels = write_labels(tmp_path / "labels.gpkg", stripe_features())
     return dict(raster=raster, labels=labels, model=small_model[0], out=tmp_path / "out")
@@ -136,12 +143,13 @@ def engine_run(job, cfg):
     return cli.run(job, cfg, None)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 @pytest.mark.parametrize("job, field, value", BAD_VALUES)
 @pytest.mark.parametrize("frontend", ["engine", "cli", "qgis"])
 def test_a_bad_value_is_refused_everywhere_before_the_run(processing_run, scene_files, job, field, value, frontend):
     from hostile import cli_fails, untouched
-    from test_errors_helpers import qgis_error
+    from errors_helpers import qgis_error
     values = job_values(job, scene_files)
     values[field] = value
     name = field.upper()
@@ -196,11 +204,12 @@ def test_cli_refuses_bad_text_in_one_line(scene_files, argv, flag):
     cli_fails(flag, job, *(base + argv[1:]), folder=scene_files["out"], inputs=(scene_files["labels"],))
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_qgis_process_refuses_an_even_patch_size_before_the_run(tmp_path):
     """qgis_process calls checkParameterValues, so the engine's rule (odd sizes) refuses the run up front."""
     from hostile import untouched
-    from test_errors_helpers import qgis_fails, scene, stripe_features, train_params, write_labels
+    from errors_helpers import qgis_fails, scene, stripe_features, train_params, write_labels
     raster = scene(tmp_path / "scene.tif")
     labels = write_labels(tmp_path / "labels.gpkg", stripe_features())
     with untouched(tmp_path, labels):

@@ -3,9 +3,12 @@ import json
 import os
 
 import numpy as np
+import pytest
 import rasterio
 
 from conftest import RASTER, REFERENCE, TRAIN_LABELS, run_qgis_process, write_raster, sample_cube
+
+pytestmark = pytest.mark.qgis
 
 
 def test_provider_lists_algorithms(qgis_app):

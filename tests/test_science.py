@@ -157,7 +157,7 @@ def test_ssgan_never_normalises_real_patches_together_with_fakes():
 def test_same_seed_gives_byte_identical_weights(tmp_path, gan):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     states = []
     for run in range(2):
@@ -208,7 +208,7 @@ def test_class_balanced_draws_show_every_class_equally_often():
 def test_class_balanced_is_used_and_recorded(tmp_path, gan):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     weights = {}
     for balanced in (False, True):

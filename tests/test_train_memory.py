@@ -45,7 +45,7 @@ def test_training_patches_are_those_of_the_whole_raster(monkeypatch, samples_per
     from hsigan_qgis.feedback import Feedback
     from hsigan_qgis.raster import open_raster, read_window
     from hsigan_qgis.sampling import choose_labelled, choose_pixels, gather_patches
-    from hsigan_qgis.train_job import read_training_patches
+    from hsigan_qgis.training_patches import read_training_patches
     monkeypatch.setattr(training_patches, "SCENE_PIXELS", 64 * 64)  # one of the 4 cells: labels outside it
     radius = 3
     cfg = TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model="unused.hsigan")
@@ -129,7 +129,7 @@ def test_augment_and_train_from_its_samples_stay_under_the_cap(far_labels):
                                         "--device", "cpu", "--quiet"])
     assert done.returncode == 0, done.stderr[-2000:]
     assert peak < CAP_MIB, f"augment peak RSS {peak:.0f} MiB"
-    from hsigan_qgis.augment import read_samples
+    from hsigan_qgis.sample_file import read_samples
     _, arrays = read_samples(samples)
     real = ~arrays["synthetic"]
     assert real.sum() == 16 and arrays["rows"][real].max() - arrays["rows"][real].min() > 2400
@@ -146,7 +146,7 @@ def test_a_scene_sample_of_nodata_falls_back_to_the_labelled_windows(monkeypatch
     from hsigan_qgis import training_patches
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.model_file import load
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     monkeypatch.setattr(training_patches, "SCENE_PIXELS", 64 * 64)
     sampled = training_patches.scene_cells((256, 256), (64, 64), seed=0)[0]
     data = np.full((5, 256, 256), -9999, dtype=np.float32)
@@ -161,6 +161,6 @@ def test_a_scene_sample_of_nodata_falls_back_to_the_labelled_windows(monkeypatch
     model = str(tmp_path / "m.hsigan")
     result = train(TrainConfig(input=raster, labels=gpkg, class_field="cls", output_model=model, gan="none",
                                epochs=2, validation_fraction=0, device="cpu"))
-    assert result["train_pixels"] == len(rows)
+    assert result.train_pixels == len(rows)
     mean = load(model)[0]["mean"]
     assert all(110 < m < 140 for m in mean)  # data pixels only (about 125), never the nodata value

@@ -20,6 +20,7 @@ def _algorithms():
     return QgsApplication.processingRegistry().providerById("hsigan").algorithms()
 
 
+@pytest.mark.qgis
 def test_every_algorithm_is_documented_and_flags_advanced(qgis_app):
     from dataclasses import fields
     from qgis.core import QgsProcessingParameterDefinition
@@ -46,6 +47,7 @@ def test_every_algorithm_is_documented_and_flags_advanced(qgis_app):
     assert not train.parameterDefinition("EPOCHS").flags() & QgsProcessingParameterDefinition.FlagAdvanced
 
 
+@pytest.mark.qgis
 def test_outputs_are_declared_for_the_modeler(qgis_app):
     algorithms = {a.name(): a for a in _algorithms()}
     kinds = {name: {o.name(): o.type() for o in a.outputDefinitions()} for name, a in algorithms.items()}
@@ -59,6 +61,7 @@ def test_outputs_are_declared_for_the_modeler(qgis_app):
     assert kinds["classify"]["OUTPUT"] == "outputRaster" and kinds["assess"]["OUTPUT_REPORT"] == "outputHtml"
 
 
+@pytest.mark.qgis
 def test_shipped_model_chains_augment_train_classify_assess(tmp_path):
     text = open(MODEL3, encoding="utf-8").read()
     for algorithm in ("hsigan:augment", "hsigan:train", "hsigan:classify", "hsigan:assess"):
@@ -94,6 +97,7 @@ def _batch_rasters(tmp_path):
     return paths
 
 
+@pytest.mark.qgis
 def test_batch_of_three_rasters_loads_styled_layers(qgis_app, trained_model, tmp_path):
     """What BatchAlgorithmDialog.runAlgorithm does: one algorithm instance, per row the dialog's parameters
     (outputs as QgsProcessingOutputLayerDefinition to the project), a fresh context, run, then
@@ -140,6 +144,7 @@ def test_batch_of_three_rasters_loads_styled_layers(qgis_app, trained_model, tmp
     project.removeAllMapLayers()
 
 
+@pytest.mark.qgis
 def test_run_and_load_results_styles_the_map(qgis_app, trained_model, tmp_path):
     import processing
     from qgis.core import QgsPalettedRasterRenderer, QgsProject
@@ -149,10 +154,11 @@ def test_run_and_load_results_styles_the_map(qgis_app, trained_model, tmp_path):
                                                      "OUTPUT": str(tmp_path / "map.tif")})
     layers = project.mapLayersByName("salinas_a — classification (salinas)")
     assert len(layers) == 1 and isinstance(layers[0].renderer(), QgsPalettedRasterRenderer)
-    assert [c.label for c in layers[0].renderer().classes()] == trained_model[1]["metadata"]["class_names"]
+    assert [c.label for c in layers[0].renderer().classes()] == trained_model[1].metadata["class_names"]
     project.removeAllMapLayers()
 
 
+@pytest.mark.qgis
 def test_class_colours_come_from_the_labels_categorized_style(processing_run, tmp_path):
     from qgis.core import (QgsCategorizedSymbolRenderer, QgsRendererCategory, QgsSymbol, QgsVectorLayer)
     from qgis.PyQt.QtGui import QColor
@@ -179,10 +185,11 @@ def test_class_colours_come_from_the_labels_categorized_style(processing_run, tm
     # a layer without a categorized style: the fixed palette
     plain = str(tmp_path / "plain.hsigan")
     processing_run("hsigan:train", dict(common, INPUT=RASTER, LABELS=TRAIN_LABELS, OUTPUT_MODEL=plain))
-    from hsigan_qgis.train_job import default_colours
+    from hsigan_qgis.styling import default_colours
     assert load(plain, with_tensors=False)[0]["class_colours"] == default_colours(len(names))
 
 
+@pytest.mark.qgis
 @pytest.mark.parametrize("algorithm,parameters", [
     ("hsigan:train", {"CLASS_FIELD": "class_name", "EPOCHS": 2000, "GAN": 0, "PATCH_SIZE": 3}),
     ("hsigan:augment", {"CLASS_FIELD": "class_name", "GAN_STEPS": 5000, "PATCH_SIZE": 3, "COUNT_PER_CLASS": 5}),
@@ -207,6 +214,7 @@ def test_cancel_is_honoured_within_seconds(processing_run, tmp_path, algorithm, 
     assert not os.path.exists(target)
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 def test_classify_refuses_a_raster_with_other_bands(processing_run, trained_model, tmp_path):
     from qgis.core import QgsProcessingException
@@ -220,6 +228,7 @@ def test_classify_refuses_a_raster_with_other_bands(processing_run, trained_mode
     assert not os.path.exists(tmp_path / "map.tif")
 
 
+@pytest.mark.qgis
 @pytest.mark.hostile
 @pytest.mark.parametrize("algorithm, name", [("hsigan:train", "CLASS_BALANCED"), ("hsigan:classify", "COG")])
 def test_a_yes_no_parameter_refuses_other_text(processing_run, trained_model, tmp_path, algorithm, name):
@@ -239,6 +248,7 @@ def test_a_yes_no_parameter_refuses_other_text(processing_run, trained_model, tm
     assert os.listdir(tmp_path)
 
 
+@pytest.mark.qgis
 def test_check_reports_versions_and_device(processing_run):
     import torch
     result = processing_run("hsigan:check", {})
@@ -256,6 +266,7 @@ BLOCK_TORCH = textwrap.dedent("""
 """)
 
 
+@pytest.mark.qgis
 def test_provider_loads_without_torch_and_says_how_to_install(tmp_path):
     """qgis_process with torch hidden from the import system (a sitecustomize meta-path finder)."""
     hide = tmp_path / "hide"
@@ -294,7 +305,7 @@ def test_cli_help(job, flags):
 def test_cli_reports_an_unexpected_fault_in_one_line(trained_model, tmp_path):
     """A bug the engine does not translate still ends as one line and exit status 1; HSIGAN_DEBUG=1 shows
     the traceback."""
-    from test_errors_helpers import fault_env
+    from errors_helpers import fault_env
     command = [os.path.join(ROOT, "bin", "hsigan"), "classify", "--quiet", "--input", RASTER, "--model",
                trained_model[0], "--output", str(tmp_path / "map.tif")]
     env = fault_env("bug", tmp_path)

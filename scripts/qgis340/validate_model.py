@@ -16,8 +16,8 @@ def main(path):
     app.initQgis()
     from processing.core.Processing import Processing
     Processing.initialize()
-    from algorithms.provider import HsiGanProvider
-    provider = HsiGanProvider()  # held: a provider whose Python object is collected cannot create algorithms
+    from hsigan_qgis import plugin_package
+    provider = plugin_package.provider()  # held: a provider whose Python object is collected cannot create algorithms
     QgsApplication.processingRegistry().addProvider(provider)
     model = QgsProcessingModelAlgorithm()
     if not model.fromFile(path):

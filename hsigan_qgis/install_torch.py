@@ -46,6 +46,7 @@ import time
 
 from .errors import Cancelled, InputError
 from .feedback import Feedback
+from .results import InstallTorchResult
 
 VARIANTS = ("auto", "cpu", "cuda")
 SOURCES = ("pytorch", "pip")
@@ -201,8 +202,9 @@ def _progress_of(line, state):
     return None
 
 
-def install(variant="auto", source="pytorch", version="", feedback: Feedback = None, target=None, python=None):
-    """Install torch into `target` (packages_dir()) with pip; returns a result dict. InputError on failure
+def install(variant="auto", source="pytorch", version="", feedback: Feedback = None, target=None,
+            python=None) -> InstallTorchResult:
+    """Install torch into `target` (packages_dir()) with pip; returns an InstallTorchResult. InputError on failure
     (pip's last lines in the message), Cancelled when cancelled; either way the previous folder stays."""
     feedback = feedback or Feedback()
     target = os.path.abspath(target or packages_dir())
@@ -244,8 +246,8 @@ def install(variant="auto", source="pytorch", version="", feedback: Feedback = N
     feedback.progress(100)
     feedback.info(f"PyTorch {torch_version} installed in {seconds:.0f} s ({megabytes:.0f} MB in {target}); "
                   f"CUDA available: {cuda}. Restart QGIS if HSI-GAN said torch was missing in this session.")
-    return dict(folder=target, torch_version=torch_version, build=build, cuda_available=cuda, python=python,
-                seconds=seconds, megabytes=megabytes)
+    return InstallTorchResult(folder=target, torch_version=torch_version, build=build, cuda_available=cuda,
+                              python=python, seconds=seconds, megabytes=megabytes)
 
 
 def _pip_failure(code, lines, version):

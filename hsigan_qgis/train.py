@@ -1,11 +1,10 @@
 """hsigan:train — raster + label vector in, model file out (with validation figures)."""
-import json
 import os
 import time
 
 import numpy as np
 
-from . import __version__, labels, model_file
+from . import __version__, model_file
 from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
@@ -13,6 +12,8 @@ from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
 from .replaceable import check_replaceable
+from .results import TrainResult
+from .styling import parse_colours, resolve_colours, resolve_names
 
 
 def validate(cfg: TrainConfig):
@@ -26,7 +27,7 @@ def validate(cfg: TrainConfig):
         for name, value in (("INPUT", cfg.input), ("LABELS", cfg.labels)):  # an empty CLASS_FIELD: labels.py lists the fields
             if not value:
                 raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
-    from .input_files import check_outputs
+    from .outputs import check_outputs
     from .report import report_files
     inputs = (cfg.input, cfg.labels, cfg.samples)
     check_output(cfg.output_model, "OUTPUT_MODEL", inputs=inputs)
@@ -42,26 +43,9 @@ def validate(cfg: TrainConfig):
 
 
 def build_classifier(bands, n_classes, patch_size):
-    from models.classifier import SpectralSpatialNet
+    from .torch_modules import torch_module
+    SpectralSpatialNet = torch_module("classifier").SpectralSpatialNet
     return SpectralSpatialNet(bands, n_classes, patch_size)
-
-
-def read_training_patches(cfg, radius, feedback, choose):
-    """Labels, the scene sample and the patches of the pixels `choose(points, valid)` picks: returns
-    (scene (training_patches.LabelledScene), store (PatchStore on the CPU), PixelSets as patch ids, PixelSets
-    in raster coordinates, Normalisation). Memory is bounded by the settings, not by the raster or by how
-    far apart the labels lie; the estimate is logged before the patches are read. cfg: train or augment."""
-    from .training_patches import build_store, estimate_bytes, read_labelled_scene
-
-    scene = read_labelled_scene(cfg, radius, feedback)
-    chosen = choose(scene.points, scene.valid)
-    rows = np.concatenate([p.rows for p in chosen])
-    cols = np.concatenate([p.cols for p in chosen])
-    feedback.info(f"Reading the patches of {len(rows)} labelled pixels and a sample of "
-                  f"{len(scene.scene_cells) * scene.cell_shape[0] * scene.cell_shape[1]} scene pixels: about "
-                  f"{estimate_bytes(scene, (rows, cols), radius) / 2 ** 20:.0f} MiB in memory")
-    store, ids, norm = build_store(cfg, scene, chosen, radius, feedback)
-    return scene, store, ids, chosen, norm
 
 
 def run_epochs(cfg, n_samples, feedback):
@@ -75,8 +59,8 @@ def run_epochs(cfg, n_samples, feedback):
     return epochs
 
 
-def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
-    """Run the whole training job; returns figures and paths (see the end of this function)."""
+def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
+    """Run the whole training job; returns the model's path and validation figures."""
     import torch
     from .gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
     from .training import fit_classifier, predict_indices, seed_everything
@@ -85,13 +69,13 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     validate(cfg)
     if cfg.gan == "auto":  # trains the candidates through this function and keeps the better
         from .auto_gan import train_auto
-        return train_auto(cfg, feedback)
+        return train_auto(cfg, feedback, train)
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
     stored = None
     if cfg.samples:  # a sample file from hsigan:augment instead of raster + labels (see augment.py)
-        from .augment import prepare_training
+        from .training_patches import prepare_training
         stored = prepare_training(cfg, feedback)
         store, classes, wavelengths, bands = (stored[k] for k in ("store", "classes", "wavelengths", "bands"))
         train_px, val_px, norm = stored["train"], stored["validation"], stored["norm"]
@@ -105,6 +89,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                 cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
                 points.classes.names)]
 
+        from .training_patches import read_training_patches
         scene, store, (train_px, val_px), _, norm = read_training_patches(cfg, radius, feedback, pick)
         classes, wavelengths, bands = scene.points.classes, scene.wavelengths, scene.bands
         if cfg.class_names:
@@ -199,69 +184,6 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         write_training_report(cfg.output_report, metadata)
     feedback.progress(100)
     feedback.info(f"Model written to {cfg.output_model} in {seconds:.1f} s")
-    return dict(output_model=cfg.output_model, output_report=cfg.output_report or None, oa=figures.get("oa"), aa=figures.get("aa"),
-                kappa=figures.get("kappa"), train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
-                seconds=seconds, metadata=metadata)
-
-
-# A qualitative palette (Tableau 20 reordered) so neighbouring class ids differ clearly.
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
-           "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
-
-
-def default_colours(n):
-    """n distinct '#rrggbb' colours: the palette, then golden-angle hues beyond it."""
-    import colorsys
-    colours = PALETTE[:n]
-    for i in range(len(colours), n):
-        r, g, b = colorsys.hsv_to_rgb((i * 0.618033988749895) % 1, 0.65, 0.9)
-        colours.append("#%02x%02x%02x" % (int(r * 255), int(g * 255), int(b * 255)))
-    return colours
-
-
-def resolve_colours(spec, classes, fallback=None):
-    """Class colours: those named in `spec` (JSON {class id or name: '#rrggbb'}, e.g. from the labels
-    layer's categorized style), then `fallback` (a list in class order), then the fixed palette."""
-    from .labels import normalise_name
-
-    colours = list(fallback) if fallback and len(fallback) == len(classes.ids) else default_colours(len(classes.ids))
-    if not spec:
-        return colours
-    given = parse_colours(spec)
-    by_key = {normalise_name(str(k)): str(v) for k, v in given.items()}
-    for k, (cid, name) in enumerate(zip(classes.ids, classes.names)):
-        colour = by_key.get(normalise_name(str(cid))) or by_key.get(normalise_name(str(name)))
-        if colour and len(colour) == 7 and colour.startswith("#"):
-            colours[k] = colour.lower()
-    return colours
-
-
-def resolve_names(spec, classes):
-    """Class names from `spec` (JSON {class id: name}, e.g. from a class name field) for the classes of an
-    integer class field, whose names are otherwise their ids; other classes keep their names."""
-    try:
-        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
-        if not isinstance(given, dict):
-            raise ValueError("not an object")
-    except ValueError as error:
-        raise InputError("CLASS_NAMES", f"not a JSON object of class id: name ({error}); e.g. {{\"1\": \"water\"}}")
-    named = {str(k).strip(): " ".join(str(v).split()) for k, v in given.items() if str(v).strip()}
-    return [named.get(str(cid), name) if name == str(cid) else name for cid, name in zip(classes.ids, classes.names)]
-
-
-def parse_colours(spec):
-    """{class id or name: '#rrggbb'} from CLASS_COLOURS (JSON text or a dict); InputError naming
-    CLASS_COLOURS for anything else, so a typo is refused before training rather than after it."""
-    example = 'e.g. {"water": "#0000ff", "3": "#00ff00"}'
-    try:
-        given = json.loads(spec) if isinstance(spec, str) else dict(spec)
-    except (ValueError, TypeError) as error:
-        raise InputError("CLASS_COLOURS", f"not valid JSON ({error}); give an object of class: colour, {example}") from None
-    if not isinstance(given, dict):
-        raise InputError("CLASS_COLOURS", f"not a JSON object of class: colour; {example}")
-    for key, colour in given.items():
-        text = colour if isinstance(colour, str) else ""
-        if not (len(text) == 7 and text[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in text[1:])):
-            raise InputError("CLASS_COLOURS", f"the colour {colour!r} of '{key}' is not '#rrggbb'; {example}")
-    return given
+    return TrainResult(output_model=cfg.output_model, output_report=cfg.output_report or None, oa=figures.get("oa"),
+                       aa=figures.get("aa"), kappa=figures.get("kappa"), train_pixels=int(len(train_px)),
+                       validation_pixels=int(len(val_px)), seconds=seconds, metadata=metadata)

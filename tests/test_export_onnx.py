@@ -26,7 +26,7 @@ def onnx_map(onnx_path, raster):
     reflection (hsigan's edge rule) and are filled up to T with zeros; invalid pixels enter as 0."""
     import onnxruntime as ort
 
-    from hsigan_qgis.onnx_export import standardise_like_deepness
+    from hsigan_qgis.export_onnx import standardise_like_deepness
     from hsigan_qgis.raster import open_raster, read_window
 
     session = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
@@ -58,7 +58,7 @@ def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     import rasterio
 
     from hsigan_qgis.config import ClassifyConfig
-    from hsigan_qgis.inference import classify
+    from hsigan_qgis.classify import classify
     from hsigan_qgis import model_file
 
     model, _ = trained_model
@@ -93,6 +93,7 @@ def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     assert dims == [["batch", metadata["bands"], 32, 32], ["batch", len(metadata["class_ids"]), 32, 32]]
 
 
+@pytest.mark.qgis
 def test_export_onnx_algorithm_in_qgis(trained_model, processing_run, tmp_path):
     import onnx
     model, _ = trained_model
@@ -103,6 +104,7 @@ def test_export_onnx_algorithm_in_qgis(trained_model, processing_run, tmp_path):
     assert props["tile_size"] == 64 and props["resolution"] == 370.0 and props["model_type"] == "Segmentor"
 
 
+@pytest.mark.qgis
 def test_export_onnx_bad_inputs_say_which_and_write_nothing(trained_model, tmp_path, processing_run):
     from qgis.core import QgsProcessingException
     model, _ = trained_model

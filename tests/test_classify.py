@@ -8,101 +8,14 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from classify_helpers import BANDS, H, W, Log, assert_same_labels, cube, make_model, patch_labels, read, run
 from conftest import RASTER, TRAIN_LABELS, write_raster
 from hsigan_qgis import block_reader, model_file
 from hsigan_qgis.config import ClassifyConfig
-from hsigan_qgis.feedback import Feedback
-from hsigan_qgis.inference import classify, load_classifier
+from hsigan_qgis.classify import classify
 from hsigan_qgis.raster import open_raster, read_window
-from hsigan_qgis.sampling import Normalisation, gather_patches
+from hsigan_qgis.sampling import Normalisation
 from hsigan_qgis.styling import read_class_table
-
-BANDS, H, W = 6, 41, 53
-
-
-class Log(Feedback):
-    """Engine feedback that keeps the log lines (warnings arrive as info lines starting 'Warning: ')."""
-
-    def __init__(self):
-        self.lines = []
-
-    def info(self, text):
-        self.lines.append(text)
-
-
-def make_model(path, bands=BANDS, class_ids=(1, 2, 3, 4), patch_size=5, seed=0, mean=0.0, std=1.0,
-               bad_bands=()):
-    """A model file with random (but fixed) narrow layers, batch-norm statistics from a calibration pass."""
-    import torch
-    from models.classifier import SpectralSpatialNet
-
-    torch.manual_seed(seed)
-    net = SpectralSpatialNet(bands, len(class_ids), patch_size, width=16, spectral_width=16)
-    for module in net.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.momentum = None  # batch-norm statistics of one calibration pass
-    with torch.no_grad():
-        net.train()(torch.from_numpy(cube(seed=99, bands=bands))[None])
-        net.head.bias.zero_()
-        net.head.weight.mul_(3)  # logits spread enough that every class shows up
-    state = net.state_dict()
-    metadata = dict(bands=bands, class_ids=list(class_ids), class_names=[f"c{i}" for i in class_ids],
-                    class_colours=["#%02x%02x%02x" % (40 * k % 256, 90 * k % 256, 150) for k in range(len(class_ids))],
-                    mean=[float(mean)] * bands, std=[float(std)] * bands, bad_bands=list(bad_bands),
-                    patch_size=patch_size, wavelengths=None,
-                    architecture=dict(name="SpectralSpatialNet", bands=bands, classes=len(class_ids),
-                                      patch_size=patch_size))
-    model_file.save(str(path), metadata, {"classifier": state})
-    return str(path)
-
-
-def cube(seed=0, bands=BANDS, h=H, w=W):
-    """Spatially smooth random spectra (so neighbourhoods matter) as float32."""
-    from scipy import ndimage
-    rng = np.random.default_rng(seed)
-    data = rng.normal(size=(bands, h, w)).astype(np.float32)
-    return ndimage.gaussian_filter(data, sigma=(0, 1.5, 1.5)).astype(np.float32) * 3
-
-
-def run(tmp_path, raster, model, name="map.tif", **kw):
-    """classify(); without TTA unless asked (these tests compare with the plain patch-per-pixel net)."""
-    kw.setdefault("tta", False)
-    out = str(tmp_path / name)
-    result = classify(ClassifyConfig(input=str(raster), model=str(model), output=out, **kw))
-    return out, result
-
-
-def read(path, band=None):
-    with rasterio.open(path) as src:
-        return src.read(band) if band else src.read()
-
-
-def patch_labels(model, raster):
-    """Reference: the classifier on the PxP patch around every pixel (training's gather_patches path),
-    edges reflected as in training. Returns (class ids with 0 for nodata, top-2 logit margin)."""
-    import torch
-    metadata, tensors = model_file.load(model)
-    net = load_classifier(metadata, tensors, torch.device("cpu"))
-    r = metadata["patch_size"] // 2
-    with open_raster(raster) as ds:
-        data, valid = read_window(ds, 0, 0, ds.height, ds.width, r, skip_bands=metadata.get("bad_bands", []))
-        h, w = ds.height, ds.width
-    Normalisation(metadata["mean"], metadata["std"], metadata.get("bad_bands", [])).apply(data, valid)
-    rows, cols = np.mgrid[:h, :w]
-    with torch.no_grad():
-        x = gather_patches(torch.from_numpy(data), rows.ravel(), cols.ravel(), r)
-        logits = net(x).flatten(1)
-    top = logits.topk(2, dim=1).values
-    ids = np.asarray(metadata["class_ids"])[logits.argmax(1).numpy()].reshape(h, w)
-    ids[~valid[r:r + h, r:r + w]] = 0
-    return ids, (top[:, 0] - top[:, 1]).numpy().reshape(h, w)
-
-
-def assert_same_labels(got, want, margin):
-    """Equal labels; a difference is only tolerated at a float near-tie (top-2 logits within 1e-4)."""
-    differ = got != want
-    assert not (differ & (margin > 1e-4)).any(), f"{differ.sum()} labels differ"
-
 
 def test_tiled_equals_untiled_and_patch_prediction(tmp_path):
     model = make_model(tmp_path / "m.hsigan", patch_size=7)
@@ -137,22 +50,20 @@ def test_georeference_type_and_styling(tmp_path):
         assert dst.colormap(1)[2][:3] == (40, 90, 150)
     assert read_class_table(out) == {1: "c1", 2: "c2", 3: "c3", 4: "c4"}
     assert os.path.exists(tmp_path / "map.qml")
-    assert result["device"] == "cpu" and result["read_seconds"] >= 0
+    assert result.device == "cpu" and result.read_seconds >= 0
 
 
 @pytest.mark.parametrize("threads", [2, 3])
-def test_reading_threads_give_the_same_map(tmp_path, monkeypatch, threads):
+def test_reading_threads_give_the_same_map(tmp_path, threads):
     """Several reading threads (as on CUDA) hand the tiles over in order and give the one-thread map;
     GDAL's multi-threaded decoding changes nothing either."""
-    from hsigan_qgis import inference
-
     model = make_model(tmp_path / "m.hsigan", patch_size=7)
     raster = write_raster(tmp_path / "in.tif", cube())
     one, result = run(tmp_path, raster, model, "one.tif", tile_size=16, output_confidence=str(tmp_path / "c1.tif"))
-    assert result["read_threads"] == 1  # CPU default
-    monkeypatch.setattr(inference, "READ_THREADS", threads)
-    many, result = run(tmp_path, raster, model, "many.tif", tile_size=16, output_confidence=str(tmp_path / "cn.tif"))
-    assert result["read_threads"] == threads
+    assert result.read_threads == 1  # CPU default
+    many, result = run(tmp_path, raster, model, "many.tif", tile_size=16, output_confidence=str(tmp_path / "cn.tif"),
+                       tuning=dict(read_threads=threads))
+    assert result.read_threads == threads
     assert (read(many, 1) == read(one, 1)).all()
     assert (read(tmp_path / "cn.tif", 1) == read(tmp_path / "c1.tif", 1)).all()
     stats = {}
@@ -228,15 +139,15 @@ def test_automatic_tile_plan_follows_blocks_and_device():
 
 
 def test_read_threads_rule(monkeypatch):
-    from hsigan_qgis import inference
+    from hsigan_qgis import classify as classify_job
 
-    assert inference.read_threads("cpu") == 1
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 16)
-    assert inference.read_threads("cuda") == 16
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 64)
-    assert inference.read_threads("cuda") == 16
-    monkeypatch.setattr(inference.os, "cpu_count", lambda: 2)
-    assert inference.read_threads("cuda") == 2
+    assert classify_job.read_threads("cpu") == 1
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 16)
+    assert classify_job.read_threads("cuda") == 16
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 64)
+    assert classify_job.read_threads("cuda") == 16
+    monkeypatch.setattr(classify_job.os, "cpu_count", lambda: 2)
+    assert classify_job.read_threads("cuda") == 2
 
 
 @pytest.mark.parametrize("scale, warned", [(1.0, False), (1.5, False), (1e-4, True), (1e4, True)])
@@ -430,7 +341,7 @@ def test_bad_bands_recorded_and_ignored(tmp_path):
     """A band nodata (NaN) everywhere and a constant one: training records them as bad bands; inference
     ignores them, so values appearing in them later change nothing, and no pixel is lost to them."""
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
     with rasterio.open(RASTER) as src:
         data, profile = src.read().astype(np.float32), src.profile
     data[3] = np.nan
@@ -441,7 +352,7 @@ def test_bad_bands_recorded_and_ignored(tmp_path):
     result = train(TrainConfig(input=train_raster, labels=TRAIN_LABELS, class_field="class_name",
                                output_model=model, epochs=2, gan="none", samples_per_class=30,
                                seed=0))
-    assert result["metadata"]["bad_bands"] == [3, 7]
+    assert result.metadata["bad_bands"] == [3, 7]
     assert model_file.load(model, with_tensors=False)[0]["bad_bands"] == [3, 7]
     a = read(run(tmp_path, train_raster, model, "a.tif", tile_size=40)[0], 1)
     assert (a > 0).all()

@@ -279,7 +279,7 @@ FAULTS = {
             "    return _forward(self, x)\n"
             "m.SpectralSpatialNet.forward = forward\n"),
     # a plain bug in the engine, one that errors.translate does not know
-    "bug": ("import hsigan_qgis.inference as i\n"
+    "bug": ("import hsigan_qgis.classify as i\n"
             "def _classify(*args, **kwargs):\n"
             "    raise ZeroDivisionError('planted bug')\n"
             "i._classify = _classify\n"),
@@ -294,12 +294,14 @@ FAULTS = {
 
 def fault_env(fault, folder):
     """Environment for bin/qgis-process with a fault injected into its Python: a sitecustomize module on
-    PYTHONPATH that patches the engine as the monkeypatch of the in-process tests does."""
+    PYTHONPATH that patches the engine as the monkeypatch of the in-process tests does. The plugin package is
+    loaded there first (plugin_package.load), so the engine QGIS runs is the one the fault patches."""
     from conftest import ROOT
     hook = os.path.join(str(folder), "fault_hook")
     os.makedirs(hook, exist_ok=True)
     with open(os.path.join(hook, "sitecustomize.py"), "w") as stream:
-        stream.write(f"import sys\nsys.path.insert(0, {ROOT!r})\n" + FAULTS[fault])
+        stream.write(f"import sys\nsys.path.insert(0, {ROOT!r})\nfrom hsigan_qgis import plugin_package\n"
+                     "plugin_package.load()\n" + FAULTS[fault])
     return dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=hook,
                 HSIGAN_TEST_STARTED=os.path.join(str(folder), "started"))
 

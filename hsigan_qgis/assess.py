@@ -14,18 +14,16 @@ from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
 from .outputs import check_output
 from .replaceable import check_replaceable
-from .raster import open_raster, read_error
+from .results import AssessResult
+from .raster import open_raster, read_band
 from .styling import read_class_table
 
 
-def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
-    from rasterio.errors import RasterioIOError
-    from rasterio.windows import Window
-
+def assess(cfg: AssessConfig, feedback: Feedback = None) -> AssessResult:
     feedback = feedback or Feedback()
     check(cfg)  # LABEL_RULE from the config metadata
     if cfg.output_report:
-        from .input_files import check_outputs
+        from .outputs import check_outputs
         from .report import report_files
         check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
         check_replaceable(cfg.output_report, "OUTPUT_REPORT")
@@ -60,12 +58,7 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
         grid = labels_mod.rasterise(cfg.reference, cfg.class_field, dataset, cfg.label_rule, classes=table,
                                     parameter="REFERENCE")
         h, w = grid.index.shape
-        window = Window(grid.col, grid.row, w, h)
-        try:
-            predicted = dataset.read(1, window=window)
-            valid = dataset.read_masks(1, window=window) > 0
-        except RasterioIOError as error:
-            raise read_error(dataset, error) from None
+        predicted, valid = read_band(dataset, grid.row, grid.col, h, w)
         feedback.check_cancel()
     labelled = grid.index >= 0
     unclassified = int((labelled & ~valid).sum())
@@ -105,9 +98,8 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> dict:
     if cfg.output_report:
         from .report import write_assessment_report
         write_assessment_report(cfg.output_report, result)
-        result["output_report"] = cfg.output_report
     feedback.progress(100)
-    return result
+    return AssessResult(**result, output_report=cfg.output_report or None)
 
 
 def _clean(values):

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 
-from hsigan_qgis import torch_installer
+from hsigan_qgis import install_torch as torch_installer
 from hsigan_qgis.errors import InputError
 
 TORCH_VERSION = "2.13.0"  # the wheel on these machines (scripts/setup.sh)
@@ -88,6 +88,7 @@ def results(done):
     return json.loads(done.stdout)["results"]
 
 
+@pytest.mark.qgis
 @pytest.mark.slow
 @WITHOUT_TORCH
 @pytest.mark.skipif(not sys.platform.startswith("linux") or not os.path.exists("/usr/bin/qgis_process.bin"),
@@ -132,13 +133,13 @@ app = QgsApplication([], True)  # with a GUI (offscreen), as desktop QGIS
 app.initQgis()
 from processing.core.Processing import Processing
 Processing.initialize()
-from algorithms.provider import HsiGanProvider
-provider = HsiGanProvider()
+from hsigan_qgis import plugin_package
+provider = plugin_package.provider()
 QgsApplication.processingRegistry().addProvider(provider)
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtWidgets import QPushButton
 from processing.gui.AlgorithmDialog import AlgorithmDialog
-import torch_prompt
+from hsigan import torch_prompt
 bar = QgsMessageBar()
 widget = torch_prompt.offer_installer(bar)
 print("PUSHED", widget is not None and bar.currentItem() is widget)
@@ -149,6 +150,7 @@ dialog.deleteLater()
 '''
 
 
+@pytest.mark.qgis
 @WITHOUT_TORCH
 def test_message_bar_offers_the_installer_when_torch_is_missing(tmp_path):
     """In QGIS's own Python (no torch there) with a GUI: the message bar shows the prompt with its button,
@@ -160,7 +162,9 @@ def test_message_bar_offers_the_installer_when_torch_is_missing(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "PUSHED True" in done.stdout and "BUTTONS ['Install PyTorch…']" in done.stdout
     assert "DIALOG Install PyTorch" in done.stdout
-    import torch_prompt  # in this process torch imports: nothing to offer
+    from hsigan_qgis import plugin_package
+    plugin_package.load()
+    from hsigan import torch_prompt  # in this process torch imports: nothing to offer
     assert torch_prompt.offer_installer(None) is None
 
 

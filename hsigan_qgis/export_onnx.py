@@ -16,7 +16,7 @@ Equality with hsigan:classify: an output pixel depends on the input pixels withi
 each tile with a halo of r real pixels (reflection only outside the raster), so the output of ONNX
 equals hsigan's map on every pixel at least r pixels inside the tile fed to it, and on the raster's own
 edges (same reflection rule). Feed tiles that overlap by 2r pixels and keep each tile's centre
-(tiles_overlap below says so to Deepness); tests/test_onnx_export.py does this over the sample raster
+(tiles_overlap below says so to Deepness); tests/test_export_onnx.py does this over the sample raster
 and gets hsigan:classify's map. Not carried over: hsigan's validity mask (nodata pixels that are not NaN
 enter as values; Deepness has its own processing-area mask) and the wavelength check.
 
@@ -37,6 +37,7 @@ from .config import ExportOnnxConfig
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_output
+from .results import ExportOnnxResult
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "input", "probabilities"
@@ -48,7 +49,7 @@ def dense_module(metadata, tensors):
     import torch
     import torch.nn.functional as F
 
-    from .inference import load_classifier, prepare_model
+    from .predict import load_classifier, prepare_model
 
     net = prepare_model(load_classifier(metadata, tensors, torch.device("cpu")), torch.device("cpu"))
     net = net.to(memory_format=torch.contiguous_format)
@@ -113,7 +114,7 @@ def deepness_metadata(metadata, tile_size, resolution_cm=0.0):
     return {key: json.dumps(value) for key, value in entries.items()}
 
 
-def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> dict:
+def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> ExportOnnxResult:
     """Write cfg.model's classifier as an ONNX model (atomically) and return what was written."""
     import onnx
     import torch
@@ -157,9 +158,9 @@ def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> dict:
         onnx.save(model, temporary)
     feedback.progress(100)
     feedback.info(f"ONNX model written to {cfg.output}")
-    return dict(output=cfg.output, tile_size=cfg.tile_size, halo=radius, bands=metadata["bands"],
-                class_ids=[int(i) for i in metadata["class_ids"]], class_names=metadata["class_names"],
-                opset=OPSET)
+    return ExportOnnxResult(output=cfg.output, tile_size=cfg.tile_size, halo=radius, bands=metadata["bands"],
+                            class_ids=[int(i) for i in metadata["class_ids"]], class_names=metadata["class_names"],
+                            opset=OPSET)
 
 
 def standardise_like_deepness(raw, metadata_props):
