@@ -27,6 +27,9 @@ fixed and scored whole. Methods:
                  (the transductive setting a QGIS user has: test spectra, never test labels).
   wgan[:S]       conditional WGAN-GP augmentation (engine's train_wgan + fit_classifier).
   X@pP           any of these with patch size P instead of 7 (e.g. none@p3).
+  X+pre[N]       any of these after N steps (default 300) of scene self-supervised pretraining of the
+                 encoder on the unlabelled pixels (hsigan_qgis/pretrain.py, PRETRAIN_STEPS in the engine),
+                 e.g. none+pre, ssgan+pre600, none+pre@p5.
   The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
@@ -63,6 +66,7 @@ SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [
 # The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
 DEFAULT_METHODS = ["svm", "rf", "none:1000", "none-u:1000", "ssgan:800"]
 PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
+PRETRAIN = 300  # scene pretraining steps of a '+pre' method (hsigan_qgis/pretrain.py)
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -142,8 +146,9 @@ def export(data_dir):
 # ------------------------------------------------------------------------------------------------- run
 def parse_method(method):
     """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
-    patch size (e.g. 'none@p3'; default PATCH)."""
+    patch size (e.g. 'none@p3'; default PATCH), '+preN' scene pretraining (pretrain_of)."""
     method, _, patch = method.partition("@p")
+    method = method.partition("+pre")[0]
     base, _, steps = method.partition(":")
     base, _, variant = base.partition("-")
     return base, variant != "u", int(steps or 0)
@@ -151,6 +156,12 @@ def parse_method(method):
 
 def patch_of(method):
     return int(method.partition("@p")[2] or PATCH)
+
+
+def pretrain_of(method):
+    """Pretraining steps of 'none+pre' (PRETRAIN, the engine's pretraining default) or 'none+pre600'; 0 without."""
+    head, found, tail = method.partition("@p")[0].partition("+pre")
+    return int(tail or PRETRAIN) if found else 0
 
 
 def scene_block(cube, radius, device):
@@ -174,10 +185,13 @@ def resolved(method, n_train, quick):
     epochs = 2 if quick else EPOCHS
     if patch_of(method) != PATCH:
         base = f"{base}@p{patch_of(method)}"
+    if pretrain_of(method):
+        base = f"{base}+pre{pretrain_of(method)}"
     if base.startswith("none"):
         batches = int(np.ceil(n_train / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
-    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0], steps, epochs, n_train, BATCH)
+    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0].split("+")[0], steps, epochs,
+                                                             n_train, BATCH)
 
 
 def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
@@ -196,6 +210,10 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     model = SpectralSpatialNet(block.shape[0], n_classes, patch).to(block.device)
     empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
     epochs = 2 if quick else EPOCHS
+    pre = pretrain_of(method)
+    if pre:  # scene self-supervised pretraining of the encoder, then the method as usual
+        from hsigan_qgis.pretrain import pretrain_encoder
+        pretrain_encoder(model, block, unlabelled, radius, 5 if quick else pre, LR, seed, quiet, BATCH)
     if base == "none":
         batches = int(np.ceil(len(pixels) / BATCH))
         if steps:  # a cap on optimiser steps: fewer epochs when the labels grow

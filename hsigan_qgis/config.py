@@ -66,6 +66,12 @@ class TrainConfig:
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
                             "count, so the cost does not grow with the number of labels).",
                          advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps (0 = automatic)")
+    pretrain_steps: int = opt(0, "Scene self-supervised pretraining before the labels: steps of masked spectral "
+                              "reconstruction (half the bands hidden, the network restores them) on the raster's "
+                              "unlabelled pixels, then training on the labels as usual. 0 = off. A fixed cost "
+                              "(about one classifier step each), whatever the number of labels. Needs INPUT and "
+                              "LABELS (not SAMPLES). See the README, Accuracy.", advanced=True, minimum=0,
+                              maximum=100000, label="Scene pretraining steps (0 = off)")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "
                          "many labels EPOCHS is lowered so that the training cost stops growing with them "
                          "(0 = no cap). 1000 steps are 100 epochs of up to 640 labelled pixels.", advanced=True,

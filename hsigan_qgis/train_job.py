@@ -19,6 +19,9 @@ def validate(cfg: TrainConfig):
     """Bounds and choices from the config metadata (config.check), then what depends on several fields;
     CLASS_COLOURS too, so a malformed one is refused before training, not after it."""
     check(cfg)
+    if cfg.samples and cfg.pretrain_steps:
+        raise InputError("PRETRAIN_STEPS", "scene pretraining learns from the raster's unlabelled pixels, which a "
+                                           "sample file does not hold; set it to 0 with SAMPLES, or give INPUT and LABELS")
     if cfg.samples and cfg.gan == "ssgan":
         raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
                                 "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
@@ -69,6 +72,23 @@ def run_epochs(cfg, n_samples, feedback):
     return epochs
 
 
+def pretrain(cfg, classifier, block, store, radius, feedback):
+    """PRETRAIN_STEPS of scene pretraining (pretrain.py) on the store's unlabelled pixels, in the first 15 % of
+    the progress; returns (history, the feedback for the rest of the training)."""
+    if not cfg.pretrain_steps:
+        return [], feedback
+    from .pretrain import pretrain_encoder
+
+    if store.unlabelled is None or not store.unlabelled.any():
+        feedback.warning("PRETRAIN_STEPS: the raster sample holds no unlabelled valid pixel; no pretraining")
+        return [], feedback
+    feedback.info(f"Pretraining the encoder on the raster's unlabelled pixels ({cfg.pretrain_steps} steps of "
+                  "masked spectral reconstruction)")
+    history = pretrain_encoder(classifier, block, store.unlabelled, radius, cfg.pretrain_steps, cfg.learning_rate,
+                               cfg.seed, feedback.span(0, 15), cfg.batch_size)
+    return history, feedback.span(15, 100)
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     """Run the whole training job; returns figures and paths (see the end of this function)."""
     import torch
@@ -116,6 +136,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     block = store.to(device)
     classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
     gan_history, synthetic, generator = [], None, None
+    pretrain_history, feedback = pretrain(cfg, classifier, block, store, radius, feedback)
     gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
     file_synthetic = None
     if stored and stored["synthetic"] is not None:
@@ -169,14 +190,14 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
                       train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
                       train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2)),
         validation={k: v for k, v in figures.items()},
-        history=history, gan_history=gan_history,
+        history=history, gan_history=gan_history, pretrain_history=pretrain_history,
     )
     states = {"classifier": classifier.state_dict()}
     if generator is not None:
