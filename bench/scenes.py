@@ -30,7 +30,7 @@ fixed and scored whole. Methods:
   X+pre[N]       any of these after N steps (default 300) of scene self-supervised pretraining of the
                  encoder on the unlabelled pixels (hsigan_qgis/pretrain.py, PRETRAIN_STEPS in the engine),
                  e.g. none+pre, ssgan+pre600, none+pre@p5 (masking half the bands); X+cpre[N]: the same
-                 with the centre pixel hidden whole (spatial inpainting).
+                 with the centre pixel hidden whole (spatial inpainting); X+xpre[N]: contrastive (SimCLR).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
@@ -153,7 +153,7 @@ def parse_method(method):
     """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
     patch size (e.g. 'none@p3'; default PATCH), '+preN' scene pretraining (pretrain_of)."""
     method, _, patch = method.partition("@p")
-    method = method.partition("+pre")[0].partition("+cpre")[0]
+    method = method.partition("+pre")[0].partition("+cpre")[0].partition("+xpre")[0]
     base, _, steps = method.partition(":")
     base, _, variant = base.partition("-")
     return base, variant != "u", int(steps or 0)
@@ -165,9 +165,9 @@ def patch_of(method):
 
 def pretrain_of(method):
     """(pretraining steps, mode) of 'none+pre' (PRETRAIN steps, band masking), 'none+pre600', 'none+cpre'
-    (centre pixel hidden: pretrain.MODES); steps 0 without."""
+    (centre pixel hidden), 'none+xpre' (contrastive): pretrain.MODES; steps 0 without."""
     method = method.partition("@p")[0]
-    for tag, mode in (("+pre", "bands"), ("+cpre", "centre")):
+    for tag, mode in (("+pre", "bands"), ("+cpre", "centre"), ("+xpre", "contrast")):
         head, found, tail = method.partition(tag)
         if found:
             return int(tail or PRETRAIN), mode
