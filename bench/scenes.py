@@ -31,6 +31,9 @@ fixed and scored whole. Methods:
                  encoder on the unlabelled pixels (hsigan_qgis/pretrain.py, PRETRAIN_STEPS in the engine),
                  e.g. none+pre, ssgan+pre600, none+pre@p5 (masking half the bands); X+cpre[N]: the same
                  with the centre pixel hidden whole (spatial inpainting); X+xpre[N]: contrastive (SimCLR).
+  X+syn[R]       GAN none with R (default 1) synthetic patches per real one (hsigan_qgis/spectral_synthesis.py:
+                 a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
+                 same class); rows hold the classifier two-sample separability of the centre spectra.
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
@@ -153,7 +156,7 @@ def parse_method(method):
     """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
     patch size (e.g. 'none@p3'; default PATCH), '+preN' scene pretraining (pretrain_of)."""
     method, _, patch = method.partition("@p")
-    method = method.partition("+pre")[0].partition("+cpre")[0].partition("+xpre")[0]
+    method = method.split("+")[0]  # '+pre', '+syn' ...: options (pretrain_of, synthetic_of)
     base, _, steps = method.partition(":")
     base, _, variant = base.partition("-")
     return base, variant != "u", int(steps or 0)
@@ -161,6 +164,12 @@ def parse_method(method):
 
 def patch_of(method):
     return int(method.partition("@p")[2] or PATCH)
+
+
+def synthetic_of(method):
+    """Synthetic samples per real one of 'none+syn' (1) or 'none+syn3' (3): spectral_synthesis.py; 0 without."""
+    head, found, tail = method.partition("@p")[0].partition("+syn")
+    return float(tail or 1) if found else 0
 
 
 def pretrain_of(method):
@@ -197,6 +206,8 @@ def resolved(method, n_train, quick):
         base = f"{base}@p{patch_of(method)}"
     if pretrain_of(method)[0]:
         base = f"{base}+pre{pretrain_of(method)}"
+    if synthetic_of(method):
+        base = f"{base}+syn{synthetic_of(method)}"
     if base.startswith("none"):
         batches = int(np.ceil(n_train / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
@@ -228,7 +239,15 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         batches = int(np.ceil(len(pixels) / BATCH))
         if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
             epochs = max(1, min(epochs, steps // batches))
-        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced)
+        synthetic = None
+        if synthetic_of(method):
+            from hsigan_qgis.spectral_synthesis import centre_separability, synthesize
+            counts = np.ceil(np.bincount(pixels.labels, minlength=n_classes) * synthetic_of(method)).astype(int)
+            synthetic = synthesize(block, pixels, radius, n_classes, counts, seed)
+            model.synthetic_separability = centre_separability(block, pixels, synthetic, seed)
+            batches = int(np.ceil((len(pixels) + len(synthetic[1])) / BATCH))
+        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced,
+                       synthetic=synthetic)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":
@@ -305,13 +324,15 @@ def run_job(job):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            extra = {} if getattr(model, "synthetic_separability", None) is None else \
+                dict(separability=round(model.synthetic_separability, 2))
             model = prepare_model(model, device)
             plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
             turned = dihedral_probabilities(model, block[None])[0]
             for suffix, probs in (("", plain), ("+tta", turned)):
                 predicted = ids[probs.argmax(0).cpu().numpy()[tr, tc]]
                 row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(steps),
-                    cpu_seconds=round(cpu_seconds, 2))
+                    cpu_seconds=round(cpu_seconds, 2), **extra)
     return out
 
 
