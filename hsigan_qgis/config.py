@@ -10,7 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from .errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
-GAN_MODES = ("none", "wgan", "ssgan", "auto")
+GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral")
 LABEL_RULES = ("centre", "all_touched")
 LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "
                    "it touches (all_touched). Points label the pixel they fall in.")
@@ -58,10 +58,12 @@ class TrainConfig:
                    "over none on the agricultural Indian Pines at 15 pixels per class, -3 on an urban scene; try "
                    "it on scenes of large fields); wgan (conditional WGAN-GP augmentation: helped on no scene); "
                    "auto (trains none and ssgan, keeps the one with the higher validation OA: about 7x the time "
-                   "of none; needs VALIDATION_FRACTION > 0). See the README, Accuracy.", choices=GAN_MODES,
+                   "of none; needs VALIDATION_FRACTION > 0); spectral (no GAN: synthetic centre spectra drawn "
+                   "from a Gaussian per class, pasted into real patches of that class, SYNTHETIC_RATIO per real "
+                   "sample; about 2x the time of none). See the README, Accuracy.", choices=GAN_MODES,
                    label="GAN mode")
     synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan "
-                                      "only (none and ssgan ignore it).",
+                                      "and spectral (none and ssgan ignore it).",
                                  advanced=True, minimum=0.0, maximum=20.0, label="Synthetic samples per real sample")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
                             "count, so the cost does not grow with the number of labels).",

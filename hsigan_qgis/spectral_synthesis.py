@@ -36,6 +36,13 @@ def class_gaussians(spectra, labels, n_classes):
     return models
 
 
+def centre_spectra(block, pixels, radius):
+    """(N, bands) spectra of the pixels (the centres of their patches: block and store are halo-padded)."""
+    out = [gather_patches(block, pixels.rows[i:i + 512], pixels.cols[i:i + 512], radius)[:, :, radius, radius]
+           for i in range(0, len(pixels), 512)]
+    return np.concatenate([o.cpu().numpy() for o in out]) if out else np.zeros((0, block.shape[0]), np.float32)
+
+
 def draw_spectra(model, n, rng):
     mean, axes, residual = model
     return (mean + rng.standard_normal((n, len(axes))) @ axes
@@ -48,7 +55,7 @@ def synthesize(block, train, radius, n_classes, counts, seed):
     import torch
 
     rng = np.random.default_rng(seed + 7)
-    centres = gather_patches(block, train.rows, train.cols, 0)[:, :, 0, 0].cpu().numpy()
+    centres = centre_spectra(block, train, radius)
     models = class_gaussians(centres, train.labels, n_classes)
     patches, labels = [], []
     for k, count in enumerate(counts):
@@ -70,6 +77,6 @@ def centre_separability(block, train, synthetic, seed):
     from .augment import separability
 
     radius = synthetic[0].shape[-1] // 2
-    real = gather_patches(block, train.rows, train.cols, 0)[:, :, 0, 0].cpu().numpy()
+    real = centre_spectra(block, train, radius)
     fake = synthetic[0][:, :, radius, radius].cpu().numpy()
     return separability(real.astype(np.float64), fake.astype(np.float64), seed)

@@ -89,6 +89,23 @@ def pretrain(cfg, classifier, block, store, radius, feedback):
     return history, feedback.span(15, 100)
 
 
+def spectral_samples(cfg, block, train_px, radius, counts, file_synthetic, feedback):
+    """GAN spectral (spectral_synthesis.py): SYNTHETIC_RATIO synthetic patches per real one, joined to those of
+    a sample file if any; returns (synthetic (patches, labels), separability % of their centre spectra)."""
+    import torch
+    from .spectral_synthesis import centre_separability, synthesize
+
+    wanted = np.ceil(counts * cfg.synthetic_ratio).astype(int)
+    synthetic = synthesize(block, train_px, radius, len(counts), wanted, cfg.seed)
+    separability = centre_separability(block, train_px, synthetic, cfg.seed)
+    feedback.info(f"{len(synthetic[1])} synthetic patches (class-Gaussian centre spectra in real patches) join the "
+                  "training set" + (f"; a classifier tells their centre spectra from real ones {separability:.0f} % "
+                                    "of the time (50 % = indistinguishable)" if separability is not None else ""))
+    if file_synthetic is not None:
+        synthetic = tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
+    return synthetic, separability
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
     """Run the whole training job; returns figures and paths (see the end of this function)."""
     import torch
@@ -143,6 +160,10 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
         file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
         if cfg.gan == "wgan":
             feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
+    separability = None
+    if cfg.gan == "spectral" and cfg.synthetic_ratio > 0:  # synthetic centre spectra, then as GAN none
+        file_synthetic, separability = spectral_samples(cfg, block, train_px, radius, counts, file_synthetic,
+                                                        feedback)
     if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
         feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
         generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,
@@ -190,7 +211,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> dict:
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
