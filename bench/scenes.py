@@ -27,6 +27,17 @@ fixed and scored whole. Methods:
                  (the transductive setting a QGIS user has: test spectra, never test labels).
   wgan[:S]       conditional WGAN-GP augmentation (engine's train_wgan + fit_classifier).
   X@pP           any of these with patch size P instead of 7 (e.g. none@p3).
+  X+pre[N]       any of these after N steps (default 300) of scene self-supervised pretraining of the
+                 encoder on the unlabelled pixels (hsigan_qgis/pretrain.py, PRETRAIN_STEPS in the engine),
+                 e.g. none+pre, ssgan+pre600, none+pre@p5 (masking half the bands); X+cpre[N]: the same
+                 with the centre pixel hidden whole (spatial inpainting); X+xpre[N]: contrastive (SimCLR).
+  X+syn[R]       GAN none with R (default 1) synthetic patches per real one (hsigan_qgis/spectral_synthesis.py:
+                 a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
+                 same class); rows hold the classifier two-sample separability of the centre spectra.
+  choose         the choice hsigan:train could make on its own validation blocks: the training side split
+                 as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
+                 none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
+                 with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
   The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
@@ -63,6 +74,7 @@ SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [
 # The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
 DEFAULT_METHODS = ["svm", "rf", "none:1000", "none-u:1000", "ssgan:800"]
 PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
+PRETRAIN = 300  # scene pretraining steps of a '+pre' method (hsigan_qgis/pretrain.py)
 
 
 # ----------------------------------------------------------------------------------------------- export
@@ -142,8 +154,9 @@ def export(data_dir):
 # ------------------------------------------------------------------------------------------------- run
 def parse_method(method):
     """'ssgan-u:400' -> ('ssgan', balanced False, steps 400); steps 0 = automatic. A suffix '@pP' sets the
-    patch size (e.g. 'none@p3'; default PATCH)."""
+    patch size (e.g. 'none@p3'; default PATCH), '+preN' scene pretraining (pretrain_of)."""
     method, _, patch = method.partition("@p")
+    method = method.split("+")[0]  # '+pre', '+syn' ...: options (pretrain_of, synthetic_of)
     base, _, steps = method.partition(":")
     base, _, variant = base.partition("-")
     return base, variant != "u", int(steps or 0)
@@ -151,6 +164,23 @@ def parse_method(method):
 
 def patch_of(method):
     return int(method.partition("@p")[2] or PATCH)
+
+
+def synthetic_of(method):
+    """Synthetic samples per real one of 'none+syn' (1) or 'none+syn3' (3): spectral_synthesis.py; 0 without."""
+    head, found, tail = method.partition("@p")[0].partition("+syn")
+    return float(tail or 1) if found else 0
+
+
+def pretrain_of(method):
+    """(pretraining steps, mode) of 'none+pre' (PRETRAIN steps, band masking), 'none+pre600', 'none+cpre'
+    (centre pixel hidden), 'none+xpre' (contrastive): pretrain.MODES; steps 0 without."""
+    method = method.partition("@p")[0]
+    for tag, mode in (("+pre", "bands"), ("+cpre", "centre"), ("+xpre", "contrast")):
+        head, found, tail = method.partition(tag)
+        if found:
+            return int(tail or PRETRAIN), mode
+    return 0, None
 
 
 def scene_block(cube, radius, device):
@@ -174,10 +204,15 @@ def resolved(method, n_train, quick):
     epochs = 2 if quick else EPOCHS
     if patch_of(method) != PATCH:
         base = f"{base}@p{patch_of(method)}"
+    if pretrain_of(method)[0]:
+        base = f"{base}+pre{pretrain_of(method)}"
+    if synthetic_of(method):
+        base = f"{base}+syn{synthetic_of(method)}"
     if base.startswith("none"):
         batches = int(np.ceil(n_train / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
-    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0], steps, epochs, n_train, BATCH)
+    return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0].split("+")[0], steps, epochs,
+                                                             n_train, BATCH)
 
 
 def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
@@ -196,11 +231,23 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     model = SpectralSpatialNet(block.shape[0], n_classes, patch).to(block.device)
     empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
     epochs = 2 if quick else EPOCHS
+    pre, mode = pretrain_of(method)
+    if pre:  # scene self-supervised pretraining of the encoder, then the method as usual
+        from hsigan_qgis.pretrain import pretrain_encoder
+        pretrain_encoder(model, block, unlabelled, radius, 5 if quick else pre, LR, seed, quiet, BATCH, mode=mode)
     if base == "none":
         batches = int(np.ceil(len(pixels) / BATCH))
         if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
             epochs = max(1, min(epochs, steps // batches))
-        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced)
+        synthetic = None
+        if synthetic_of(method):
+            from hsigan_qgis.spectral_synthesis import centre_separability, synthesize
+            counts = np.ceil(np.bincount(pixels.labels, minlength=n_classes) * synthetic_of(method)).astype(int)
+            synthetic = synthesize(block, pixels, radius, n_classes, counts, seed)
+            model.synthetic_separability = centre_separability(block, pixels, synthetic, seed)
+            batches = int(np.ceil((len(pixels) + len(synthetic[1])) / BATCH))
+        fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced,
+                       synthetic=synthetic)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":
@@ -252,6 +299,9 @@ def run_job(job):
               flush=True)
 
     for method in job["methods"]:
+        if method == "choose":
+            out += choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
+            continue
         if method == "svm":
             s = run_svm(cube, gt, rows, cols, test_mask, seed)
             row(method, {k: s[k] for k in ("oa", "aa", "kappa")}, s["seconds"], params=s["params"])
@@ -274,13 +324,61 @@ def run_job(job):
             if device.type == "cuda":
                 torch.cuda.synchronize()
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            extra = {} if getattr(model, "synthetic_separability", None) is None else \
+                dict(separability=round(model.synthetic_separability, 2))
             model = prepare_model(model, device)
             plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
             turned = dihedral_probabilities(model, block[None])[0]
             for suffix, probs in (("", plain), ("+tta", turned)):
                 predicted = ids[probs.argmax(0).cpu().numpy()[tr, tc]]
                 row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(steps),
-                    cpu_seconds=round(cpu_seconds, 2))
+                    cpu_seconds=round(cpu_seconds, 2), **extra)
+    return out
+
+
+CHOOSE_CANDIDATES = ["none", "none@p5", "none@p3", "none+pre"]  # order breaks ties: the first wins
+CHOICES = {"patch": ["none", "none@p5", "none@p3"], "pre": ["none", "none+pre"], "all": CHOOSE_CANDIDATES}
+
+
+def choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device):
+    """What hsigan:train can do on a user's scene: choose on its spatially disjoint validation blocks. The
+    training side is split as the engine splits labels (sampling.choose_labelled: 16 px blocks, 20 %
+    held out, gap of the largest radius, SIZE px/class drawn for training from the rest, at most 4 x SIZE
+    per class validating); every candidate trains on that draw; 'choose-X' rows score on the test side the
+    candidate of group X (CHOICES) with the highest validation OA, 'val-M' rows score candidate M itself
+    (so the choice is compared with fixed settings on the same draw). Rows hold the validation OA too."""
+    import torch
+    from accuracy import summary_of
+    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.sampling import choose_labelled
+
+    size, seed, name = job["size"], job["seed"], job["scene"]
+    rows, cols = np.nonzero(train_mask)
+    labels = np.searchsorted(ids, gt[rows, cols]).astype(np.int64)
+    pixels, validation = choose_labelled(rows, cols, labels, np.ones(len(rows), bool), gt.shape[1],
+                                         0 if size == "all" else int(size), 0.2, 16, PATCH // 2, seed,
+                                         [str(i) for i in ids])
+    unlabelled = np.ones(gt.shape, bool)
+    unlabelled[pixels.rows, pixels.cols] = False
+    out, scored = [], {}
+    for method in CHOOSE_CANDIDATES:
+        started = time.process_time()
+        model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+        seconds = time.process_time() - started
+        probs = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0].argmax(0).cpu().numpy()
+        val_oa = 100.0 * float((probs[validation.rows, validation.cols] == validation.labels).mean()) \
+            if len(validation) else float("nan")
+        scored[method] = (val_oa, summary_of(gt[tr, tc], ids[probs[tr, tc]]), seconds, steps)
+    for group, candidates in [("val-" + m, [m]) for m in CHOOSE_CANDIDATES] + \
+            [("choose-" + g, c) for g, c in CHOICES.items()]:
+        best = max(candidates, key=lambda m: (scored[m][0], -candidates.index(m)))
+        val_oa, scores, _, steps = scored[best]
+        r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
+                 seconds=round(sum(scored[m][2] for m in candidates), 2), train_pixels=int(len(pixels)),
+                 validation_pixels=int(len(validation)), device=job["device"], steps=int(steps), **scores)
+        out.append(r)
+        print(f"{name:>12} {size:>3} seed {seed} {group:>14}: OA {r['oa']:.2f} (validation {val_oa:.1f}, "
+              f"{best})", flush=True)
     return out
 
 

@@ -20,6 +20,9 @@ def validate(cfg: TrainConfig):
     """Bounds and choices from the config metadata (config.check), then what depends on several fields;
     CLASS_COLOURS too, so a malformed one is refused before training, not after it."""
     check(cfg)
+    if cfg.samples and cfg.pretrain_steps:
+        raise InputError("PRETRAIN_STEPS", "scene pretraining learns from the raster's unlabelled pixels, which a "
+                                           "sample file does not hold; set it to 0 with SAMPLES, or give INPUT and LABELS")
     if cfg.samples and cfg.gan == "ssgan":
         raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
                                 "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
@@ -57,6 +60,40 @@ def run_epochs(cfg, n_samples, feedback):
         feedback.info(f"{epochs} epochs instead of {cfg.epochs}: {n_samples} samples a pass, MAX_STEPS {cfg.max_steps} "
                       "caps the optimiser steps so the cost does not grow with the labels")
     return epochs
+
+
+def pretrain(cfg, classifier, block, store, radius, feedback):
+    """PRETRAIN_STEPS of scene pretraining (pretrain.py) on the store's unlabelled pixels, in the first 15 % of
+    the progress; returns (history, the feedback for the rest of the training)."""
+    if not cfg.pretrain_steps:
+        return [], feedback
+    from .pretrain import pretrain_encoder
+
+    if store.unlabelled is None or not store.unlabelled.any():
+        feedback.warning("PRETRAIN_STEPS: the raster sample holds no unlabelled valid pixel; no pretraining")
+        return [], feedback
+    feedback.info(f"Pretraining the encoder on the raster's unlabelled pixels ({cfg.pretrain_steps} steps of "
+                  "masked spectral reconstruction)")
+    history = pretrain_encoder(classifier, block, store.unlabelled, radius, cfg.pretrain_steps, cfg.learning_rate,
+                               cfg.seed, feedback.span(0, 15), cfg.batch_size)
+    return history, feedback.span(15, 100)
+
+
+def spectral_samples(cfg, block, train_px, radius, counts, file_synthetic, feedback):
+    """GAN spectral (spectral_synthesis.py): SYNTHETIC_RATIO synthetic patches per real one, joined to those of
+    a sample file if any; returns (synthetic (patches, labels), separability % of their centre spectra)."""
+    import torch
+    from .spectral_synthesis import centre_separability, synthesize
+
+    wanted = np.ceil(counts * cfg.synthetic_ratio).astype(int)
+    synthetic = synthesize(block, train_px, radius, len(counts), wanted, cfg.seed)
+    separability = centre_separability(block, train_px, synthetic, cfg.seed)
+    feedback.info(f"{len(synthetic[1])} synthetic patches (class-Gaussian centre spectra in real patches) join the "
+                  "training set" + (f"; a classifier tells their centre spectra from real ones {separability:.0f} % "
+                                    "of the time (50 % = indistinguishable)" if separability is not None else ""))
+    if file_synthetic is not None:
+        synthetic = tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
+    return synthetic, separability
 
 
 def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
@@ -107,12 +144,17 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     block = store.to(device)
     classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
     gan_history, synthetic, generator = [], None, None
+    pretrain_history, feedback = pretrain(cfg, classifier, block, store, radius, feedback)
     gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
     file_synthetic = None
     if stored and stored["synthetic"] is not None:
         file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
         if cfg.gan == "wgan":
             feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
+    separability = None
+    if cfg.gan == "spectral" and cfg.synthetic_ratio > 0:  # synthetic centre spectra, then as GAN none
+        file_synthetic, separability = spectral_samples(cfg, block, train_px, radius, counts, file_synthetic,
+                                                        feedback)
     if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
         feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
         generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,
@@ -160,14 +202,14 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
                       train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
                       train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2)),
         validation={k: v for k, v in figures.items()},
-        history=history, gan_history=gan_history,
+        history=history, gan_history=gan_history, pretrain_history=pretrain_history,
     )
     states = {"classifier": classifier.state_dict()}
     if generator is not None:

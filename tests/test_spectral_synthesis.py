@@ -1,0 +1,61 @@
+"""GAN spectral (hsigan_qgis/spectral_synthesis.py): synthetic centre spectra from a per-class Gaussian, pasted
+into real patches of the same class; deterministic, recorded in the model, and measured for separability."""
+import numpy as np
+
+from conftest import RASTER, TRAIN_LABELS
+from test_inference import Log
+
+
+def toy():
+    import torch
+    from hsigan_qgis.sampling import PixelSet
+    rng = np.random.default_rng(0)
+    block = torch.as_tensor(rng.normal(size=(8, 24, 24)), dtype=torch.float32)
+    rows, cols = rng.integers(0, 20, 30), rng.integers(0, 20, 30)
+    labels = np.repeat([0, 1, 2], 10)
+    block[:4, rows[labels == 1] + 2, cols[labels == 1] + 2] += 5.0  # class 1: bright in bands 0-3
+    return block, PixelSet(rows, cols, labels)
+
+
+def test_synthetic_patches_keep_a_real_same_class_neighbourhood_and_a_class_like_centre():
+    from hsigan_qgis.sampling import gather_patches
+    from hsigan_qgis.spectral_synthesis import centre_separability, synthesize
+
+    block, pixels = toy()
+    patches, labels = synthesize(block, pixels, 2, 3, [4, 6, 0], seed=1)
+    assert patches.shape == (10, 8, 5, 5) and labels.tolist() == [0] * 4 + [1] * 6
+    real = gather_patches(block, pixels.rows, pixels.cols, 2)
+    ring = np.ones((5, 5), bool)
+    ring[2, 2] = False
+    for x, k in zip(patches, labels.tolist()):
+        hosts = [h for h, lab in zip(real, pixels.labels) if lab == k]
+        assert any(np.allclose(x[:, ring], h[:, ring]) for h in hosts), "the neighbourhood of a real same-class pixel"
+        assert not any(np.allclose(x[:, 2, 2], h[:, 2, 2]) for h in hosts), "the centre is new"
+    bright = patches[labels == 1][:, :4, 2, 2].mean()
+    assert bright > 3.0 and patches[labels == 0][:, :4, 2, 2].mean() < 1.5  # drawn from its own class
+    again = synthesize(block, pixels, 2, 3, [4, 6, 0], seed=1)
+    assert np.array_equal(patches, again[0]) and not np.array_equal(patches, synthesize(block, pixels, 2, 3, [4, 6, 0], seed=2)[0])
+    separability = centre_separability(block, pixels, synthesize(block, pixels, 2, 3, [10, 10, 10], seed=1), 0)
+    assert 0 <= separability <= 100
+
+
+def test_train_with_gan_spectral_is_recorded_and_deterministic(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train_job import train
+
+    weights = []
+    for k, gan in enumerate(("spectral", "spectral", "none")):
+        log, path = Log(), str(tmp_path / f"m{k}.hsigan")
+        train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                          samples_per_class=12, epochs=2, gan=gan, seed=4, device="cpu", validation_fraction=0), log)
+        training = model_file.load(path)[0]["training"]
+        assert training["gan"] == gan
+        if gan == "spectral":
+            assert 0 <= training["synthetic_separability"] <= 100
+            assert any("synthetic patches (class-Gaussian" in line for line in log.lines), log.lines
+        else:
+            assert training["synthetic_separability"] is None
+        weights.append(model_file.load(path)[1]["classifier"])
+    assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())
+    assert not np.array_equal(weights[0]["spectral.0.weight"], weights[2]["spectral.0.weight"])
