@@ -349,7 +349,7 @@ def choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
     (so the choice is compared with fixed settings on the same draw). Rows hold the validation OA too."""
     import torch
     from accuracy import summary_of
-    from hsigan_qgis.inference import dense_logits, prepare_model
+    from hsigan_qgis.predict import dense_logits, prepare_model
     from hsigan_qgis.sampling import choose_labelled
 
     size, seed, name = job["size"], job["seed"], job["scene"]

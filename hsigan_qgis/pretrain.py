@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from .sampling import gather_patches
+from .torch_modules import torch_module
 from .training import Diverged, eta_text, random_dihedral
 
 MASK_SHARE = 0.5   # share of the bands hidden in each patch
@@ -35,7 +36,7 @@ def pretrain_encoder(classifier, block, valid_block, radius, steps, learning_rat
     mask of `block`, or the (ids, 1) mask of a PatchStore); returns the history [{'step', 'loss'}].
     The classifier's head is not touched. Deterministic for a seed on one device."""
     import torch
-    from models.pretrain_head import SpectrumHead
+    SpectrumHead = torch_module("pretrain_head").SpectrumHead
 
     rows, cols = np.nonzero(valid_block)
     if len(rows) == 0:

@@ -6,7 +6,7 @@ labelled pixels are modelled as a Gaussian in their own principal components (at
 few labels a class has), with the residual spread kept per band; a synthetic sample is a draw from that
 Gaussian pasted as the centre pixel of the patch of a random labelled pixel of the same class. The
 classifier then sees more spectral variety per class than the labels hold, in contexts that occur. A
-classifier two-sample test (augment.separability) on the centre spectra says how real the draws look.
+classifier two-sample test (fidelity.separability) on the centre spectra says how real the draws look.
 """
 import numpy as np
 
@@ -72,9 +72,9 @@ def synthesize(block, train, radius, n_classes, counts, seed):
 
 
 def centre_separability(block, train, synthetic, seed):
-    """Classifier two-sample test (augment.separability, %) of real training centre spectra against the
+    """Classifier two-sample test (fidelity.separability, %) of real training centre spectra against the
     synthetic ones: 50 is indistinguishable."""
-    from .augment import separability
+    from .fidelity import separability
 
     radius = synthetic[0].shape[-1] // 2
     real = centre_spectra(block, train, radius)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import RASTER, TRAIN_LABELS
-from test_inference import Log
+from classify_helpers import Log
 
 
 def scene_block(seed=0, bands=12, size=20, radius=2):
@@ -56,7 +56,7 @@ def test_pretraining_is_deterministic_for_a_seed(mode):
 def test_train_with_pretraining_is_recorded_and_deterministic(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     weights = []
     for k, steps in enumerate((6, 6, 0)):
@@ -79,7 +79,7 @@ def test_train_with_pretraining_is_recorded_and_deterministic(tmp_path):
 def test_pretraining_needs_the_raster_not_a_sample_file(tmp_path):
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.errors import InputError
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     with pytest.raises(InputError, match="PRETRAIN_STEPS"):
         train(TrainConfig(samples=str(tmp_path / "s.hsamples"), output_model=str(tmp_path / "m.hsigan"),

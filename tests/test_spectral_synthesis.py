@@ -3,7 +3,7 @@ into real patches of the same class; deterministic, recorded in the model, and m
 import numpy as np
 
 from conftest import RASTER, TRAIN_LABELS
-from test_inference import Log
+from classify_helpers import Log
 
 
 def toy():
@@ -42,7 +42,7 @@ def test_synthetic_patches_keep_a_real_same_class_neighbourhood_and_a_class_like
 def test_train_with_gan_spectral_is_recorded_and_deterministic(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train_job import train
+    from hsigan_qgis.train import train
 
     weights = []
     for k, gan in enumerate(("spectral", "spectral", "none")):
