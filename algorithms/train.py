@@ -8,7 +8,7 @@ from ..hsigan_qgis.errors import InputError
 from .labels_style import categorized_colours, class_names, refuse_feature_id
 from ..hsigan_qgis.config import TrainConfig
 
-TRAIN_SAMPLES_SKIP = ("label_rule",)  # a sample file holds pixels, not polygons
+TRAIN_SAMPLES_SKIP = ("label_rule", "pretrain_steps")  # a sample file holds pixels, not polygons or a scene
 
 
 CLASS_NAME_FIELD_HELP = ("Optional text field holding each class's name when the class field holds integer "
