@@ -32,7 +32,7 @@ class AssessAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from ..hsigan_qgis.assess import assess
 
-        from ..hsigan_qgis.report import report_files
+        from ..hsigan_qgis.outputs import report_files
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, report_files(report) if report else [], ("INPUT", "REFERENCE"))
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context)

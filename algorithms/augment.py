@@ -37,7 +37,7 @@ class AugmentAlgorithm(HsiGanAlgorithm):
 
     def execute(self, parameters, context, feedback, engine_feedback):
         from ..hsigan_qgis.augment import augment
-        from ..hsigan_qgis.report import report_files
+        from ..hsigan_qgis.outputs import report_files
 
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, [("OUTPUT", self.parameterAsFileOutput(parameters, "OUTPUT", context))]

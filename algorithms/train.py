@@ -106,7 +106,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
     def execute(self, parameters, context, feedback, engine_feedback):
         from ..hsigan_qgis.train import train
 
-        from ..hsigan_qgis.report import report_files
+        from ..hsigan_qgis.outputs import report_files
         with_layers = self.parameterDefinition("INPUT") is not None
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context) or ""
         self.check_written(parameters, context, [("OUTPUT_MODEL", self.parameterAsFileOutput(

@@ -12,8 +12,7 @@ from .config import AssessConfig, check
 from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
-from .outputs import check_output
-from .replaceable import check_replaceable
+from .outputs import check_job_files
 from .results import AssessResult
 from .raster import open_raster, read_band
 from .styling import read_class_table
@@ -23,11 +22,7 @@ def assess(cfg: AssessConfig, feedback: Feedback = None) -> AssessResult:
     feedback = feedback or Feedback()
     check(cfg)  # LABEL_RULE from the config metadata
     if cfg.output_report:
-        from .outputs import check_outputs
-        from .report import report_files
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=(cfg.input, cfg.reference))
-        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
-        check_outputs(report_files(cfg.output_report), (cfg.input, cfg.reference))
+        check_job_files([], (cfg.input, cfg.reference), cfg.output_report)
     map_names = read_class_table(cfg.input)
     with open_raster(cfg.input) as dataset:
         if dataset.count != 1:

@@ -19,8 +19,7 @@ from .config import AugmentConfig, check
 from .device import choose
 from .feedback import Feedback
 from .fidelity import fidelity
-from .outputs import check_output
-from .replaceable import check_replaceable
+from .outputs import check_job_files
 from .results import AugmentResult
 from .sample_file import write_samples
 from .sampling import cap_per_class, choose_labelled
@@ -30,17 +29,7 @@ from .styling import parse_colours, resolve_colours
 # -- the job ----------------------------------------------------------------------------------------
 def validate(cfg: AugmentConfig):
     check(cfg)  # bounds and choices from the config metadata
-    from .outputs import check_outputs
-    from .report import report_files
-    inputs = (cfg.input, cfg.labels)
-    check_output(cfg.output, "OUTPUT", inputs=inputs)
-    check_replaceable(cfg.output, "OUTPUT")
-    written = [("OUTPUT", cfg.output)]
-    if cfg.output_report:
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=inputs)
-        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
-        written += report_files(cfg.output_report)
-    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
+    check_job_files([("OUTPUT", cfg.output)], (cfg.input, cfg.labels), cfg.output_report)
     if cfg.class_colours:
         parse_colours(cfg.class_colours)
 

@@ -210,6 +210,34 @@ def write_text(path, text, parameter="OUTPUT"):
             stream.write(text)
 
 
+def twin_path(path):
+    """The JSON twin written beside an HTML report."""
+    return os.path.splitext(path)[0] + ".json"
+
+
+def report_files(path, parameter="OUTPUT_REPORT"):
+    """[(parameter, file)] a report writes (HTML and its JSON twin), for the checks against the inputs."""
+    if os.path.splitext(path)[1].lower() == ".json":
+        raise InputError(parameter, f"'{path}' ends in .json, the name of the report's JSON twin; give the "
+                                    "HTML report a .html name")
+    return [(parameter, path), (parameter, twin_path(path))]
+
+
+def check_job_files(files, inputs, report=""):
+    """Before any work, the files a job writes: files [(parameter, path)] and the HTML report (with its JSON
+    twin) each in a writable folder, replaceable, not an input file and not written twice."""
+    from .replaceable import check_replaceable
+    written = list(files)
+    if report:
+        written.append(("OUTPUT_REPORT", report))
+    for parameter, path in written:
+        check_output(path, parameter, inputs=inputs)
+        check_replaceable(path, parameter)
+    if report:
+        written = written[:-1] + report_files(report)
+    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
+
+
 def check_outputs(outputs, inputs):
     """outputs: [(parameter, path)] of every file a job writes (sidecars and twins included; the path the
     user gave first for each parameter), checked against every input file, against each other and

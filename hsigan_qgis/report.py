@@ -3,10 +3,8 @@ One set of building blocks serves the training, assessment and augmentation repo
 import html
 import json
 import math
-import os
 
-from .errors import InputError
-from .outputs import atomic_path
+from .outputs import atomic_path, twin_path
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -155,19 +153,6 @@ def line_chart(series, title, xlabel, ylabel, width=520, height=260, bands=None)
 def page(title, body):
     return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{_e(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{_e(title)}</h1>{body}</body></html>")
-
-
-def twin_path(path):
-    """The JSON twin written beside an HTML report."""
-    return os.path.splitext(path)[0] + ".json"
-
-
-def report_files(path, parameter="OUTPUT_REPORT"):
-    """[(parameter, file)] a report writes (HTML and its JSON twin), for the checks against the inputs."""
-    if os.path.splitext(path)[1].lower() == ".json":
-        raise InputError(parameter, f"'{path}' ends in .json, the name of the report's JSON twin; give the "
-                                    "HTML report a .html name")
-    return [(parameter, path), (parameter, twin_path(path))]
 
 
 def write(path, title, body, data, parameter="OUTPUT_REPORT"):

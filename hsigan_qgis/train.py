@@ -10,8 +10,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .metrics import confusion_matrix, summarise
-from .outputs import check_output
-from .replaceable import check_replaceable
+from .outputs import check_job_files
 from .results import TrainResult
 from .styling import parse_colours, resolve_colours, resolve_names
 
@@ -30,17 +29,7 @@ def validate(cfg: TrainConfig):
         for name, value in (("INPUT", cfg.input), ("LABELS", cfg.labels)):  # an empty CLASS_FIELD: labels.py lists the fields
             if not value:
                 raise InputError(name, "required unless SAMPLES (a sample file from hsigan:augment) is given")
-    from .outputs import check_outputs
-    from .report import report_files
-    inputs = (cfg.input, cfg.labels, cfg.samples)
-    check_output(cfg.output_model, "OUTPUT_MODEL", inputs=inputs)
-    check_replaceable(cfg.output_model, "OUTPUT_MODEL")
-    written = [("OUTPUT_MODEL", cfg.output_model)]
-    if cfg.output_report:
-        check_output(cfg.output_report, "OUTPUT_REPORT", inputs=inputs)
-        check_replaceable(cfg.output_report, "OUTPUT_REPORT")
-        written += report_files(cfg.output_report)
-    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
+    check_job_files([("OUTPUT_MODEL", cfg.output_model)], (cfg.input, cfg.labels, cfg.samples), cfg.output_report)
     if cfg.class_colours:
         parse_colours(cfg.class_colours)
 

@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import rasterio
 
 from conftest import RASTER, ROOT, SHARED, TRAIN_LABELS, write_raster
 from classify_helpers import Log, cube, make_model, patch_labels, read, run

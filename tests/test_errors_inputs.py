@@ -15,7 +15,7 @@ import pytest
 from hsigan_qgis.config import AssessConfig, AugmentConfig, ClassifyConfig, TrainConfig
 from hsigan_qgis.errors import InputError
 from hostile import cli_fails, untouched
-from errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, QFAST, box, point, px, qgis_error,
+from errors_helpers import (BANDS, CLASSES, FAST, LogFeedback, box, point, px, qgis_error,
                                  qgis_fails, scene, stripe_features, write_labels)
 
 pytestmark = pytest.mark.hostile

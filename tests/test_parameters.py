@@ -3,7 +3,6 @@ agree on every field's name, default, bounds and choices, and all three refuse t
 engine's message (config.check)."""
 import argparse
 import re
-from dataclasses import MISSING
 
 import pytest
 
