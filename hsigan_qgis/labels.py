@@ -4,6 +4,7 @@ ids, reproject to the raster's CRS and rasterise with rasterio (pixel centre or 
 Class ids: an integer field keeps its codes (0 and negatives are refused: 0 is the map's nodata);
 a text field is matched case- and whitespace-insensitively and numbered 1..K in sorted order.
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -251,6 +252,20 @@ def _check_overlap(features, dataset, parameter):
                                 "and that the labels belong to this raster")
 
 
+@contextlib.contextmanager
+def _burn_errors(uri, parameter):
+    """Faults of OGR/rasterio burning odd geometries (curves, collections) as an InputError naming
+    `parameter`; InputErrors pass unchanged."""
+    try:
+        yield
+    except InputError:
+        raise
+    except Exception as error:  # odd geometries (curves, collections) that OGR/rasterio cannot burn
+        raise InputError(parameter, f"cannot rasterise the features of '{uri}' ({type(error).__name__}: "
+                                    f"{str(error)[:160]}); repair or simplify the geometries (Vector > Geometry "
+                                    "Tools > Fix Geometries) and use polygons or points") from None
+
+
 def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTable = None,
               parameter="LABELS", field_parameter="CLASS_FIELD", halo=0) -> LabelGrid:
     """Label grid over the window of the raster that the features cover (plus halo, clipped).
@@ -259,14 +274,8 @@ def rasterise(uri, class_field, dataset, label_rule="centre", classes: ClassTabl
     labels the pixels whose centre it contains ('centre'), or every pixel it touches ('all_touched'). Under
     'centre' a polygon smaller than a pixel that contains no pixel centre labels the pixel of its centroid,
     so no label is lost. Where features overlap, points win over polygons."""
-    try:
+    with _burn_errors(uri, parameter):
         return _rasterise(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo)
-    except InputError:
-        raise
-    except Exception as error:  # odd geometries (curves, collections) that OGR/rasterio cannot burn
-        raise InputError(parameter, f"cannot rasterise the features of '{uri}' ({type(error).__name__}: "
-                                    f"{str(error)[:160]}); repair or simplify the geometries (Vector > Geometry "
-                                    "Tools > Fix Geometries) and use polygons or points") from None
 
 
 def _prepare(uri, class_field, dataset, classes, parameter, field_parameter, halo):
@@ -367,14 +376,8 @@ CHUNK = 1024  # side of the windows labels are burnt in: memory bounded by this,
 def labelled_pixels(uri, class_field, dataset, label_rule="centre", classes: ClassTable = None,
                     parameter="LABELS", field_parameter="CLASS_FIELD", halo=0) -> LabelPoints:
     """The pixels rasterise() labels, as lists, burnt chunk by chunk where features lie (same rules)."""
-    try:
+    with _burn_errors(uri, parameter):
         return _labelled_pixels(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo)
-    except InputError:
-        raise
-    except Exception as error:  # odd geometries (curves, collections) that OGR/rasterio cannot burn
-        raise InputError(parameter, f"cannot rasterise the features of '{uri}' ({type(error).__name__}: "
-                                    f"{str(error)[:160]}); repair or simplify the geometries (Vector > Geometry "
-                                    "Tools > Fix Geometries) and use polygons or points") from None
 
 
 def _labelled_pixels(uri, class_field, dataset, label_rule, classes, parameter, field_parameter, halo):
