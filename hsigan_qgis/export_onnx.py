@@ -33,10 +33,10 @@ import warnings
 import numpy as np
 
 from . import __version__, model_file
-from .config import ExportOnnxConfig
+from .config import ExportOnnxConfig, check
 from .errors import InputError
 from .feedback import Feedback
-from .outputs import atomic_path, check_output
+from .outputs import atomic_path, check_job_files
 from .results import ExportOnnxResult
 
 OPSET = 17
@@ -123,20 +123,19 @@ def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> ExportOnnxR
     if not cfg.output.lower().endswith(".onnx"):
         raise InputError("OUTPUT", f"'{cfg.output}' does not end in .onnx; give a file name ending in .onnx "
                                    "(Deepness and other runtimes look for it)")
-    check_output(cfg.output, "OUTPUT", inputs=(cfg.model,))
+    check(cfg)  # bounds from the config metadata (TILE_SIZE, RESOLUTION)
+    check_job_files([("OUTPUT", cfg.output)], (cfg.model,))
     metadata, tensors = model_file.load(cfg.model)
     radius = metadata["patch_size"] // 2
     if cfg.tile_size < 4 * radius + 1:
         raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small for this model's {metadata['patch_size']} px "
                                       f"patches; use at least {4 * radius + 1} (256 is typical)")
-    if cfg.resolution < 0:
-        raise InputError("RESOLUTION", f"{cfg.resolution} is negative; give the pixel size in cm, or 0 to leave it out")
     module = dense_module(metadata, tensors)
     example = torch.zeros(1, metadata["bands"], cfg.tile_size, cfg.tile_size)
     feedback.info(f"Exporting a {metadata['patch_size']} px-patch classifier of {metadata['bands']} bands and "
                   f"{len(metadata['class_ids'])} classes for {cfg.tile_size} px tiles (ONNX opset {OPSET})")
     feedback.progress(10)
-    with atomic_path(cfg.output) as temporary, warnings.catch_warnings():
+    with atomic_path(cfg.output, "OUTPUT", (cfg.model,)) as temporary, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's notes on constant folding and deprecation
         torch.onnx.export(module, (example,), temporary, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},

@@ -115,6 +115,7 @@ BAD_VALUES = [  # (job, field, value); each out of the field's bounds, even wher
     ("augment", "gan_steps", 0), ("augment", "seed", -3),
     ("classify", "tile_size", 10000), ("classify", "tile_size", 8), ("classify", "batch_size", 0),
     ("classify", "batch_size", 257),
+    ("export-onnx", "tile_size", 8), ("export-onnx", "tile_size", 5000), ("export-onnx", "resolution", -1.0),
 ]
 
 
@@ -135,6 +136,8 @@ def job_values(job, files):
     if job == "augment":
         return dict(input=files["raster"], labels=files["labels"], class_field="cls",
                     output=str(folder / "s.hsamples"), gan_steps=1)
+    if job == "export-onnx":
+        return dict(model=files["model"], output=str(folder / "m.onnx"))
     return dict(input=files["raster"], model=files["model"], output=str(folder / "map.tif"))
 
 
@@ -167,7 +170,7 @@ def test_a_bad_value_is_refused_everywhere_before_the_run(processing_run, scene_
         if "gan" in values:
             parameters["GAN"] = 0
         with untouched(scene_files["out"], *inputs[1:]):  # QGIS writes .aux.xml beside the raster it opens
-            message = qgis_error(processing_run, f"hsigan:{job}", parameters)
+            message = qgis_error(processing_run, f"hsigan:{job.replace('-', '_')}", parameters)
     assert name in message, message
     spec = cfgs.parameter(cli.JOBS[job][0], field)
     message = re.sub(rf"^.*\({name}\): ", f"{name}: ", message, flags=re.M)  # QGIS: "Dialog label (ID): ..."
