@@ -38,9 +38,8 @@ from .config import ClassifyConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
-from .outputs import check_output
+from .outputs import check_job_files
 from .predict import CLASS_NODATA, CONFIDENCE_NODATA, load_classifier, prepare_model, tile_results
-from .replaceable import check_replaceable
 from .results import ClassifyResult
 from .raster import band_wavelengths, open_raster
 from .sampling import Normalisation
@@ -116,8 +115,6 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
     For benchmarks, the same map whatever they are: read_threads (0 = read_threads() decides), decode_threads
     (GDAL_NUM_THREADS while reading for a CUDA run; None: GDAL's default), pinned (on CUDA, chunks read into
     page-locked memory; False: pageable)."""
-    from .outputs import check_outputs
-
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
     if cfg.dask:
@@ -126,13 +123,11 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
     outputs = [("OUTPUT", cfg.output)] + [(n, p) for n, p in (("OUTPUT_CONFIDENCE", cfg.output_confidence),
                                                                ("OUTPUT_PROBABILITIES", cfg.output_probabilities)) if p]
     for name, path in outputs:
-        check_output(path, name, inputs=(cfg.input, cfg.model))
-        check_replaceable(path, name)
         if cfg.cog and driver_for(path, name) != "GTiff":
             raise InputError("COG", f"a cloud-optimised GeoTIFF needs a .tif {name}, not '{path}'")
     if len({os.path.abspath(p) for _, p in outputs}) < len(outputs):
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
-    check_outputs(written_files(cfg), (cfg.input, cfg.model))
+    check_job_files(outputs, (cfg.input, cfg.model), written=written_files(cfg))
     metadata, tensors = model_file.load(cfg.model, modules=("classifier",))
     started = time.perf_counter()
     stats = {}
@@ -170,7 +165,8 @@ def _check_scale(norm, data, valid, radius, feedback):
 def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(0, "ALL_CPUS", True)):
     import torch
 
-    model = prepare_model(load_classifier(metadata, tensors, device), device)
+    # on a Dask cluster the workers load the model; this process only writes what they return
+    model = None if cfg.dask else prepare_model(load_classifier(metadata, tensors, device), device)
     radius = metadata["patch_size"] // 2
     bad_bands = [int(b) for b in metadata.get("bad_bands", [])]
     if any(not 0 <= b < metadata["bands"] for b in bad_bands):

@@ -223,19 +223,18 @@ def report_files(path, parameter="OUTPUT_REPORT"):
     return [(parameter, path), (parameter, twin_path(path))]
 
 
-def check_job_files(files, inputs, report=""):
-    """Before any work, the files a job writes: files [(parameter, path)] and the HTML report (with its JSON
-    twin) each in a writable folder, replaceable, not an input file and not written twice."""
+def check_job_files(files, inputs, report="", written=None):
+    """Before any work, the files a job writes: files [(parameter, path)] and the HTML report each in a
+    writable folder, replaceable and not an input file; then every file written (`written`, sidecars
+    included; by default those files and the report with its JSON twin) against the inputs and each other."""
     from .replaceable import check_replaceable
-    written = list(files)
-    if report:
-        written.append(("OUTPUT_REPORT", report))
-    for parameter, path in written:
+    given = list(files) + ([("OUTPUT_REPORT", report)] if report else [])
+    for parameter, path in given:
         check_output(path, parameter, inputs=inputs)
         check_replaceable(path, parameter)
-    if report:
-        written = written[:-1] + report_files(report)
-    check_outputs(written, inputs)  # the report's JSON twin too, and no file written twice
+    if written is None:
+        written = list(files) + (report_files(report) if report else [])
+    check_outputs(written, inputs)
 
 
 def check_outputs(outputs, inputs):
