@@ -10,8 +10,7 @@ instead of being read again; only raster edges are filled, by the reflection rul
 Every output pixel hence sees exactly the neighbourhood read_window(.., halo=r) would give it.
 
 Chunks are read, validated and normalised by `threads` threads ahead of the consumer (each with its own
-GDAL handle, decoding straight into the chunk's halo'd buffer, which may be page-locked memory for the
-GPU; GDAL_NUM_THREADS decodes the blocks of one read in parallel); the carried halo and the reflected
+GDAL handle, decoding straight into the chunk's halo'd buffer; GDAL_NUM_THREADS decodes the blocks of one read in parallel); the carried halo and the reflected
 edges are filled in the consumer's thread, in order. Memory: `depth` chunks in flight (in_flight())
 plus 2r full-width rows of carry.
 """
@@ -27,7 +26,9 @@ import numpy as np
 from .raster import open_raster, read_window, reflect_pad
 
 CHUNK_BYTES = {"cpu": 128 << 20, "cuda": 256 << 20}  # float32 bytes of one read chunk, all bands
-TILE = {"cpu": 256, "cuda": 512}  # side of the computed tiles when TILE_SIZE is 0 (automatic)
+# side of the computed tiles when TILE_SIZE is 0 (automatic). 256 on CUDA too: more, smaller chunks keep
+# the reading threads and the GPU busy together (512: a 2048^2 raster is 16 chunks, all finishing at once)
+TILE = {"cpu": 256, "cuda": 256}
 MIN_ROWS = 16
 
 
@@ -184,21 +185,19 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
             handle.close()
 
 
-def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None,
-               allocate=None):
+def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None):
     """Iterate ((row, col, h, w), data, valid): the output window of each tile, its bands with a halo of
     `halo` pixels ((bands, h + 2 halo, w + 2 halo) float32, normalised) and validity, in block order.
-    Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once.
-    allocate(shape) -> float32 array for each chunk's halo'd data (e.g. pinned memory; default numpy):
-    the reading threads write the new pixels into it, this thread only the carried halo and the edges."""
-    allocate = allocate or (lambda shape: np.empty(shape, dtype=np.float32))
+    Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once. The
+    reading threads write the new pixels into each chunk's halo'd buffer, this thread only the carried
+    halo and the edges."""
     skip = norm.bad_bands if norm is not None else None
 
     def load_one(dataset, read):
         piece = _piece(read, height, width, halo)
         (pt, pb), (pl, pr) = piece.pads
         shape = (piece.end_row - piece.top + pt + pb, piece.end_col - piece.left + pl + pr)
-        data, valid = allocate((dataset.count,) + shape), np.empty(shape, dtype=bool)
+        data, valid = np.empty((dataset.count,) + shape, dtype=np.float32), np.empty(shape, dtype=bool)
         r0, c0 = pt + piece.row - piece.top, pl + piece.col - piece.left
         new = data[:, r0:r0 + read[2], c0:c0 + read[3]]  # GDAL decodes straight into the chunk's buffer
         new, new_valid = read_window(dataset, read[0], read[1], read[2], read[3], 0, skip_bands=skip, out=new)

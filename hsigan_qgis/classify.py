@@ -21,14 +21,18 @@ not judged and are set to 0 after normalisation, as in training.
 
 Resources: reading threads (read_threads()) read, normalise and queue the next chunks while the current
 tiles are computed; memory is at most block_reader.in_flight() chunks (each at most CHUNK_BYTES; together
-at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB of page-locked memory on CUDA) plus 2r full-width
-rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is
-bounded by tile size, not by raster size. On CUDA: pinned host memory, non-blocking copies, BATCH_SIZE
-tiles per forward pass, float32 (see dense_logits).
+at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB on CUDA) plus 2r full-width rows of carried halo plus
+GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile size, not
+by raster size. One more thread computes each batch (on CUDA: copies it to the GPU; BATCH_SIZE tiles
+per forward pass, float32, see dense_logits) and writes its results while this thread carries the halo of
+the next chunks. Chunks stay in ordinary, pageable memory: page-locking them cost more than it saved
+(bench/RESULTS-cuda.md, run 7).
 """
+import collections
 import contextlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
@@ -92,13 +96,6 @@ def _gdal_cache(limit):
             gdal.SetCacheMax(before)
 
 
-def _pinned(shape):
-    """float32 host array in page-locked memory (torch's caching host allocator reuses it), so the copy
-    to the GPU is asynchronous and needs no staging copy."""
-    import torch
-    return torch.empty(shape, dtype=torch.float32, pin_memory=True).numpy()
-
-
 def written_files(cfg):
     """[(parameter, path)] of every file classify writes, sidecars included."""
     files = []
@@ -110,11 +107,10 @@ def written_files(cfg):
 
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: int = 0,
-             decode_threads: Optional[str] = "ALL_CPUS", pinned: bool = True) -> ClassifyResult:
+             decode_threads: Optional[str] = "ALL_CPUS") -> ClassifyResult:
     """Classify cfg.input with cfg.model into cfg.output (and the optional confidence and probabilities).
     For benchmarks, the same map whatever they are: read_threads (0 = read_threads() decides), decode_threads
-    (GDAL_NUM_THREADS while reading for a CUDA run; None: GDAL's default), pinned (on CUDA, chunks read into
-    page-locked memory; False: pageable)."""
+    (GDAL_NUM_THREADS while reading for a CUDA run; None: GDAL's default)."""
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
     if cfg.dask:
@@ -137,7 +133,7 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
                                       f"{metadata['bands']}; use a raster with the same bands as the training one")
         model_file.check_wavelengths(metadata, band_wavelengths(dataset), feedback)
         device = choose(cfg.device, feedback)
-        _classify(cfg, dataset, metadata, tensors, device, feedback, stats, (read_threads, decode_threads, pinned))
+        _classify(cfg, dataset, metadata, tensors, device, feedback, stats, (read_threads, decode_threads))
     class_ids = [int(i) for i in metadata["class_ids"]]
     seconds = time.perf_counter() - started
     feedback.progress(100)
@@ -152,9 +148,11 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
 
 def _check_scale(norm, data, valid, radius, feedback):
     """Warn when the first tile's values are on another scale than the training raster's (reflectance
-    stored as 0-1 against 0-10000, say): the map would be wrong without any other sign."""
-    core = valid[radius:valid.shape[0] - radius, radius:valid.shape[1] - radius]
-    factor = norm.scale_factor(data[:, radius:data.shape[1] - radius, radius:data.shape[2] - radius], core)
+    stored as 0-1 against 0-10000, say): the map would be wrong without any other sign. Judged on every
+    4th row and column of the tile: the factor is a coarse check, and the whole tile cost 0.3 s on a GPU
+    machine's critical path."""
+    core = valid[radius:valid.shape[0] - radius:4, radius:valid.shape[1] - radius:4]
+    factor = norm.scale_factor(data[:, radius:data.shape[1] - radius:4, radius:data.shape[2] - radius:4], core)
     if factor is not None and not 0.2 <= factor <= 5:
         feedback.warning(f"INPUT: the raster's values are about {factor:.3g} times those the model was trained on "
                          "(first tile); it is probably on another scale (e.g. reflectance 0-1 against 0-10000), "
@@ -162,7 +160,7 @@ def _check_scale(norm, data, valid, radius, feedback):
                          "raster's units, or train a model on rasters like this one")
 
 
-def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(0, "ALL_CPUS", True)):
+def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(0, "ALL_CPUS")):
     import torch
 
     # on a Dask cluster the workers load the model; this process only writes what they return
@@ -215,40 +213,54 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
             if probabilities:
                 probabilities.write(prob, window)
 
-        def flush():
-            nonlocal done
-            if cuda:  # the chunks were read into pinned memory: asynchronous copies, batched on the GPU
-                x = torch.stack([torch.from_numpy(np.ascontiguousarray(data)).to(device, non_blocking=True)
-                                 for _, data, _ in pending])
-                valid = torch.stack([torch.from_numpy(v) for _, _, v in pending]).to(device, non_blocking=True)
+        def compute(batch):
+            """Classify a batch of tiles of one shape and write their results."""
+            if cuda:  # one forward pass for the batch on the GPU
+                x = torch.stack([torch.from_numpy(np.ascontiguousarray(data)).to(device) for _, data, _ in batch])
+                valid = torch.stack([torch.from_numpy(v) for _, _, v in batch]).to(device)
             else:  # CPU: one tile per pass, no copy
-                x, valid = torch.from_numpy(pending[0][1])[None], torch.from_numpy(pending[0][2])[None]
+                x, valid = torch.from_numpy(batch[0][1])[None], torch.from_numpy(batch[0][2])[None]
             results = tile_results(model, x, valid, lookup, radius, dtype, bool(confidence), bool(probabilities),
                                    cfg.tta)
-            for ((row, col, h, w), _, _), (labels, conf, prob) in zip(pending, results):
+            for ((row, col, h, w), _, _), (labels, conf, prob) in zip(batch, results):
                 write((row, col, h, w), labels, conf, prob)
-            done += len(pending)
-            pending.clear()
-            feedback.progress(100.0 * done / n_tiles)
+            return len(batch)
+
+        # batches are computed and written by one more thread, in order, while this one carries the halo
+        # of the next chunks; at most one batch waits
+        computer = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="hsigan-compute"))
+        computing = collections.deque()
+
+        def flush(keep=0):
+            nonlocal done
+            if pending:
+                computing.append(computer.submit(compute, list(pending)))
+                pending.clear()
+            while len(computing) > keep:
+                done += computing.popleft().result()
+                feedback.progress(100.0 * done / n_tiles)
 
         if cfg.dask:  # chunks computed on the cluster, written here as they complete
             from . import dask_classify
             dask_classify.run(cfg, dataset, dtype, feedback, stats, write)
-        threads_asked, decode_threads, pinned = tuning
+        threads_asked, decode_threads = tuning
         threads = read_threads(device.type, threads_asked)
         stats.setdefault("read_threads", threads)
-        for item in [] if cfg.dask else block_reader.read_tiles(cfg.input, dataset.height, dataset.width, plan, radius, norm, stats,
-                                            threads, block_reader.in_flight(plan, dataset.count, threads, device.type),
-                                            gdal_threads=decode_threads if cuda else None,
-                                            allocate=_pinned if cuda and pinned else None):
-            feedback.check_cancel()
-            if not done and not pending:
-                _check_scale(norm, item[1], item[2], radius, feedback)
-            if pending and (item[1].shape != pending[0][1].shape or len(pending) >= batch_size):
-                flush()
-            pending.append(item)
-        if pending:
+        try:
+            for item in [] if cfg.dask else block_reader.read_tiles(
+                    cfg.input, dataset.height, dataset.width, plan, radius, norm, stats, threads,
+                    block_reader.in_flight(plan, dataset.count, threads, device.type),
+                    gdal_threads=decode_threads if cuda else None):
+                feedback.check_cancel()
+                if not done and not pending and not computing:
+                    _check_scale(norm, item[1], item[2], radius, feedback)
+                if pending and (item[1].shape != pending[0][1].shape or len(pending) >= batch_size):
+                    flush(keep=1)
+                pending.append(item)
             flush()
+        finally:  # failed or cancelled: the batch being computed finishes, the one waiting is dropped
+            for waiting in computing:
+                waiting.cancel()
         feedback.check_cancel()
         ids, names, colours = [int(i) for i in class_ids], metadata["class_names"], metadata["class_colours"]
         class_map.finish(paletted_qml(ids, names, colours), classes=(ids, names, colours), feedback=feedback,

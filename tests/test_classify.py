@@ -130,7 +130,7 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
 def test_automatic_tile_plan_follows_blocks_and_device():
     tiled = block_reader.plan(4096, 4096, (256, 256), 200, 0, "cpu")
     assert tiled.strip_rows % 256 == 0 and tiled.chunk_cols % 256 == 0 and tiled.chunk_cols == 256
-    assert block_reader.plan(4096, 4096, (256, 256), 200, 0, "cuda").chunk_cols == 512
+    assert block_reader.plan(4096, 4096, (256, 256), 200, 0, "cuda").chunk_cols == 256
     bsq = block_reader.plan(4096, 4096, (1, 4096), 200, 0, "cpu")
     assert bsq.chunk_cols == 4096 and bsq.strip_rows * 4096 * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
     assert block_reader.plan(4096, 4096, (256, 256), 200, 100, "cpu") == block_reader.Plan(100, 100, 100)

@@ -1,0 +1,176 @@
+"""Issue 15 diagnosis on a GPU machine (run 7, bench/RESULTS-cuda.md): where does classify() spend the time
+beyond the read-only pass? Needs torch (CUDA), numpy and rasterio; writes OUTJSON and prints each run.
+Each timed classify runs in a fresh process (as qgis_process would: torch's pinned-memory cache empty),
+after a small warm-up classify in that process (CUDA context). Consumer-side phases timed by wrapping
+engine functions from outside (no engine change):
+  wait   = the consumer (main thread) waiting for the reading threads
+  decode = read_window (GDAL decode into the buffer + validity), summed over reading threads
+  compute = tile_results: forward pass and labels back to the host (synchronised; the copies to the GPU
+            before it are not counted)
+  write  = RasterWriter.write ; finish = RasterWriter.finish (read-back verification, move)
+  first/last_chunk_done = seconds from the start of classify() at which the first/last chunk's read ended
+Usage: python bench/cuda_phases.py all 2048 OUT.json [cuda|cpu] [case,case...]   (one: internal)
+ALLOC=1 also times page-locked against ordinary allocations and pageable copies to the GPU.
+"""
+import json, os, subprocess, sys, time, statistics, threading
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+
+def one(case):
+    import numpy as np
+    import torch
+    from hsigan_qgis import classify as C, block_reader as B, raster_writer as W
+    from hsigan_qgis.config import ClassifyConfig
+    dev = case["device"]
+    lock = threading.Lock()
+    acc = dict(wait=0.0, decode=0.0, compute=0.0, write=0.0, finish=0.0, chunks=0)
+    spans = []
+    t0 = [0.0]
+
+    def timed(name, fn, sync=False, span=False):
+        def wrapper(*a, **k):
+            s = time.perf_counter()
+            r = fn(*a, **k)
+            if sync and dev == "cuda":
+                torch.cuda.synchronize()
+            e = time.perf_counter()
+            with lock:
+                acc[name] += e - s
+                if span:
+                    spans.append((round(s - t0[0], 3), round(e - t0[0], 3)))
+            return r
+        return wrapper
+
+    B.read_window = timed("decode", B.read_window, span=True)
+    orig_ahead = B._read_ahead
+
+    def ahead(*a, **k):  # the consumer's waits for reads
+        g = orig_ahead(*a, **k)
+        while True:
+            s = time.perf_counter()
+            try:
+                item = next(g)
+            except StopIteration:
+                return
+            finally:
+                acc["wait"] += time.perf_counter() - s
+            yield item
+    B._read_ahead = ahead
+    C.tile_results = timed("compute", C.tile_results, sync=True)
+    W.RasterWriter.write = timed("write", W.RasterWriter.write)
+    W.RasterWriter.finish = timed("finish", W.RasterWriter.finish)
+    # warm-up: CUDA context, cuDNN, a small raster
+    C.classify(ClassifyConfig(input=case["warm"], model=case["model"], output=case["out"] + ".warm.tif", device=dev))
+    for k in acc:
+        acc[k] = 0.0 if k != "chunks" else 0
+    spans.clear()
+    kw = dict(case.get("cfg", {}))
+    tuning = dict(case.get("tuning", {}))
+    if dev == "cuda":
+        torch.cuda.synchronize()
+    t0[0] = time.perf_counter()
+    res = C.classify(ClassifyConfig(input=case["path"], model=case["model"], output=case["out"], device=dev, **kw), **tuning)
+    wall = time.perf_counter() - t0[0]
+    import rasterio
+    with rasterio.open(case["out"]) as d:
+        labels = d.read(1)
+    import hashlib
+    out = dict(case=case["name"], wall=round(wall, 3), read_threads=res.read_threads,
+               phases={k: round(v, 3) for k, v in acc.items()}, chunks=len(spans),
+               first_chunk_done=min(e for _, e in spans) if spans else None,
+               last_chunk_done=max(e for _, e in spans) if spans else None,
+               map_sha=hashlib.sha256(labels.tobytes()).hexdigest()[:16])
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def pinned_alloc_speed():
+    import torch
+    out = {}
+    for mb in (52, 200):
+        n = (mb << 20) // 4
+        s = time.perf_counter()
+        ts = [torch.empty(n, dtype=torch.float32, pin_memory=True) for _ in range(8)]
+        out[f"pinned_{mb}MB_x8_s"] = round(time.perf_counter() - s, 3)
+        del ts
+        import numpy as np
+        s = time.perf_counter()
+        arrs = [np.ones(n, dtype=np.float32) for _ in range(8)]
+        out[f"numpy_touch_{mb}MB_x8_s"] = round(time.perf_counter() - s, 3)
+        x = arrs[0]
+        s = time.perf_counter()
+        for a in arrs:
+            torch.from_numpy(a).to("cuda")
+        torch.cuda.synchronize()
+        out[f"h2d_pageable_{mb}MB_x8_s"] = round(time.perf_counter() - s, 3)
+    return out
+
+
+def load_bench():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_inference", os.path.join(ROOT, "bench", "inference.py"))
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
+CASES = {  # name: (cfg, tuning)
+    "default": ({}, {}),
+    "default_again": ({}, {}),
+    "tile512": ({"tile_size": 512}, {}),
+    "threads8": ({}, {"read_threads": 8}),
+    "threads32": ({}, {"read_threads": 32}),
+    "gdal_default_decode": ({}, {"decode_threads": None}),
+}
+BSQ_CASES = ("default", "default_again", "threads32")
+
+
+def main_all(size, outjson, device, cases=None):
+    import tempfile
+    b = load_bench()
+    work = tempfile.mkdtemp(prefix="diag_")
+    model = os.path.join(work, "random.hsigan")
+    b.save_model(b.make_net(), model)
+    warm = os.path.join(work, "warm.tif")
+    b.write_raster(warm, 256)
+    results = dict(env=dict(cpus=os.cpu_count(), size=size), layouts=[])
+    if device == "cuda" and os.environ.get("ALLOC"):
+        sp = subprocess.run([sys.executable, __file__, "alloc"], capture_output=True, text=True)
+        results["alloc"] = sp.stdout.strip()[-400:] + sp.stderr[-400:]
+        print("alloc", results["alloc"], flush=True)
+    for name, layout in b.LAYOUTS.items():
+        path = os.path.join(work, "layout" + (".envi" if layout["driver"] == "ENVI" else ".tif"))
+        s = time.perf_counter()
+        b.write_raster(path, size, **layout)
+        row = dict(layout=name, write_s=round(time.perf_counter() - s, 2), read_only=[], runs=[])
+        for _ in range(2):
+            row["read_only"].append(round(b.read_only_pass(path, os.cpu_count()), 3))
+        print(name, "read-only", row["read_only"], flush=True)
+        for case in (cases or CASES):
+            if layout["driver"] == "ENVI" and case not in BSQ_CASES:
+                continue
+            cfg, tuning = CASES[case]
+            spec = dict(name=case, device=device, warm=warm, model=model, path=path,
+                        out=os.path.join(work, "map_" + case + ".tif"), cfg=cfg, tuning=tuning)
+            sp = subprocess.run([sys.executable, __file__, "one", json.dumps(spec)], capture_output=True, text=True)
+            got = [l for l in sp.stdout.splitlines() if l.startswith("RESULT ")]
+            r = json.loads(got[-1][7:]) if got else dict(case=case, error=(sp.stdout + sp.stderr)[-1500:])
+            r["ratio"] = round(r["wall"] / statistics.median(row["read_only"]), 2) if "wall" in r else None
+            row["runs"].append(r)
+            print("  ", json.dumps(r), flush=True)
+        for f in os.listdir(work):
+            if f.startswith(("layout", "map_")):
+                os.remove(os.path.join(work, f))
+        results["layouts"].append(row)
+        json.dump(results, open(outjson, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "one":
+        one(json.loads(sys.argv[2]))
+    elif sys.argv[1] == "alloc":
+        print(json.dumps(pinned_alloc_speed()))
+    else:
+        main_all(int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "cuda",
+                 sys.argv[5].split(",") if len(sys.argv) > 5 else None)
