@@ -6,6 +6,10 @@ offscreen platform (in QgsClipboard, while its main window is built), so it runs
     python3 tests/desktop_install.py ARCHIVE.zip WORK_DIR     # prints {"install": {...}, "restart": {...}}
     python3 tests/desktop_install.py --forge-archive ZIP      # writes the forge's "Download ZIP" of HEAD
 
+With a torch folder and a classify job, a third start (step `torch`) finds torch where hsigan:install_torch
+puts it (~/.local/share/hsigan/packages/pythonX.Y; here links to the venv's torch and the packages it needs)
+and runs hsigan:classify from the installed plugin.
+
 Used by tests/test_zip_install.py (QGIS 3.22) and scripts/qgis340/checks.sh (QGIS 3.40)."""
 import contextlib
 import json
@@ -44,7 +48,34 @@ def xvfb_display():
         server.wait(timeout=30)
 
 
-def run_qgis(step, archive, work, display, timeout=180):
+def link_torch(home, site_packages):
+    """Where hsigan:install_torch installs torch, links to torch and its requirements from site_packages
+    (those found elsewhere, e.g. Debian's, QGIS's Python sees already). Returns the folder."""
+    from importlib.metadata import distribution, PackageNotFoundError
+    from packaging.requirements import Requirement
+    folder = os.path.join(home, ".local", "share", "hsigan", "packages", f"python{sys.version_info[0]}.{sys.version_info[1]}")
+    os.makedirs(folder, exist_ok=True)
+    todo, seen = ["torch"], set()
+    while todo:
+        name = todo.pop()
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            continue
+        if dist.metadata["Name"].lower() in seen:
+            continue
+        seen.add(dist.metadata["Name"].lower())
+        todo += [Requirement(r).name for r in dist.requires or () if not Requirement(r).marker
+                 or Requirement(r).marker.evaluate({"extra": ""})]
+        top = {f.parts[0] for f in dist.files or () if ".." not in f.parts and f.parts[0] != "__pycache__"}
+        for entry in top:
+            source = os.path.join(site_packages, entry)
+            if os.path.exists(source) and not os.path.exists(os.path.join(folder, entry)):
+                os.symlink(source, os.path.join(folder, entry))
+    return folder
+
+
+def run_qgis(step, archive, work, display, timeout=180, extra_env=None):
     """One desktop QGIS session (`qgis --code`) on `display` with the profile in work/profiles; its report."""
     home, runtime = os.path.join(work, "home"), os.path.join(work, "runtime")
     os.makedirs(home, exist_ok=True)
@@ -52,7 +83,7 @@ def run_qgis(step, archive, work, display, timeout=180):
     report = os.path.join(work, f"{step}.json")
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", "DISPLAY": display,
            "QT_QPA_PLATFORM": "xcb", "XDG_RUNTIME_DIR": runtime, "HSIGAN_DESKTOP_STEP": step,
-           "HSIGAN_DESKTOP_ZIP": os.path.abspath(archive), "HSIGAN_DESKTOP_REPORT": report}
+           "HSIGAN_DESKTOP_ZIP": os.path.abspath(archive), "HSIGAN_DESKTOP_REPORT": report, **(extra_env or {})}
     command = ["qgis", "--nologo", "--noversioncheck", "--profiles-path", os.path.join(work, "profiles"),
                "--code", STEPS]
     done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=timeout)
@@ -63,10 +94,16 @@ def run_qgis(step, archive, work, display, timeout=180):
     return result
 
 
-def install(archive, work, timeout=180):
-    """Install from ZIP, then a restart; {"install": report, "restart": report}."""
+def install(archive, work, timeout=180, torch_site=None, classify=None):
+    """Install from ZIP, then a restart; {"install": report, "restart": report}. With torch_site (a
+    site-packages folder holding torch) and classify (hsigan:classify's parameters), a third start: "torch"."""
     with xvfb_display() as display:
-        return {step: run_qgis(step, archive, work, display, timeout) for step in ("install", "restart")}
+        reports = {step: run_qgis(step, archive, work, display, timeout) for step in ("install", "restart")}
+        if torch_site:
+            reports["torch_folder"] = link_torch(os.path.join(work, "home"), torch_site)
+            reports["torch"] = run_qgis("torch", archive, work, display, timeout,
+                                        {"HSIGAN_DESKTOP_CLASSIFY": json.dumps(classify)})
+        return reports
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Runs inside desktop QGIS (`qgis --code`), started by tests/desktop_install.py. Step `install`: QGIS's own
 *Plugins → Manage and Install Plugins → Install from ZIP* code (pyplugin_installer's installFromZipFile) on the
-archive; step `restart`: a second start of QGIS with the same profile. Either way it writes what QGIS then
+archive; step `restart`: a second start of QGIS with the same profile; step `torch`: a third start, with torch
+where hsigan:install_torch puts it, that also runs hsigan:classify ($HSIGAN_DESKTOP_CLASSIFY). Each way it writes what QGIS then
 holds (installed folders, active plugins, the provider's algorithms, hsigan:check's result, modal dialogs
 and Python errors) as JSON to $HSIGAN_DESKTOP_REPORT and quits QGIS.
 
@@ -70,6 +71,10 @@ def inspect():
     import processing
     results = processing.run("hsigan:check", {})
     report["check"] = {key: str(value) for key, value in results.items()}
+    if os.environ.get("HSIGAN_DESKTOP_CLASSIFY"):
+        results = processing.run("hsigan:classify", json.loads(os.environ["HSIGAN_DESKTOP_CLASSIFY"]))
+        report["classify"] = {key: str(value) for key, value in results.items()}
+        report["classifier_module"] = sys.modules[f"{folder}.models.classifier"].__file__
 
 
 def run():

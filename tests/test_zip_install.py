@@ -1,9 +1,11 @@
 """The README's "Install into desktop QGIS" with no terminal step (issue 13): the forge's "Download ZIP" of the
 repository (git archive of HEAD into <repository>-<branch>/, .gitattributes export-ignore applied) installed
 by QGIS's own *Install from ZIP* into a fresh profile of desktop QGIS, then QGIS started again with that
-profile; the same for the zip of scripts/build_zip.sh (folder hsigan/). Real desktop QGIS on an Xvfb display
+profile; the same for the zip of scripts/build_zip.sh (folder hsigan/). Then (forge archive) a third start
+with torch where hsigan:install_torch puts it, which classifies a raster. Real desktop QGIS on an Xvfb display
 (tests/desktop_install.py). The archive holds committed files only: commit before running this test."""
 import os
+import sys
 import shutil
 import subprocess
 import zipfile
@@ -50,10 +52,16 @@ def check_contents(archive, folder):
 
 
 @pytest.mark.parametrize("kind, folder", [("forge", "hsigan-qgis-main"), ("build_zip", "hsigan")])
-def test_archive_installs_from_zip_into_a_fresh_desktop_qgis(kind, folder, tmp_path):
+def test_archive_installs_from_zip_into_a_fresh_desktop_qgis(kind, folder, tmp_path, small_model):
     archive = archive_of(kind, tmp_path)
     check_contents(archive, folder)
-    report = desktop_install.install(archive, str(tmp_path / "qgis"))
+    torch_site = None
+    if kind == "forge":
+        import torch
+        torch_site = os.path.dirname(os.path.dirname(torch.__file__))
+    model, raster = small_model
+    classify = {"INPUT": raster, "MODEL": model, "OUTPUT": str(tmp_path / "map.tif")}
+    report = desktop_install.install(archive, str(tmp_path / "qgis"), torch_site=torch_site, classify=classify)
     plugins = tmp_path / "qgis" / "profiles" / "profiles" / "default" / "python" / "plugins"
     for step in ("install", "restart"):
         run = report[step]
@@ -71,3 +79,10 @@ def test_archive_installs_from_zip_into_a_fresh_desktop_qgis(kind, folder, tmp_p
         assert run["torch_modules_from"] == str(plugins / folder / "models" / "classifier.py")
     assert folder not in report["install"]["active_at_start"]  # a fresh profile: QGIS knew no HSI-GAN
     assert folder in report["restart"]["active_at_start"]  # the next start loads it from the profile
+    if kind == "forge":  # torch installed (as hsigan:install_torch would): the plugin finds it and classifies
+        run = report["torch"]
+        assert run["exit_code"] == 0 and "error" not in run and run["dialogs"] == [], run
+        assert run["check"]["DEVICE"] == "cpu" and f"packages_folder={report['torch_folder']}" in run["check"]["REPORT"]
+        assert run["classify"]["OUTPUT"] == classify["OUTPUT"] and os.path.getsize(classify["OUTPUT"]) > 0
+        assert run["classifier_module"] == str(plugins / folder / "models" / "classifier.py")
+        assert not any("needs PyTorch" in text for text in run["message_bar"])
