@@ -5,7 +5,6 @@ profile; the same for the zip of scripts/build_zip.sh (folder hsigan/). Then (fo
 with torch where hsigan:install_torch puts it, which classifies a raster. Real desktop QGIS on an Xvfb display
 (tests/desktop_install.py). The archive holds committed files only: commit before running this test."""
 import os
-import sys
 import shutil
 import subprocess
 import zipfile
@@ -81,7 +80,8 @@ def test_archive_installs_from_zip_into_a_fresh_desktop_qgis(kind, folder, tmp_p
     assert folder in report["restart"]["active_at_start"]  # the next start loads it from the profile
     if kind == "forge":  # torch installed (as hsigan:install_torch would): the plugin finds it and classifies
         run = report["torch"]
-        assert run["exit_code"] == 0 and "error" not in run and run["dialogs"] == [], run
+        assert run["exit_code"] == 0 and "error" not in run, run
+        assert run["dialogs"] == [] and run["python_errors"] == [], run
         assert run["check"]["DEVICE"] == "cpu" and f"packages_folder={report['torch_folder']}" in run["check"]["REPORT"]
         assert run["classify"]["OUTPUT"] == classify["OUTPUT"] and os.path.getsize(classify["OUTPUT"]) > 0
         assert run["classifier_module"] == str(plugins / folder / "models" / "classifier.py")
