@@ -86,8 +86,12 @@ def run_qgis(step, archive, work, display, timeout=180, extra_env=None):
            "HSIGAN_DESKTOP_ZIP": os.path.abspath(archive), "HSIGAN_DESKTOP_REPORT": report, **(extra_env or {})}
     command = ["qgis", "--nologo", "--noversioncheck", "--profiles-path", os.path.join(work, "profiles"),
                "--code", STEPS]
-    done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=timeout)
-    result = {"exit_code": done.returncode, "log": (done.stdout + done.stderr)[-4000:]}
+    try:
+        done = subprocess.run(command, env=env, cwd=work, capture_output=True, text=True, timeout=timeout)
+        result = {"exit_code": done.returncode, "log": (done.stdout + done.stderr)[-4000:]}
+    except subprocess.TimeoutExpired as stuck:
+        output = (stuck.stdout or b"") + (stuck.stderr or b"")
+        result = {"exit_code": f"killed after {timeout} s", "log": output.decode(errors="replace")[-4000:]}
     if os.path.exists(report):
         with open(report) as f:
             result.update(json.load(f))

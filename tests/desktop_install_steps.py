@@ -28,6 +28,7 @@ def close_modal_dialogs():
     if widget is not None:
         text = widget.text() if isinstance(widget, QMessageBox) else ""
         report["dialogs"].append(f"{widget.windowTitle()}: {text}")
+        print(f"modal dialog closed: {report['dialogs'][-1]}", file=sys.stderr, flush=True)
         widget.close()
 
 
@@ -46,7 +47,7 @@ def installed_plugin():
 
 
 def inspect():
-    home = qgis.utils.home_plugin_path
+    home = getattr(qgis.utils, "HOME_PLUGIN_PATH", None) or qgis.utils.home_plugin_path  # the name in 3.40 / 3.22
     report["home_plugin_path"] = home
     report["installed_folders"] = sorted(os.listdir(home)) if os.path.isdir(home) else []
     report["active_plugins"] = list(qgis.utils.active_plugins)
@@ -90,7 +91,17 @@ def run():
     with open(os.environ["HSIGAN_DESKTOP_REPORT"] + ".part", "w") as out:
         json.dump(report, out, indent=1)
     os.replace(os.environ["HSIGAN_DESKTOP_REPORT"] + ".part", os.environ["HSIGAN_DESKTOP_REPORT"])
-    qgis.utils.iface.actionExit().trigger()  # quit as a user does: QGIS writes its settings
+    # QGIS 3.40's first start fetches a font in a background task (no network here): cancel the tasks, or
+    # quitting asks whether to, then quit as a user does (QGIS writes its settings).
+    QgsApplication.taskManager().cancelAll()
+    quit_when_no_tasks(60)
+
+
+def quit_when_no_tasks(tries):
+    if QgsApplication.taskManager().countActiveTasks() and tries:
+        QTimer.singleShot(500, lambda: quit_when_no_tasks(tries - 1))
+    else:
+        qgis.utils.iface.actionExit().trigger()
 
 
 watchdog = QTimer(QgsApplication.instance())  # owned by QGIS: outlives this exec()
