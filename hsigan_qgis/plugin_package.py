@@ -1,6 +1,7 @@
 """This checkout as the QGIS plugin package, for tests and scripts that drive the algorithms in-process:
-QGIS imports the plugin folder as a package named after it (hsigan) and nothing of it is a top-level
-module, so the algorithms are imported the same way here (hsigan.algorithms.provider).
+QGIS imports the plugin folder as a package named after it (here: hsigan; any folder name works, see
+tests/test_zip_install.py) and nothing of it is a top-level module, so the algorithms are imported the same
+way here (hsigan.algorithms.provider).
 
 The engine and the torch modules inside that package (hsigan.hsigan_qgis.*, hsigan.models.*) are the very
 modules the tests import from the checkout (hsigan_qgis.*, models.*), not second copies: a test that

@@ -11,7 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="${HSIGAN_TRIXIE_ROOT:-/var/cache/hsigan/trixie}"
-packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-pip"
+packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-pip xvfb"  # xvfb: desktop QGIS for the install-from-ZIP check
 [ "$(id -u)" -eq 0 ] || { echo "qgis340: run as root (debootstrap and chroot need it): sudo $0 $*" >&2; exit 2; }
 command -v debootstrap >/dev/null || { echo "qgis340: debootstrap missing: apt-get install debootstrap" >&2; exit 2; }
 
@@ -67,5 +67,7 @@ build_root
 case "${1:-}" in
   --build) exit 0 ;;
   --shell) in_root "$root" bash ;;
-  *) in_root "$root" bash /hsigan/scripts/qgis340/checks.sh ;;
+  *) # the forge's "Download ZIP" of HEAD, for the install-from-ZIP check (no git in the root)
+     python3 "$here/tests/desktop_install.py" --forge-archive "$root/tmp/hsigan-qgis-main.zip" >/dev/null
+     in_root "$root" bash /hsigan/scripts/qgis340/checks.sh ;;
 esac

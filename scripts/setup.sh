@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what HSI-GAN needs on Debian 12 / Ubuntu (idempotent; about 3 minutes the first time):
-#  - QGIS with PyQGIS and Processing, GDAL, rasterio, scipy from the distribution;
+#  - QGIS with PyQGIS and Processing, GDAL, rasterio, scipy from the distribution; Xvfb, the display on which
+#    tests/test_zip_install.py runs desktop QGIS (it crashes on Qt's offscreen platform);
 #  - .venv (Debian's python3, --system-site-packages, so it sees PyQGIS/GDAL/rasterio) with torch:
 #    the CPU build by default, HSIGAN_TORCH=cuda for the CUDA build (HSIGAN_TORCH=skip: leave torch alone);
 #  - onnx and onnxruntime in .venv (ONNX export and its test);
@@ -11,7 +12,7 @@ cd "$here"
 torch_version=2.13.0
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
-packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-venv python3-pip"
+packages="qgis python3-qgis qgis-providers python3-rasterio python3-scipy python3-venv python3-pip xvfb"
 missing=$(for p in $packages; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || echo "$p"; done)
 if [ -n "$missing" ]; then
   echo "setup: installing Debian packages: $missing"

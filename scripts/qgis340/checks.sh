@@ -32,5 +32,7 @@ check "hsigan:install_torch finds QGIS's Python and runs pip --target past PEP 6
     && ! grep -q -i 'externally-managed' /tmp/install.out && ! grep -q Traceback /tmp/install.out"
 check "the modeler model validates (QgsProcessingModelAlgorithm.validate, in-process QGIS)" \
   python3 scripts/qgis340/validate_model.py qgis_models/hsigan_pipeline.model3
+check "the forge's Download ZIP installs with QGIS's own Install from ZIP in desktop QGIS (fresh profile, Xvfb) and loads again after a restart" \
+  python3 scripts/qgis340/desktop_install.py /tmp/hsigan-qgis-main.zip /tmp/hsigan-desktop-install
 echo "$failures check(s) failed"
 exit "$failures"
