@@ -99,24 +99,53 @@ def count_tiles(height, width, plan_, halo):
     return strips * total
 
 
+def _is_numpy(array):
+    return isinstance(array, np.ndarray)
+
+
+def _flip(array, axis):
+    if _is_numpy(array):
+        return np.flip(array, axis)
+    import torch
+    return torch.flip(array, [axis])
+
+
+def _empty(like, shape, dtype):
+    """An empty array of `shape` (dtype 'float32' or 'bool') of the kind and on the device of `like`."""
+    if _is_numpy(like):
+        return np.empty(shape, dtype=dtype)
+    import torch
+    return torch.empty(shape, dtype=getattr(torch, dtype), device=like.device)
+
+
+def _copy(array):
+    return array.copy() if _is_numpy(array) else array.clone()
+
+
 def _reflect_in_place(array, pads):
-    """Fill the pads of `array` (interior filled) as raster.reflect_pad would, without copying the interior."""
+    """Fill the pads of `array` (interior filled) as raster.reflect_pad would, without copying the interior.
+    `array`: numpy, or a torch tensor (on the GPU when the reading threads copied the chunks there)."""
     (top, bottom), (left, right) = pads
     rows, cols = array.shape[-2] - top - bottom, array.shape[-1] - left - right
     if max(top, bottom) >= rows or max(left, right) >= cols or min(rows, cols) <= 1:  # tiny: numpy's rule
-        array[...] = reflect_pad(array[..., top:top + rows, left:left + cols].copy(), pads)
+        interior = array[..., top:top + rows, left:left + cols]
+        if _is_numpy(array):
+            array[...] = reflect_pad(interior.copy(), pads)
+        else:
+            import torch
+            array.copy_(torch.from_numpy(reflect_pad(interior.cpu().numpy().copy(), pads)))
         return
     inner = slice(left, left + cols)
     if top:
-        array[..., :top, inner] = array[..., top + 1:2 * top + 1, inner][..., ::-1, :]
+        array[..., :top, inner] = _flip(array[..., top + 1:2 * top + 1, inner], -2)
     if bottom:
         end = top + rows
-        array[..., end:, inner] = array[..., end - 1 - bottom:end - 1, inner][..., ::-1, :]
+        array[..., end:, inner] = _flip(array[..., end - 1 - bottom:end - 1, inner], -2)
     if left:
-        array[..., :left] = array[..., left + 1:2 * left + 1][..., ::-1]
+        array[..., :left] = _flip(array[..., left + 1:2 * left + 1], -1)
     if right:
         end = left + cols
-        array[..., end:] = array[..., end - 1 - right:end - 1][..., ::-1]
+        array[..., end:] = _flip(array[..., end - 1 - right:end - 1], -1)
 
 
 @dataclass(frozen=True)
@@ -185,12 +214,14 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
             handle.close()
 
 
-def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None):
+def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None, device=None):
     """Iterate ((row, col, h, w), data, valid): the output window of each tile, its bands with a halo of
     `halo` pixels ((bands, h + 2 halo, w + 2 halo) float32, normalised) and validity, in block order.
     Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once. The
     reading threads write the new pixels into each chunk's halo'd buffer, this thread only the carried
-    halo and the edges."""
+    halo and the edges. device: a torch device (a GPU) to which the reading threads copy each chunk, each
+    thread its own (parallel copies, none on this thread); the halo is then carried on that device and the
+    tiles are torch tensors there. None: numpy arrays."""
     skip = norm.bad_bands if norm is not None else None
 
     def load_one(dataset, read):
@@ -204,6 +235,9 @@ def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2
         if norm is not None:
             norm.apply(new, new_valid)
         valid[r0:r0 + read[2], c0:c0 + read[3]] = new_valid
+        if device is not None:
+            import torch
+            data, valid = torch.from_numpy(data).to(device), torch.from_numpy(valid).to(device)
         return piece, data, valid
 
     reads = chunks(height, width, plan_)
@@ -217,7 +251,7 @@ def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2
         if piece.col == 0:  # a new strip: the rows carried from the last one, and a fresh carry to fill
             carry = next_carry
             keep = min(2 * halo, piece.end_row)
-            next_carry = (np.empty((data.shape[0], keep, width), dtype=np.float32), np.empty((keep, width), dtype=bool))
+            next_carry = (_empty(data, (data.shape[0], keep, width), "float32"), _empty(valid, (keep, width), "bool"))
             col_carry = None
         if above:
             cols = slice(pl + beside, pl + beside + piece.end_col - piece.col)
@@ -232,7 +266,7 @@ def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2
         next_carry[1][:, piece.col:piece.end_col] = valid[rows.stop - keep:rows.stop, new_cols]
         side = min(2 * halo, piece.end_col - piece.left)
         end = pl + piece.end_col - piece.left
-        col_carry = (data[:, rows, end - side:end].copy(), valid[rows, end - side:end].copy())
+        col_carry = (_copy(data[:, rows, end - side:end]), _copy(valid[rows, end - side:end]))
         _reflect_in_place(data, piece.pads)
         _reflect_in_place(valid, piece.pads)
         for start in range(piece.out_left, piece.out_right, plan_.tile_cols):

@@ -23,10 +23,11 @@ Resources: reading threads (read_threads()) read, normalise and queue the next c
 tiles are computed; memory is at most block_reader.in_flight() chunks (each at most CHUNK_BYTES; together
 at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB on CUDA) plus 2r full-width rows of carried halo plus
 GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile size, not
-by raster size. One more thread computes each batch (on CUDA: copies it to the GPU; BATCH_SIZE tiles
-per forward pass, float32, see dense_logits) and writes its results while this thread carries the halo of
-the next chunks. Chunks stay in ordinary, pageable memory: page-locking them cost more than it saved
-(bench/RESULTS-cuda.md, run 7).
+by raster size. One more thread computes each batch (on CUDA BATCH_SIZE tiles per forward pass, float32,
+see dense_logits) and writes its results while this thread carries the halo of the next chunks. On CUDA
+each reading thread copies its chunks to the GPU itself and the halo is carried there, so no copy waits
+on this thread; the chunks are read into ordinary, pageable memory: page-locking them cost more than it
+saved (bench/RESULTS-cuda.md, run 7).
 """
 import collections
 import contextlib
@@ -152,7 +153,10 @@ def _check_scale(norm, data, valid, radius, feedback):
     4th row and column of the tile: the factor is a coarse check, and the whole tile cost 0.3 s on a GPU
     machine's critical path."""
     core = valid[radius:valid.shape[0] - radius:4, radius:valid.shape[1] - radius:4]
-    factor = norm.scale_factor(data[:, radius:data.shape[1] - radius:4, radius:data.shape[2] - radius:4], core)
+    sample = data[:, radius:data.shape[1] - radius:4, radius:data.shape[2] - radius:4]
+    if not isinstance(sample, np.ndarray):  # a torch tensor on the GPU
+        sample, core = sample.cpu().numpy(), core.cpu().numpy()
+    factor = norm.scale_factor(sample, core)
     if factor is not None and not 0.2 <= factor <= 5:
         feedback.warning(f"INPUT: the raster's values are about {factor:.3g} times those the model was trained on "
                          "(first tile); it is probably on another scale (e.g. reflectance 0-1 against 0-10000), "
@@ -215,9 +219,8 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
 
         def compute(batch):
             """Classify a batch of tiles of one shape and write their results."""
-            if cuda:  # one forward pass for the batch on the GPU
-                x = torch.stack([torch.from_numpy(np.ascontiguousarray(data)).to(device) for _, data, _ in batch])
-                valid = torch.stack([torch.from_numpy(v) for _, _, v in batch]).to(device)
+            if cuda:  # one forward pass for the batch; the reading threads copied the chunks to the GPU
+                x, valid = torch.stack([data for _, data, _ in batch]), torch.stack([v for _, _, v in batch])
             else:  # CPU: one tile per pass, no copy
                 x, valid = torch.from_numpy(batch[0][1])[None], torch.from_numpy(batch[0][2])[None]
             results = tile_results(model, x, valid, lookup, radius, dtype, bool(confidence), bool(probabilities),
@@ -250,7 +253,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
             for item in [] if cfg.dask else block_reader.read_tiles(
                     cfg.input, dataset.height, dataset.width, plan, radius, norm, stats, threads,
                     block_reader.in_flight(plan, dataset.count, threads, device.type),
-                    gdal_threads=decode_threads if cuda else None):
+                    gdal_threads=decode_threads if cuda else None, device=device if cuda else None):
                 feedback.check_cancel()
                 if not done and not pending and not computing:
                     _check_scale(norm, item[1], item[2], radius, feedback)

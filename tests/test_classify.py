@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.transform import from_origin
 
 from classify_helpers import BANDS, H, W, Log, assert_same_labels, cube, make_model, patch_labels, read, run
@@ -88,10 +89,13 @@ def test_reading_stops_when_the_consumer_does(tmp_path):
 LAYOUTS = {"strips": {}, "tiled": dict(tiled=True, blockxsize=16, blockysize=16), "envi": dict(driver="ENVI")}
 
 
+@pytest.mark.parametrize("on_torch", [False, True], ids=["numpy", "torch"])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, monkeypatch, layout):
+def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, monkeypatch, layout, on_torch):
     """The block-order reader gives every tile exactly read_window's halo'd, normalised data and validity
-    (edges reflected, NaN holes), whatever the chunk geometry, while reading each pixel from the file once."""
+    (edges reflected, NaN holes), whatever the chunk geometry, while reading each pixel from the file once.
+    on_torch: the chunks copied to a torch device by the reading threads and the halo carried there, as on
+    CUDA (here the CPU device: the same code path without a GPU)."""
     data = cube(bands=3)
     data[:, nodata_holes()] = np.nan
     suffix = ".envi" if layout == "envi" else ".tif"
@@ -109,7 +113,8 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
         for halo, plan in [(h, p) for h in (0, 1, 3, 15) for p in plans]:
             reads.clear()
             monkeypatch.setattr(block_reader, "read_window", recording)
-            tiles = list(block_reader.read_tiles(path, H, W, plan, halo, norm, {}, threads=2, depth=3))
+            tiles = list(block_reader.read_tiles(path, H, W, plan, halo, norm, {}, threads=2, depth=3,
+                                                 device=torch.device("cpu") if on_torch else None))
             monkeypatch.setattr(block_reader, "read_window", read_window)
             read_count = np.zeros((H, W), int)
             for row, col, h, w, read_halo in reads:
@@ -118,6 +123,8 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
             assert (read_count == 1).all()
             covered = np.zeros((H, W), int)
             for (row, col, h, w), x, valid in tiles:
+                assert isinstance(x, torch.Tensor) == on_torch and isinstance(valid, torch.Tensor) == on_torch
+                x, valid = np.asarray(x), np.asarray(valid)
                 covered[row:row + h, col:col + w] += 1
                 want, want_valid = read_window(ds, row, col, h, w, halo, skip_bands=[])
                 norm.apply(want, want_valid)
