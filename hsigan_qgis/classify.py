@@ -66,7 +66,7 @@ def read_threads(device_type, override=0):
     """Threads that read and normalise tiles ahead of the classifier. With the classifier on a GPU,
     reading (decompression, type conversion, validity, normalisation) is nearly all of classify's time,
     so on CUDA one thread per core (at most 16) reads at once (GDAL and numpy release the GIL; on an H100
-    machine 16 threads classified a 2048^2 DEFLATE GeoTIFF in 2.1-2.9 s against 3.1-3.8 s with 8) and GDAL
+    machine 16 threads classified a 2048^2 DEFLATE GeoTIFF in 1.60 s against 2.12 s with 8, run 8) and GDAL
     decodes blocks with all cores; on CPU one reading thread, as more only took cores from torch
     (bench/RESULTS-cuda.md).
     `override` (classify's read_threads, for benchmarks) replaces the count."""
