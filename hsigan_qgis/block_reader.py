@@ -10,9 +10,10 @@ instead of being read again; only raster edges are filled, by the reflection rul
 Every output pixel hence sees exactly the neighbourhood read_window(.., halo=r) would give it.
 
 Chunks are read, validated and normalised by `threads` threads ahead of the consumer (each with its own
-GDAL handle, decoding straight into the chunk's halo'd buffer; GDAL_NUM_THREADS decodes the blocks of one read in parallel); the carried halo and the reflected
-edges are filled in the consumer's thread, in order. Memory: `depth` chunks in flight (in_flight())
-plus 2r full-width rows of carry.
+GDAL handle, decoding straight into the chunk's halo'd buffer; GDAL_NUM_THREADS decodes the blocks of one
+read in parallel; for a GPU each thread then copies its chunk there); the carried halo and the reflected
+edges are filled in the consumer's thread, in order (on the GPU for a GPU). Memory: `depth` chunks in
+flight (in_flight()) plus 2r full-width rows of carry.
 """
 import collections
 import contextlib
