@@ -183,6 +183,20 @@ def pretrain_of(method):
     return 0, None
 
 
+def kernel_weight_of(method):
+    """Weight of the kernel head in 'none+kr' (0.5) or 'none+kr30' (0.3); 0 without."""
+    head, found, tail = method.partition("@p")[0].partition("+kr")
+    return float(tail or 50) / 100 if found else 0.0
+
+
+def fit_head(block, pixels, radius, n_classes, seed):
+    """The spectral kernel head fitted on the normalised centre spectra of the drawn pixels."""
+    from hsigan_qgis.kernel_head import fit_kernel_head, head_module
+
+    spectra = block[:, pixels.rows + radius, pixels.cols + radius].T.cpu().numpy()
+    return head_module(fit_kernel_head(spectra, pixels.labels, n_classes, seed), radius).to(block.device)
+
+
 def scene_block(cube, radius, device):
     """Normalised, reflect-padded (B, H+2r, W+2r) torch block of the whole scene (statistics: whole scene)."""
     import torch
@@ -289,7 +303,7 @@ def run_job(job):
         return cache[radius]
     unlabelled = np.ones(gt.shape, bool)
     unlabelled[rows, cols] = False
-    out, done = [], {}
+    out, trained = [], {}
 
     def row(method, scores, seconds, **extra):
         r = dict(scene=name, size=size, seed=seed, method=method, seconds=round(seconds, 3),
@@ -312,26 +326,48 @@ def run_job(job):
             rf.fit(cube[rows, cols].astype(np.float32), gt[rows, cols])
             seconds = time.perf_counter() - started
             row(method, summary_of(gt[tr, tc], rf.predict(cube[tr, tc].astype(np.float32))), seconds)
+        elif method == "kernel":  # the spectral kernel head alone (hsigan_qgis/kernel_head.py)
+            started = time.process_time()
+            head = fit_head(blocks(0), pixels, 0, len(ids), seed)
+            seconds = time.process_time() - started
+            with torch.no_grad():
+                probs = torch.softmax(head(blocks(0)[None]), 1)[0]
+            row(method, summary_of(gt[tr, tc], ids[probs.argmax(0).cpu().numpy()[tr, tc]]), seconds,
+                cpu_seconds=round(seconds, 2), gamma=float(head.gamma), temperature=float(head.temperature))
         else:
             key = resolved(method, len(pixels), job["quick"])
-            if key in done:  # e.g. ssgan:800 where the automatic count is 800 too: the same training
-                for earlier in [r for r in out if r["method"] in (done[key], done[key] + "+tta")]:
-                    out.append(dict(earlier, method=method + earlier["method"][len(done[key]):], same_as=done[key]))
-                continue
-            done[key] = method
-            started, cpu_started = time.perf_counter(), time.process_time()
-            model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-            extra = {} if getattr(model, "synthetic_separability", None) is None else \
-                dict(separability=round(model.synthetic_separability, 2))
-            model = prepare_model(model, device)
-            plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
-            turned = dihedral_probabilities(model, block[None])[0]
-            for suffix, probs in (("", plain), ("+tta", turned)):
+            if key not in trained:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+                extra = {} if getattr(model, "synthetic_separability", None) is None else \
+                    dict(separability=round(model.synthetic_separability, 2))
+                model = prepare_model(model, device)
+                with torch.no_grad():
+                    plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
+                turned = dihedral_probabilities(model, block[None])[0]
+                trained[key] = dict(plain=plain, turned=turned, steps=steps, seconds=seconds,
+                                    cpu_seconds=cpu_seconds, extra=extra, radius=model.radius, first=method)
+            t = trained[key]
+            extra, seconds, cpu_seconds = dict(t["extra"]), t["seconds"], t["cpu_seconds"]
+            if t["first"] != method:
+                extra["same_net_as"] = t["first"]
+            weight = kernel_weight_of(method)
+            fused = {}
+            if weight:  # the net's softmax averaged with the kernel head's (models/spectral_kernel.py)
+                started = time.process_time()
+                head = fit_head(blocks(t["radius"]), pixels, t["radius"], len(ids), seed)
+                with torch.no_grad():
+                    kernel = torch.softmax(head(blocks(t["radius"])[None]), 1)[0]
+                head_seconds = time.process_time() - started
+                seconds, cpu_seconds = seconds + head_seconds, cpu_seconds + head_seconds
+                fused = {k: (1 - weight) * t[k] + weight * kernel for k in ("plain", "turned")}
+            for suffix, k in (("", "plain"), ("+tta", "turned")):
+                probs = fused.get(k, t[k])
                 predicted = ids[probs.argmax(0).cpu().numpy()[tr, tc]]
-                row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(steps),
+                row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(t["steps"]),
                     cpu_seconds=round(cpu_seconds, 2), **extra)
     return out
 
