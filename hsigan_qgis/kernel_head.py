@@ -79,3 +79,30 @@ def head_module(fitted, radius):
     from .torch_modules import torch_module
     return torch_module("spectral_kernel").SpectralKernelHead(fitted["support"], fitted["dual"], fitted["gamma"],
                                                              fitted["temperature"], radius)
+
+
+def centre_spectra(block, pixels, radius, batch=512):
+    """(n, bands) float32 normalised centre spectra of a PixelSet on a halo'd block or PatchStore."""
+    from .sampling import gather_patches
+
+    out = [gather_patches(block, pixels.rows[s:s + batch], pixels.cols[s:s + batch], radius)[:, :, radius, radius]
+           .cpu().numpy() for s in range(0, len(pixels), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def fit_on_pixels(block, pixels, radius, n_classes, seed, max_support=MAX_SUPPORT):
+    """fit_kernel_head on the centre spectra of (at most max_support, class-stratified) training pixels; only
+    the kept pixels are gathered, so the cost is bounded whatever the number of labels."""
+    from .sampling import PixelSet
+
+    keep = cap_support(pixels.labels, max_support, seed)
+    kept = PixelSet(pixels.rows[keep], pixels.cols[keep], pixels.labels[keep])
+    return fit_kernel_head(centre_spectra(block, kept, radius), kept.labels, n_classes, seed, max_support)
+
+
+def fused(net, fitted, weight):
+    """FusedClassifier of a trained network and a fit_kernel_head result (same device as the net)."""
+    from .torch_modules import torch_module
+
+    head = head_module(fitted, net.radius).to(next(net.parameters()).device)
+    return torch_module("spectral_kernel").FusedClassifier(net, head, weight).eval()
