@@ -99,6 +99,7 @@ def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, f
                 gamma=fitted["gamma"], ridge=fitted["ridge"], temperature=fitted["temperature"],
                 loo_oa=round(100.0 * (1 - fitted["loo_error"]), 2))
     alone = overall_accuracy(classifier, block, val_px, radius)
+    head["network_validation_oa"] = None if alone is None else round(alone, 2)
     feedback.info(f"Spectral kernel head: {head['support']} training spectra, leave-one-out class-balanced accuracy "
                   f"{head['loo_oa']:.1f}%, fused with weight {cfg.spectral_head:g}"
                   + (f" (validation OA of the network alone: {alone:.2f}%)" if alone is not None else ""))

@@ -75,8 +75,9 @@ def train_tiny(tmp_path, name, **extra):
 def test_model_with_spectral_head_trains_saves_loads_classifies_deterministically(tmp_path):
     from hsigan_qgis import model_file
 
-    path, log = train_tiny(tmp_path, "a.hsigan", spectral_head=0.3)
+    path, log = train_tiny(tmp_path, "a.hsigan", spectral_head=0.3, output_report=str(tmp_path / "a.html"))
     metadata, tensors = model_file.load(path)
+    assert "fused with a spectral kernel head (SPECTRAL_HEAD 0.3" in (tmp_path / "a.html").read_text()
     head = metadata["spectral_head"]
     assert head["weight"] == 0.3 and metadata["training"]["spectral_head"] == 0.3
     assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
