@@ -34,11 +34,18 @@ fixed and scored whole. Methods:
   X+syn[R]       GAN none with R (default 1) synthetic patches per real one (hsigan_qgis/spectral_synthesis.py:
                  a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
                  same class); rows hold the classifier two-sample separability of the centre spectra.
+  kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
+                 normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
+                 fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
+  X+kr[W]        any net fused with that head: W % (default 50) of the head's class probabilities averaged
+                 with the net's (models/spectral_kernel.FusedClassifier; SPECTRAL_HEAD = W / 100 in the
+                 engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
-  The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
+  The engine's defaults are none:1000+kr30 (GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD 0.3);
+  classify's TTA is off by default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
@@ -72,7 +79,7 @@ GAP = 4
 BERLIN_BAND = 16
 SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [224]]
 # The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
-DEFAULT_METHODS = ["svm", "rf", "none:1000", "none-u:1000", "ssgan:800"]
+DEFAULT_METHODS = ["svm", "rf", "kernel", "none:1000", "none:1000+kr30", "none-u:1000", "ssgan:800"]
 PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
 PRETRAIN = 300  # scene pretraining steps of a '+pre' method (hsigan_qgis/pretrain.py)
 
@@ -189,12 +196,13 @@ def kernel_weight_of(method):
     return float(tail or 50) / 100 if found else 0.0
 
 
-def fit_head(block, pixels, radius, n_classes, seed):
-    """The spectral kernel head fitted on the normalised centre spectra of the drawn pixels."""
-    from hsigan_qgis.kernel_head import fit_kernel_head, head_module
+def fit_head(block, pixels, radius, n_classes, seed, cap=0):
+    """The spectral kernel head fitted on the normalised centre spectra of the drawn pixels (at most `cap`,
+    class-stratified; 0: the engine's kernel_head.MAX_SUPPORT), as hsigan:train fits it."""
+    from hsigan_qgis.kernel_head import MAX_SUPPORT, fit_on_pixels, head_module
 
-    spectra = block[:, pixels.rows + radius, pixels.cols + radius].T.cpu().numpy()
-    return head_module(fit_kernel_head(spectra, pixels.labels, n_classes, seed), radius).to(block.device)
+    fitted = fit_on_pixels(block, pixels, radius, n_classes, seed, cap or MAX_SUPPORT)
+    return head_module(fitted, radius).to(block.device)
 
 
 def scene_block(cube, radius, device):
@@ -326,9 +334,9 @@ def run_job(job):
             rf.fit(cube[rows, cols].astype(np.float32), gt[rows, cols])
             seconds = time.perf_counter() - started
             row(method, summary_of(gt[tr, tc], rf.predict(cube[tr, tc].astype(np.float32))), seconds)
-        elif method == "kernel":  # the spectral kernel head alone (hsigan_qgis/kernel_head.py)
+        elif method.startswith("kernel"):  # the spectral kernel head alone (hsigan_qgis/kernel_head.py)
             started = time.process_time()
-            head = fit_head(blocks(0), pixels, 0, len(ids), seed)
+            head = fit_head(blocks(0), pixels, 0, len(ids), seed, int(method[6:] or 0))
             seconds = time.process_time() - started
             with torch.no_grad():
                 probs = torch.softmax(head(blocks(0)[None]), 1)[0]
