@@ -40,6 +40,9 @@ fixed and scored whole. Methods:
   X+kr[W]        any net fused with that head: W % (default 50) of the head's class probabilities averaged
                  with the net's (models/spectral_kernel.FusedClassifier; SPECTRAL_HEAD = W / 100 in the
                  engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
+  choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
+                 'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
+                 'svm-engine-draw': the SVM on that draw's training pixels.
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
@@ -324,6 +327,9 @@ def run_job(job):
         if method == "choose":
             out += choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
             continue
+        if method == "choosekr":
+            out += choose_kernel_weight(dict(job, cube=cube), gt, train_mask, ids, blocks, tr, tc, device)
+            continue
         if method == "svm":
             s = run_svm(cube, gt, rows, cols, test_mask, seed)
             row(method, {k: s[k] for k in ("oa", "aa", "kappa")}, s["seconds"], params=s["params"])
@@ -423,6 +429,66 @@ def choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
         out.append(r)
         print(f"{name:>12} {size:>3} seed {seed} {group:>14}: OA {r['oa']:.2f} (validation {val_oa:.1f}, "
               f"{best})", flush=True)
+    return out
+
+
+KR_WEIGHTS = [0.3, 0.5, 0.7, 0.0, 1.0]  # order breaks ties: the first wins
+KR_CHOICES = {"2": [0.3, 0.7], "3": [0.3, 0.5, 0.7], "all": KR_WEIGHTS}
+
+
+def engine_draw(size, seed, gt, train_mask, ids):
+    """(train PixelSet, validation PixelSet) as hsigan:train draws them from the training side (module
+    docstring, 'choose')."""
+    from hsigan_qgis.sampling import choose_labelled
+
+    rows, cols = np.nonzero(train_mask)
+    labels = np.searchsorted(ids, gt[rows, cols]).astype(np.int64)
+    return choose_labelled(rows, cols, labels, np.ones(len(rows), bool), gt.shape[1],
+                           0 if size == "all" else int(size), 0.2, 16, PATCH // 2, seed, [str(i) for i in ids])
+
+
+def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
+    """SPECTRAL_HEAD's weight chosen on hsigan:train's validation blocks: on the engine's draw (as 'choose')
+    none:1000 trains once and the kernel head is fitted on the same training pixels; 'valkr-W' rows score
+    the fixed weight W on the test side, 'choosekr-G' the weight of group G (KR_CHOICES) with the best
+    validation OA."""
+    import torch
+    from accuracy import summary_of
+    from hsigan_qgis.predict import dense_logits, prepare_model
+
+    size, seed, name = job["size"], job["seed"], job["scene"]
+    pixels, validation = engine_draw(size, seed, gt, train_mask, ids)
+    unlabelled = np.ones(gt.shape, bool)
+    unlabelled[pixels.rows, pixels.cols] = False
+    started = time.process_time()
+    model, steps, block = train_net("none:1000", blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+    with torch.no_grad():
+        net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
+        kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
+    seconds = time.process_time() - started
+    scored = {}
+    for w in KR_WEIGHTS:
+        predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
+        val_oa = 100.0 * float((predicted[validation.rows, validation.cols] == validation.labels).mean()) \
+            if len(validation) else float("nan")
+        scored[w] = (val_oa, summary_of(gt[tr, tc], ids[predicted[tr, tc]]))
+    from accuracy import run_svm
+    test = np.zeros(gt.shape, bool)
+    test[tr, tc] = True
+    svm = run_svm(job["cube"], gt, pixels.rows, pixels.cols, test, seed)  # the same draw's SVM, for reference
+    out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
+                train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
+    print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
+    for group, candidates in [(f"valkr-{w:g}", [w]) for w in KR_WEIGHTS] + \
+            [("choosekr-" + g, c) for g, c in KR_CHOICES.items()]:
+        best = max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+        val_oa, scores = scored[best]
+        r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
+                 seconds=round(seconds, 2), train_pixels=int(len(pixels)), validation_pixels=int(len(validation)),
+                 device=job["device"], steps=int(steps), **scores)
+        out.append(r)
+        print(f"{name:>12} {size:>3} seed {seed} {group:>14}: OA {r['oa']:.2f} (validation {val_oa:.1f}, "
+              f"weight {best:g})", flush=True)
     return out
 
 

@@ -199,8 +199,8 @@ def _head_note(head):
     if not head:
         return ""
     alone = head.get("network_validation_oa")
-    return (f"; fused with a spectral kernel head (SPECTRAL_HEAD {head['weight']:g}: {head['support']} training "
-            f"spectra, leave-one-out accuracy {fmt(head.get('loo_oa'))}%"
+    return (f"; fused with a spectral kernel head (weight {head['weight']:g}, {_e(str(head.get('weight_chosen', '')))}; "
+            f"{head['support']} training spectra, leave-one-out accuracy {fmt(head.get('loo_oa'))}%"
             + (f"; validation OA of the network alone {fmt(alone)}%" if alone is not None else "") + ")")
 
 

@@ -75,16 +75,16 @@ def train_tiny(tmp_path, name, **extra):
 def test_model_with_spectral_head_trains_saves_loads_classifies_deterministically(tmp_path):
     from hsigan_qgis import model_file
 
-    path, log = train_tiny(tmp_path, "a.hsigan", spectral_head=0.3, output_report=str(tmp_path / "a.html"))
+    path, log = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.3, output_report=str(tmp_path / "a.html"))
     metadata, tensors = model_file.load(path)
-    assert "fused with a spectral kernel head (SPECTRAL_HEAD 0.3" in (tmp_path / "a.html").read_text()
+    assert "fused with a spectral kernel head (weight 0.3, SPECTRAL_HEAD_WEIGHT" in (tmp_path / "a.html").read_text()
     head = metadata["spectral_head"]
-    assert head["weight"] == 0.3 and metadata["training"]["spectral_head"] == 0.3
+    assert head["weight"] == 0.3 and metadata["training"]["spectral_head"] is True
     assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
     assert tensors["spectral_head"]["dual"].shape == (head["support"], len(metadata["class_ids"]))
     assert any(line.startswith("Spectral kernel head:") for line in log.lines)
     # the same seed gives the same network and the same head
-    again, _ = train_tiny(tmp_path, "b.hsigan", spectral_head=0.3)
+    again, _ = train_tiny(tmp_path, "b.hsigan", spectral_head_weight=0.3)
     tensors2 = model_file.load(again)[1]
     for module in ("classifier", "spectral_head"):
         assert all(np.array_equal(a, tensors2[module][n]) for n, a in tensors[module].items()), module
@@ -93,7 +93,7 @@ def test_model_with_spectral_head_trains_saves_loads_classifies_deterministicall
     got = read(run(tmp_path, RASTER, path, "map.tif", tile_size=32)[0], 1)
     assert_same_labels(got, want, margin)
     # the head changes the map: off, the network alone (no head in the file) classifies otherwise
-    plain, _ = train_tiny(tmp_path, "c.hsigan", spectral_head=0.0)
+    plain, _ = train_tiny(tmp_path, "c.hsigan", spectral_head=False)
     metadata0, tensors0 = model_file.load(plain)
     assert "spectral_head" not in metadata0 and "spectral_head" not in tensors0
     assert all(np.array_equal(a, tensors0["classifier"][n]) for n, a in tensors["classifier"].items())
@@ -104,10 +104,28 @@ def test_model_file_refuses_a_head_that_disagrees_with_its_metadata(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.errors import InputError
 
-    path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head=0.5)
+    path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.5)
     metadata, tensors = model_file.load(path)
     for change in (dict(support=metadata["spectral_head"]["support"] + 1), dict(weight=2.0), dict(name="x")):
         broken = str(tmp_path / "broken.hsigan")
         model_file.save(broken, dict(metadata, spectral_head=dict(metadata["spectral_head"], **change)), tensors)
         with pytest.raises(InputError, match="not an HSI-GAN model file"):
             model_file.load(broken)
+
+
+def test_automatic_weight_is_the_better_of_two_on_validation_and_recorded(tmp_path):
+    """SPECTRAL_HEAD_WEIGHT 0 (the default): 0.3 or 0.7, whichever fused model has the higher validation OA
+    (that figure is the model's validation OA); the choice is logged and stored."""
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+
+    assert TrainConfig(output_model="m").spectral_head is True and TrainConfig(output_model="m").spectral_head_weight == 0
+    path, log = train_tiny(tmp_path, "auto.hsigan")
+    metadata = model_file.load(path, with_tensors=False)[0]
+    head = metadata["spectral_head"]
+    assert head["weight_chosen"].startswith("automatic, validation OA 0.3: ")
+    scores = {float(part.split(": ")[0]): float(part.split(": ")[1][:-1])
+              for part in head["weight_chosen"].split("validation OA ")[1].split(", ")}
+    assert set(scores) == {0.3, 0.7} and head["weight"] == max(scores, key=lambda w: (scores[w], -w))
+    assert abs(metadata["validation"]["oa"] - scores[head["weight"]]) < 0.01
+    assert any("fused with weight" in line and "automatic" in line for line in log.lines)
