@@ -14,6 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
+CHUNK = 128  # support spectra per pass over a tile
+
+
 class SpectralKernelHead(nn.Module):
     def __init__(self, support, dual, gamma: float, temperature: float, radius: int):
         super().__init__()
@@ -30,11 +33,13 @@ class SpectralKernelHead(nn.Module):
         r = self.radius
         if r:
             x = x[:, :, r:x.shape[2] - r, r:x.shape[3] - r]
-        support = self.support[:, :, None, None]
-        cross = F.conv2d(x, support)  # (N, n, h, w): x . s_i
-        square = (x * x).sum(1, keepdim=True) - 2 * cross + (self.support * self.support).sum(1)[None, :, None, None]
-        kernel = torch.exp(-self.gamma * square.clamp(min=0))
-        scores = F.conv2d(kernel, self.dual.t()[:, :, None, None])
+        norm = (x * x).sum(1, keepdim=True)
+        scores = None
+        for start in range(0, len(self.support), CHUNK):  # memory: CHUNK x the tile, not n x the tile
+            support, dual = self.support[start:start + CHUNK], self.dual[start:start + CHUNK]
+            square = norm - 2 * F.conv2d(x, support[:, :, None, None]) + (support * support).sum(1)[None, :, None, None]
+            part = F.conv2d(torch.exp(-self.gamma * square.clamp(min=0)), dual.t()[:, :, None, None])
+            scores = part if scores is None else scores + part
         return scores / self.temperature
 
 
