@@ -129,3 +129,21 @@ def test_automatic_weight_is_the_better_of_two_on_validation_and_recorded(tmp_pa
     assert set(scores) == {0.3, 0.7} and head["weight"] == max(scores, key=lambda w: (scores[w], -w))
     assert abs(metadata["validation"]["oa"] - scores[head["weight"]]) < 0.01
     assert any("fused with weight" in line and "automatic" in line for line in log.lines)
+
+
+def test_tta_of_a_fused_model_is_the_mean_over_turned_patches(tmp_path):
+    """TTA runs the kernel head once (it is the same in every orientation): the result still equals the
+    fused model's softmax averaged over the 8 flips/rotations of every pixel's patch."""
+    import torch
+    from hsigan_qgis import model_file
+    from hsigan_qgis.predict import load_classifier
+    from hsigan_qgis.tta import dihedral_probabilities, turn, turn_back
+
+    path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.5)
+    metadata, tensors = model_file.load(path)
+    model = load_classifier(metadata, tensors, torch.device("cpu"))
+    assert type(model).__name__ == "FusedClassifier"
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, metadata["bands"], 15, 17)).astype(np.float32))
+    with torch.no_grad():
+        want = sum(turn_back(torch.softmax(model(turn(x, k)), 1), k) for k in range(8)) / 8
+    np.testing.assert_allclose(dihedral_probabilities(model, x).numpy(), want.numpy(), atol=1e-4)  # float32
