@@ -47,8 +47,9 @@ fixed and scored whole. Methods:
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
-  The engine's defaults are none:1000+kr30 (GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD 0.3);
-  classify's TTA is off by default (the '+tta' rows).
+  The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
+  on the validation blocks ('choosekr-2' on the engine draw; on the benchmark draw, which has no validation,
+  its fixed-weight form none:1000+kr30); classify's TTA is off by default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
