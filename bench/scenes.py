@@ -34,11 +34,22 @@ fixed and scored whole. Methods:
   X+syn[R]       GAN none with R (default 1) synthetic patches per real one (hsigan_qgis/spectral_synthesis.py:
                  a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
                  same class); rows hold the classifier two-sample separability of the centre spectra.
+  kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
+                 normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
+                 fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
+  X+kr[W]        any net fused with that head: W % (default 50) of the head's class probabilities averaged
+                 with the net's (models/spectral_kernel.FusedClassifier; SPECTRAL_HEAD = W / 100 in the
+                 engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
+  choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
+                 'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
+                 'svm-engine-draw': the SVM on that draw's training pixels.
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
-  The engine's defaults are none:1000 (GAN none, MAX_STEPS 1000, class-balanced) classified with TTA.
+  The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
+  on the validation blocks ('choosekr-2' on the engine draw; on the benchmark draw, which has no validation,
+  its fixed-weight form none:1000+kr30); classify's TTA is off by default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
@@ -72,7 +83,7 @@ GAP = 4
 BERLIN_BAND = 16
 SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [224]]
 # The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
-DEFAULT_METHODS = ["svm", "rf", "none:1000", "none-u:1000", "ssgan:800"]
+DEFAULT_METHODS = ["svm", "rf", "kernel", "none:1000", "none:1000+kr30", "none-u:1000", "ssgan:800"]
 PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
 PRETRAIN = 300  # scene pretraining steps of a '+pre' method (hsigan_qgis/pretrain.py)
 
@@ -183,6 +194,21 @@ def pretrain_of(method):
     return 0, None
 
 
+def kernel_weight_of(method):
+    """Weight of the kernel head in 'none+kr' (0.5) or 'none+kr30' (0.3); 0 without."""
+    head, found, tail = method.partition("@p")[0].partition("+kr")
+    return float(tail or 50) / 100 if found else 0.0
+
+
+def fit_head(block, pixels, radius, n_classes, seed, cap=0):
+    """The spectral kernel head fitted on the normalised centre spectra of the drawn pixels (at most `cap`,
+    class-stratified; 0: the engine's kernel_head.MAX_SUPPORT), as hsigan:train fits it."""
+    from hsigan_qgis.kernel_head import MAX_SUPPORT, fit_on_pixels, head_module
+
+    fitted = fit_on_pixels(block, pixels, radius, n_classes, seed, cap or MAX_SUPPORT)
+    return head_module(fitted, radius).to(block.device)
+
+
 def scene_block(cube, radius, device):
     """Normalised, reflect-padded (B, H+2r, W+2r) torch block of the whole scene (statistics: whole scene)."""
     import torch
@@ -289,7 +315,7 @@ def run_job(job):
         return cache[radius]
     unlabelled = np.ones(gt.shape, bool)
     unlabelled[rows, cols] = False
-    out, done = [], {}
+    out, trained = [], {}
 
     def row(method, scores, seconds, **extra):
         r = dict(scene=name, size=size, seed=seed, method=method, seconds=round(seconds, 3),
@@ -302,6 +328,9 @@ def run_job(job):
         if method == "choose":
             out += choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
             continue
+        if method == "choosekr":
+            out += choose_kernel_weight(dict(job, cube=cube), gt, train_mask, ids, blocks, tr, tc, device)
+            continue
         if method == "svm":
             s = run_svm(cube, gt, rows, cols, test_mask, seed)
             row(method, {k: s[k] for k in ("oa", "aa", "kappa")}, s["seconds"], params=s["params"])
@@ -312,26 +341,48 @@ def run_job(job):
             rf.fit(cube[rows, cols].astype(np.float32), gt[rows, cols])
             seconds = time.perf_counter() - started
             row(method, summary_of(gt[tr, tc], rf.predict(cube[tr, tc].astype(np.float32))), seconds)
+        elif method.startswith("kernel"):  # the spectral kernel head alone (hsigan_qgis/kernel_head.py)
+            started = time.process_time()
+            head = fit_head(blocks(0), pixels, 0, len(ids), seed, int(method[6:] or 0))
+            seconds = time.process_time() - started
+            with torch.no_grad():
+                probs = torch.softmax(head(blocks(0)[None]), 1)[0]
+            row(method, summary_of(gt[tr, tc], ids[probs.argmax(0).cpu().numpy()[tr, tc]]), seconds,
+                cpu_seconds=round(seconds, 2), gamma=float(head.gamma), temperature=float(head.temperature))
         else:
             key = resolved(method, len(pixels), job["quick"])
-            if key in done:  # e.g. ssgan:800 where the automatic count is 800 too: the same training
-                for earlier in [r for r in out if r["method"] in (done[key], done[key] + "+tta")]:
-                    out.append(dict(earlier, method=method + earlier["method"][len(done[key]):], same_as=done[key]))
-                continue
-            done[key] = method
-            started, cpu_started = time.perf_counter(), time.process_time()
-            model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-            extra = {} if getattr(model, "synthetic_separability", None) is None else \
-                dict(separability=round(model.synthetic_separability, 2))
-            model = prepare_model(model, device)
-            plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
-            turned = dihedral_probabilities(model, block[None])[0]
-            for suffix, probs in (("", plain), ("+tta", turned)):
+            if key not in trained:
+                started, cpu_started = time.perf_counter(), time.process_time()
+                model, steps, block = train_net(method, blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+                extra = {} if getattr(model, "synthetic_separability", None) is None else \
+                    dict(separability=round(model.synthetic_separability, 2))
+                model = prepare_model(model, device)
+                with torch.no_grad():
+                    plain = torch.softmax(dense_logits(model, block[None]), 1)[0]
+                turned = dihedral_probabilities(model, block[None])[0]
+                trained[key] = dict(plain=plain, turned=turned, steps=steps, seconds=seconds,
+                                    cpu_seconds=cpu_seconds, extra=extra, radius=model.radius, first=method)
+            t = trained[key]
+            extra, seconds, cpu_seconds = dict(t["extra"]), t["seconds"], t["cpu_seconds"]
+            if t["first"] != method:
+                extra["same_net_as"] = t["first"]
+            weight = kernel_weight_of(method)
+            fused = {}
+            if weight:  # the net's softmax averaged with the kernel head's (models/spectral_kernel.py)
+                started = time.process_time()
+                head = fit_head(blocks(t["radius"]), pixels, t["radius"], len(ids), seed)
+                with torch.no_grad():
+                    kernel = torch.softmax(head(blocks(t["radius"])[None]), 1)[0]
+                head_seconds = time.process_time() - started
+                seconds, cpu_seconds = seconds + head_seconds, cpu_seconds + head_seconds
+                fused = {k: (1 - weight) * t[k] + weight * kernel for k in ("plain", "turned")}
+            for suffix, k in (("", "plain"), ("+tta", "turned")):
+                probs = fused.get(k, t[k])
                 predicted = ids[probs.argmax(0).cpu().numpy()[tr, tc]]
-                row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(steps),
+                row(method + suffix, summary_of(gt[tr, tc], predicted), seconds, steps=int(t["steps"]),
                     cpu_seconds=round(cpu_seconds, 2), **extra)
     return out
 
@@ -379,6 +430,66 @@ def choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
         out.append(r)
         print(f"{name:>12} {size:>3} seed {seed} {group:>14}: OA {r['oa']:.2f} (validation {val_oa:.1f}, "
               f"{best})", flush=True)
+    return out
+
+
+KR_WEIGHTS = [0.3, 0.5, 0.7, 0.0, 1.0]  # order breaks ties: the first wins
+KR_CHOICES = {"2": [0.3, 0.7], "3": [0.3, 0.5, 0.7], "all": KR_WEIGHTS}
+
+
+def engine_draw(size, seed, gt, train_mask, ids):
+    """(train PixelSet, validation PixelSet) as hsigan:train draws them from the training side (module
+    docstring, 'choose')."""
+    from hsigan_qgis.sampling import choose_labelled
+
+    rows, cols = np.nonzero(train_mask)
+    labels = np.searchsorted(ids, gt[rows, cols]).astype(np.int64)
+    return choose_labelled(rows, cols, labels, np.ones(len(rows), bool), gt.shape[1],
+                           0 if size == "all" else int(size), 0.2, 16, PATCH // 2, seed, [str(i) for i in ids])
+
+
+def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
+    """SPECTRAL_HEAD's weight chosen on hsigan:train's validation blocks: on the engine's draw (as 'choose')
+    none:1000 trains once and the kernel head is fitted on the same training pixels; 'valkr-W' rows score
+    the fixed weight W on the test side, 'choosekr-G' the weight of group G (KR_CHOICES) with the best
+    validation OA."""
+    import torch
+    from accuracy import summary_of
+    from hsigan_qgis.predict import dense_logits, prepare_model
+
+    size, seed, name = job["size"], job["seed"], job["scene"]
+    pixels, validation = engine_draw(size, seed, gt, train_mask, ids)
+    unlabelled = np.ones(gt.shape, bool)
+    unlabelled[pixels.rows, pixels.cols] = False
+    started = time.process_time()
+    model, steps, block = train_net("none:1000", blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+    with torch.no_grad():
+        net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
+        kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
+    seconds = time.process_time() - started
+    scored = {}
+    for w in KR_WEIGHTS:
+        predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
+        val_oa = 100.0 * float((predicted[validation.rows, validation.cols] == validation.labels).mean()) \
+            if len(validation) else float("nan")
+        scored[w] = (val_oa, summary_of(gt[tr, tc], ids[predicted[tr, tc]]))
+    from accuracy import run_svm
+    test = np.zeros(gt.shape, bool)
+    test[tr, tc] = True
+    svm = run_svm(job["cube"], gt, pixels.rows, pixels.cols, test, seed)  # the same draw's SVM, for reference
+    out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
+                train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
+    print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
+    for group, candidates in [(f"valkr-{w:g}", [w]) for w in KR_WEIGHTS] + \
+            [("choosekr-" + g, c) for g, c in KR_CHOICES.items()]:
+        best = max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+        val_oa, scores = scored[best]
+        r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
+                 seconds=round(seconds, 2), train_pixels=int(len(pixels)), validation_pixels=int(len(validation)),
+                 device=job["device"], steps=int(steps), **scores)
+        out.append(r)
+        print(f"{name:>12} {size:>3} seed {seed} {group:>14}: OA {r['oa']:.2f} (validation {val_oa:.1f}, "
+              f"weight {best:g})", flush=True)
     return out
 
 

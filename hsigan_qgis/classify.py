@@ -125,7 +125,7 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
     if len({os.path.abspath(p) for _, p in outputs}) < len(outputs):
         raise InputError("OUTPUT", "two outputs have the same path; give each its own file")
     check_job_files(outputs, (cfg.input, cfg.model), written=written_files(cfg))
-    metadata, tensors = model_file.load(cfg.model, modules=("classifier",))
+    metadata, tensors = model_file.load(cfg.model, modules=("classifier", "spectral_head"))
     started = time.perf_counter()
     stats = {}
     with _gdal_cache(CACHE_BYTES), open_raster(cfg.input) as dataset:

@@ -81,6 +81,23 @@ class TrainConfig:
                               "steps about 11 s of CPU), whatever the number of labels. Needs INPUT and LABELS "
                               "(not SAMPLES). See the README, Accuracy.", advanced=True, minimum=0,
                               maximum=100000, label="Scene pretraining steps (0 = off)")
+    spectral_head: bool = opt(True, "Fuse a spectral kernel head with the network: an RBF kernel ridge classifier "
+                              "on the training pixels' own spectra (gamma, ridge and softmax temperature chosen by "
+                              "leave-one-out; at most 1000 pixels, class-stratified, so its cost is bounded), whose "
+                              "class probabilities are averaged with the network's (SPECTRAL_HEAD_WEIGHT). In the "
+                              "three-scene benchmark: +0.9 to +2.9 OA on the mean of scenes, most on the urban "
+                              "Berlin scene (+2.5 to +9). About 0.05-1.2 s of CPU to fit, but classify computes "
+                              "2.3-6.4x as much per pixel on a CPU (more labelled pixels, more cost). Off: the "
+                              "network alone, the fastest classification. See the README, Accuracy.",
+                              advanced=True, label="Fuse a spectral kernel head")
+    spectral_head_weight: float = opt(0.0, "Share of the spectral kernel head in the fused class probabilities. 0 = "
+                                      "automatic: 0.3 or 0.7, whichever gives the higher OA on the validation "
+                                      "blocks (0.3 without validation pixels); the log and the model say which. "
+                                      "With few labels the validation OA is noisy: on Indian Pines at 15 pixels "
+                                      "per class the automatic choice once cost 2.6 OA, a fixed 0.3 never more "
+                                      "than 0.1 on any scene; prefer 0.3 on field scenes with few labels.",
+                                      advanced=True, minimum=0.05, maximum=1.0, zero_is_auto=True,
+                                      label="Spectral kernel head weight (0 = automatic)")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "
                          "many labels EPOCHS is lowered so that the training cost stops growing with them "
                          "(0 = no cap). 1000 steps are 100 epochs of up to 640 labelled pixels.", advanced=True,

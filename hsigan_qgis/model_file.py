@@ -4,7 +4,8 @@ Nothing in it is ever unpickled: arrays are read with numpy's allow_pickle=False
 so a file from a stranger can fail to load but cannot run code. Layout (format 1):
   metadata.json            format, versions, bands, wavelengths, classes, normalisation, architecture,
                            training parameters and metrics
-  tensors/<module>/<name>.npy   e.g. tensors/classifier/head.weight.npy
+  tensors/<module>/<name>.npy   e.g. tensors/classifier/head.weight.npy; modules: classifier, generator
+                           (wgan), spectral_head (SPECTRAL_HEAD > 0: support spectra, dual coefficients)
 """
 import contextlib
 import io
@@ -88,6 +89,7 @@ def open_archive(path, parameter, file_format, max_version, noun, missing_hint, 
 
 MAX_MODEL_BYTES = 512 << 20  # all tensors together; a model of this plugin is a few MB
 MAX_WIDTH = 4096  # layer widths a model may declare
+MAX_SUPPORT = 100000  # support spectra a spectral kernel head may declare (training caps them at 1000)
 
 
 def expected_tensors(metadata, declared, parameter, bad, again):
@@ -116,6 +118,12 @@ def expected_tensors(metadata, declared, parameter, bad, again):
             raise InputError(parameter, f"{bad} (its generator description is not valid); {again}")
         modules["generator"] = lambda: ConditionalGenerator(arch["bands"], arch["classes"], arch["patch_size"],
                                                             generator["noise_dim"], generator["width"])
+    head = metadata.get("spectral_head")
+    if head is not None:  # support spectra x bands, dual coefficients x classes (models/spectral_kernel.py)
+        SpectralKernelHead = torch_module("spectral_kernel").SpectralKernelHead
+        modules["spectral_head"] = lambda: SpectralKernelHead(torch.zeros(head["support"], arch["bands"]),
+                                                              torch.zeros(head["support"], arch["classes"]),
+                                                              1.0, 1.0, arch["patch_size"] // 2)
     expected = {}
     with torch.device("meta"):
         for module, build in modules.items():
@@ -225,6 +233,11 @@ def _check_metadata(metadata, parameter, bad):
     if arch.get("name") != "SpectralSpatialNet" or arch.get("bands") != bands or arch.get("classes") != len(ids) \
             or arch.get("patch_size") != patch:
         raise InputError(parameter, f"{bad} (its architecture is unknown or disagrees with its metadata)")
+    head = metadata.get("spectral_head")
+    if head is not None and not (isinstance(head, dict) and head.get("name") == "SpectralKernelHead"
+                                 and _is_int(head.get("support")) and 1 <= head["support"] <= MAX_SUPPORT
+                                 and _is_number(head.get("weight")) and 0 <= head["weight"] <= 1):
+        raise InputError(parameter, f"{bad} (its spectral kernel head description is not valid)")
     bad_bands = metadata.get("bad_bands", [])
     if not (isinstance(bad_bands, list) and all(_is_int(b) and 0 <= b < bands for b in bad_bands)):
         raise InputError(parameter, f"{bad} (its list of ignored bands is not valid)")

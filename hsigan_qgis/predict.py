@@ -23,6 +23,13 @@ def load_classifier(metadata, tensors, device):
             widths = dict(width=state["head.weight"].shape[1], spectral_width=state["spectral.0.weight"].shape[0])
         model = SpectralSpatialNet(arch["bands"], arch["classes"], arch["patch_size"], **widths)
         model.load_state_dict(state)
+        head = metadata.get("spectral_head")
+        if head is not None:  # the network fused with its spectral kernel head (models/spectral_kernel.py)
+            kernel = torch_module("spectral_kernel")
+            arrays = {name: torch.from_numpy(np.array(array)) for name, array in tensors["spectral_head"].items()}
+            fitted = kernel.SpectralKernelHead(arrays["support"], arrays["dual"], 1.0, 1.0, model.radius)
+            fitted.load_state_dict(arrays)
+            model = kernel.FusedClassifier(model, fitted, head["weight"])
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({one_line(error)}); "
                                   "train the model again or copy it anew")

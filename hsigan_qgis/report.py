@@ -194,6 +194,16 @@ def write_assessment_report(path, result):
     write(path, "HSI-GAN accuracy assessment", body, result)
 
 
+def _head_note(head):
+    """'; fused with a spectral kernel head ...' of a model with SPECTRAL_HEAD > 0, else ''."""
+    if not head:
+        return ""
+    alone = head.get("network_validation_oa")
+    return (f"; fused with a spectral kernel head (weight {head['weight']:g}, {_e(str(head.get('weight_chosen', '')))}; "
+            f"{head['support']} training spectra, leave-one-out accuracy {fmt(head.get('loo_oa'))}%"
+            + (f"; validation OA of the network alone {fmt(alone)}%" if alone is not None else "") + ")")
+
+
 def write_training_report(path, metadata):
     training, validation = metadata["training"], metadata.get("validation") or {}
     body = headline([("validation OA", fmt(validation.get("oa")) + "%"), ("AA", fmt(validation.get("aa")) + "%"),
@@ -202,7 +212,8 @@ def write_training_report(path, metadata):
              f"pixels; validation blocks of {training['block_size']} px are spatially disjoint from the training "
              f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
              f"{_auto_note(training.get('gan_auto'))}"
-             f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}. "
+             f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}"
+             f"{_head_note(metadata.get('spectral_head'))}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
     validation_counts = [sum(row) for row in validation["confusion"]] if validation.get("confusion") else None
     body += validation_note(metadata["class_names"], validation_counts)

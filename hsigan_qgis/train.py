@@ -85,6 +85,37 @@ def spectral_samples(cfg, block, train_px, radius, counts, file_synthetic, feedb
     return synthetic, separability
 
 
+HEAD_WEIGHTS = (0.3, 0.7)  # SPECTRAL_HEAD_WEIGHT 0: the one with the higher validation OA (ties: the first)
+
+
+def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, feedback):
+    """(model to validate and save, the head's metadata or None): with SPECTRAL_HEAD the network fused with a
+    spectral kernel head fitted on the training pixels' spectra (kernel_head.py), its weight fixed or
+    chosen on the validation blocks."""
+    if not cfg.spectral_head or len(train_px) < 2:
+        return classifier, None
+    from .kernel_head import fit_on_pixels, fused
+    from .training import overall_accuracy
+
+    fitted = fit_on_pixels(block, train_px, radius, n_classes, cfg.seed)
+    weight, scores, why = cfg.spectral_head_weight, None, "SPECTRAL_HEAD_WEIGHT"
+    if weight == 0:
+        weight, why = HEAD_WEIGHTS[0], "automatic, no validation pixels"
+        if len(val_px):
+            scores = {w: overall_accuracy(fused(classifier, fitted, w), block, val_px, radius) for w in HEAD_WEIGHTS}
+            weight = max(HEAD_WEIGHTS, key=lambda w: (scores[w], -HEAD_WEIGHTS.index(w)))
+            why = "automatic, validation OA " + ", ".join(f"{w:g}: {v:.2f}%" for w, v in scores.items())
+    alone = overall_accuracy(classifier, block, val_px, radius)
+    head = dict(name="SpectralKernelHead", weight=weight, weight_chosen=why, support=int(len(fitted["support"])),
+                gamma=fitted["gamma"], ridge=fitted["ridge"], temperature=fitted["temperature"],
+                loo_oa=round(100.0 * (1 - fitted["loo_error"]), 2),
+                network_validation_oa=None if alone is None else round(alone, 2))
+    feedback.info(f"Spectral kernel head: {head['support']} training spectra, leave-one-out class-balanced accuracy "
+                  f"{head['loo_oa']:.1f}%, fused with weight {weight:g} ({why})"
+                  + (f"; validation OA of the network alone: {alone:.2f}%" if alone is not None else ""))
+    return fused(classifier, fitted, weight), head
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     """Run the whole training job; returns the model's path and validation figures."""
     import torch
@@ -165,9 +196,10 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
                                  cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
                                  balanced=cfg.class_balanced)
+    model, head = spectral_head(cfg, classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
     figures = {}
     if len(val_px):
-        predicted = predict_indices(classifier, block, val_px, radius)
+        predicted = predict_indices(model, block, val_px, radius)
         matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
         summary = summarise(matrix)
         figures = dict(oa=float(summary["oa"]), aa=float(summary["aa"]), kappa=float(summary["kappa"]),
@@ -191,7 +223,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
@@ -201,6 +233,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         history=history, gan_history=gan_history, pretrain_history=pretrain_history,
     )
     states = {"classifier": classifier.state_dict()}
+    if head is not None:
+        states["spectral_head"] = model.head.state_dict()
+        metadata["spectral_head"] = head
     if generator is not None:
         states["generator"] = generator.state_dict()
         metadata["generator"] = dict(name="ConditionalGenerator", noise_dim=generator.noise_dim,

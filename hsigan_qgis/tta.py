@@ -30,13 +30,21 @@ def turn_back(x, k):
 
 def dihedral_probabilities(model, x):
     """(N, classes, H-2r, W-2r) class probabilities of a normalised (N, bands, H, W) batch: the mean of
-    the softmax over the 8 orientations. model: in eval mode."""
+    the softmax over the 8 orientations. model: in eval mode. A network fused with a spectral kernel head
+    (models/spectral_kernel.FusedClassifier): the head sees each pixel alone, so its probabilities are the
+    same in every orientation and it runs once (the same mean, 7 passes of the head fewer)."""
     import torch
 
+    from .torch_modules import torch_module
+
+    fused = isinstance(model, torch_module("spectral_kernel").FusedClassifier)
+    head, net = (model.head, model.net) if fused else (None, model)
     total = None
     with torch.inference_mode():
         for k in range(DIHEDRAL):
-            p = turn_back(torch.softmax(model(turn(x, k).contiguous(memory_format=torch.channels_last)), 1), k)
+            p = turn_back(torch.softmax(net(turn(x, k).contiguous(memory_format=torch.channels_last)), 1), k)
             total = p if total is None else total.add_(p)
         total.div_(DIHEDRAL)
+        if head is not None:
+            total = (1 - model.weight) * total + model.weight * torch.softmax(head(x), 1)
     return total.clone()  # a normal tensor: callers may update it in place (inference tensors refuse that)

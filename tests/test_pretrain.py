@@ -69,7 +69,7 @@ def test_train_with_pretraining_is_recorded_and_deterministic(tmp_path):
         assert metadata["training"]["pretrain_steps"] == steps
         assert len(metadata["pretrain_history"]) == (2 if steps else 0)  # steps 1 and 6
         assert any(line.startswith("Pretraining the encoder") for line in log.lines) == bool(steps)
-        assert set(tensors) == {"classifier"}  # the reconstruction head is not saved
+        assert set(tensors) == {"classifier", "spectral_head"}  # the reconstruction head is not saved
         weights.append(tensors["classifier"])
     assert set(weights[0]) == set(weights[2])  # the same classifier as without pretraining
     assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())

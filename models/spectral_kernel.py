@@ -1,0 +1,57 @@
+"""Spectral kernel head: an RBF kernel classifier on the centre-pixel spectrum, fused with the network.
+
+Kernel ridge regression on one-hot targets (fitted in hsigan_qgis/kernel_head.py): the class scores of a
+pixel x are sum_i dual[i] * exp(-gamma * ||x - support[i]||^2) over the support spectra. Written with
+1x1 convolutions (||x||^2 - 2 x.s + ||s||^2), so like SpectralSpatialNet it runs on a PxP patch (output
+1x1) and densely on a tile (output (H-2r)x(W-2r), the border of `radius` pixels cropped to align with
+the network's output); tiled classify, Dask and ONNX export need nothing new.
+
+FusedClassifier averages the network's softmax with the head's (softmax of scores / temperature) and
+returns the log of that mixture: a softmax of it gives the mixture back, its argmax is the fused class.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+CHUNK = 128  # support spectra per pass over a tile
+
+
+class SpectralKernelHead(nn.Module):
+    def __init__(self, support, dual, gamma: float, temperature: float, radius: int):
+        super().__init__()
+        support = torch.as_tensor(support, dtype=torch.float32)
+        dual = torch.as_tensor(dual, dtype=torch.float32)
+        self.radius = radius
+        self.register_buffer("support", support)  # (n, bands) normalised spectra
+        self.register_buffer("dual", dual)  # (n, classes) dual coefficients
+        self.register_buffer("gamma", torch.tensor(float(gamma)))
+        self.register_buffer("temperature", torch.tensor(float(temperature)))
+
+    def forward(self, x):
+        """(N, classes, H-2r, W-2r) logits (kernel scores / temperature) of (N, bands, H, W)."""
+        r = self.radius
+        if r:
+            x = x[:, :, r:x.shape[2] - r, r:x.shape[3] - r]
+        norm = (x * x).sum(1, keepdim=True)
+        scores = None
+        for start in range(0, len(self.support), CHUNK):  # memory: CHUNK x the tile, not n x the tile
+            support, dual = self.support[start:start + CHUNK], self.dual[start:start + CHUNK]
+            square = norm - 2 * F.conv2d(x, support[:, :, None, None]) + (support * support).sum(1)[None, :, None, None]
+            part = F.conv2d(torch.exp(-self.gamma * square.clamp(min=0)), dual.t()[:, :, None, None])
+            scores = part if scores is None else scores + part
+        return scores / self.temperature
+
+
+class FusedClassifier(nn.Module):
+    """log((1 - weight) * softmax(net(x)) + weight * softmax(head(x))): a drop-in for the network."""
+
+    def __init__(self, net, head, weight: float):
+        super().__init__()
+        self.net, self.head = net, head
+        self.radius = net.radius
+        self.register_buffer("weight", torch.tensor(float(weight)))
+
+    def forward(self, x):
+        mixed = (1 - self.weight) * torch.softmax(self.net(x), 1) + self.weight * torch.softmax(self.head(x), 1)
+        return torch.log(mixed.clamp(min=1e-12))

@@ -1,0 +1,149 @@
+"""SPECTRAL_HEAD: the RBF kernel ridge head on the centre spectra (hsigan_qgis/kernel_head.py,
+models/spectral_kernel.py) fused with the network: its fit, its dense form, and a model with it trained,
+saved, loaded and classified, deterministic by seed."""
+import numpy as np
+import pytest
+
+from conftest import RASTER, TRAIN_LABELS
+from classify_helpers import Log, assert_same_labels, patch_labels, read, run
+
+
+def clusters(seed, n=30, bands=8):
+    """Three classes of noisy spectra around distinct means: (spectra (3n, bands), labels)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=2.0, size=(3, bands))
+    labels = np.repeat(np.arange(3), n)
+    return (means[labels] + rng.normal(scale=0.7, size=(3 * n, bands))).astype(np.float32), labels
+
+
+def test_kernel_head_fit_separates_classes_and_its_module_matches_numpy():
+    import torch
+    from hsigan_qgis.kernel_head import fit_kernel_head, head_module
+
+    x, y = clusters(0)
+    fitted = fit_kernel_head(x, y, 3, seed=0)
+    assert fitted["loo_error"] < 0.1 and fitted["support"].shape == (90, 8) and fitted["dual"].shape == (90, 3)
+    test, truth = clusters(0, n=40)[0][::-1].copy(), clusters(0, n=40)[1][::-1]  # the same means, new noise
+    head = head_module(fitted, radius=0)
+    with torch.no_grad():
+        scores = head(torch.from_numpy(test.T.copy())[None, :, :, None])[0, :, :, 0].T.numpy()
+    d2 = ((test[:, None, :] - fitted["support"][None]) ** 2).sum(2)
+    expected = np.exp(-fitted["gamma"] * d2) @ fitted["dual"] / fitted["temperature"]
+    np.testing.assert_allclose(scores, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())  # float32
+    assert (scores.argmax(1) == truth).mean() > 0.9
+
+
+def test_kernel_head_is_dense_and_aligned_with_the_network():
+    """On a tile the head's output is (H-2r) x (W-2r), pixel (i, j) being the centre pixel (i+r, j+r)'s
+    scores: what it gives on that pixel's patch."""
+    import torch
+    from hsigan_qgis.kernel_head import fit_kernel_head, head_module
+
+    x, y = clusters(1)
+    head = head_module(fit_kernel_head(x, y, 3, seed=0), radius=2)
+    tile = torch.from_numpy(np.random.default_rng(2).normal(size=(1, 8, 11, 13)).astype(np.float32))
+    with torch.no_grad():
+        dense = head(tile)
+        assert dense.shape == (1, 3, 7, 9)
+        for i, j in [(0, 0), (3, 5), (6, 8)]:
+            patch = tile[:, :, i:i + 5, j:j + 5]
+            np.testing.assert_allclose(dense[0, :, i, j].numpy(), head(patch)[0, :, 0, 0].numpy(), rtol=1e-5)
+
+
+def test_support_cap_is_class_stratified_and_seeded():
+    from hsigan_qgis.kernel_head import cap_support
+
+    labels = np.repeat([0, 1, 2], [3000, 900, 5])
+    kept = cap_support(labels, 1000, seed=3)
+    counts = np.bincount(labels[kept])
+    assert len(kept) <= 1000 and counts[2] >= 1 and counts[0] > counts[1] > counts[2]
+    assert np.array_equal(kept, cap_support(labels, 1000, seed=3))
+    assert not np.array_equal(kept, cap_support(labels, 1000, seed=4))
+    assert np.array_equal(cap_support(labels[:50], 1000, seed=3), np.arange(50))
+
+
+def train_tiny(tmp_path, name, **extra):
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train import train
+
+    path, log = str(tmp_path / name), Log()
+    train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                      samples_per_class=12, epochs=2, seed=1, device="cpu", **extra), log)
+    return path, log
+
+
+def test_model_with_spectral_head_trains_saves_loads_classifies_deterministically(tmp_path):
+    from hsigan_qgis import model_file
+
+    path, log = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.3, output_report=str(tmp_path / "a.html"))
+    metadata, tensors = model_file.load(path)
+    assert "fused with a spectral kernel head (weight 0.3, SPECTRAL_HEAD_WEIGHT" in (tmp_path / "a.html").read_text()
+    head = metadata["spectral_head"]
+    assert head["weight"] == 0.3 and metadata["training"]["spectral_head"] is True
+    assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
+    assert tensors["spectral_head"]["dual"].shape == (head["support"], len(metadata["class_ids"]))
+    assert any(line.startswith("Spectral kernel head:") for line in log.lines)
+    # the same seed gives the same network and the same head
+    again, _ = train_tiny(tmp_path, "b.hsigan", spectral_head_weight=0.3)
+    tensors2 = model_file.load(again)[1]
+    for module in ("classifier", "spectral_head"):
+        assert all(np.array_equal(a, tensors2[module][n]) for n, a in tensors[module].items()), module
+    # classify's tiled dense map is the fused model on every pixel's patch
+    want, margin = patch_labels(path, RASTER)
+    got = read(run(tmp_path, RASTER, path, "map.tif", tile_size=32)[0], 1)
+    assert_same_labels(got, want, margin)
+    # the head changes the map: off, the network alone (no head in the file) classifies otherwise
+    plain, _ = train_tiny(tmp_path, "c.hsigan", spectral_head=False)
+    metadata0, tensors0 = model_file.load(plain)
+    assert "spectral_head" not in metadata0 and "spectral_head" not in tensors0
+    assert all(np.array_equal(a, tensors0["classifier"][n]) for n, a in tensors["classifier"].items())
+    assert (patch_labels(plain, RASTER)[0] != want).any()
+
+
+def test_model_file_refuses_a_head_that_disagrees_with_its_metadata(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.errors import InputError
+
+    path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.5)
+    metadata, tensors = model_file.load(path)
+    for change in (dict(support=metadata["spectral_head"]["support"] + 1), dict(weight=2.0), dict(name="x")):
+        broken = str(tmp_path / "broken.hsigan")
+        model_file.save(broken, dict(metadata, spectral_head=dict(metadata["spectral_head"], **change)), tensors)
+        with pytest.raises(InputError, match="not an HSI-GAN model file"):
+            model_file.load(broken)
+
+
+def test_automatic_weight_is_the_better_of_two_on_validation_and_recorded(tmp_path):
+    """SPECTRAL_HEAD_WEIGHT 0 (the default): 0.3 or 0.7, whichever fused model has the higher validation OA
+    (that figure is the model's validation OA); the choice is logged and stored."""
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+
+    assert TrainConfig(output_model="m").spectral_head is True and TrainConfig(output_model="m").spectral_head_weight == 0
+    path, log = train_tiny(tmp_path, "auto.hsigan")
+    metadata = model_file.load(path, with_tensors=False)[0]
+    head = metadata["spectral_head"]
+    assert head["weight_chosen"].startswith("automatic, validation OA 0.3: ")
+    scores = {float(part.split(": ")[0]): float(part.split(": ")[1][:-1])
+              for part in head["weight_chosen"].split("validation OA ")[1].split(", ")}
+    assert set(scores) == {0.3, 0.7} and head["weight"] == max(scores, key=lambda w: (scores[w], -w))
+    assert abs(metadata["validation"]["oa"] - scores[head["weight"]]) < 0.01
+    assert any("fused with weight" in line and "automatic" in line for line in log.lines)
+
+
+def test_tta_of_a_fused_model_is_the_mean_over_turned_patches(tmp_path):
+    """TTA runs the kernel head once (it is the same in every orientation): the result still equals the
+    fused model's softmax averaged over the 8 flips/rotations of every pixel's patch."""
+    import torch
+    from hsigan_qgis import model_file
+    from hsigan_qgis.predict import load_classifier
+    from hsigan_qgis.tta import dihedral_probabilities, turn, turn_back
+
+    path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.5)
+    metadata, tensors = model_file.load(path)
+    model = load_classifier(metadata, tensors, torch.device("cpu"))
+    assert type(model).__name__ == "FusedClassifier"
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(1, metadata["bands"], 15, 17)).astype(np.float32))
+    with torch.no_grad():
+        want = sum(turn_back(torch.softmax(model(turn(x, k)), 1), k) for k in range(8)) / 8
+    np.testing.assert_allclose(dihedral_probabilities(model, x).numpy(), want.numpy(), atol=1e-4)  # float32
