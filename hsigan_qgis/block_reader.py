@@ -71,14 +71,18 @@ def plan(height, width, block, bands, tile_size=0, device_type="cpu"):
     return Plan(rows, cols, cols)
 
 
-IN_FLIGHT_BYTES = {"cpu": 512 << 20, "cuda": 4 << 30}  # all chunks read ahead together, at most
+IN_FLIGHT_BYTES = {"cpu": 512 << 20, "cuda": 4 << 30}  # all chunks read ahead together, at most (host / GPU memory)
 
 
-def in_flight(plan_, bands, threads, device_type="cpu"):
+def in_flight(plan_, bands, threads, device_type="cpu", free_bytes=None):
     """Chunks read ahead: one per reading thread and one more, as far as IN_FLIGHT_BYTES allows (two at
-    least)."""
+    least). free_bytes: the GPU's free memory, a quarter of which the chunks may take (on a GPU they are
+    held in its memory, and a laptop's 4 GB card has no 4 GiB to spare)."""
     chunk = plan_.strip_rows * plan_.chunk_cols * bands * 4
-    return max(2, min(threads + 1, IN_FLIGHT_BYTES.get(device_type, IN_FLIGHT_BYTES["cpu"]) // max(chunk, 1)))
+    budget = IN_FLIGHT_BYTES.get(device_type, IN_FLIGHT_BYTES["cpu"])
+    if free_bytes is not None:
+        budget = min(budget, free_bytes // 4)
+    return max(2, min(threads + 1, budget // max(chunk, 1)))
 
 
 def chunks(height, width, plan_):

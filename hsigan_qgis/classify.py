@@ -21,9 +21,9 @@ not judged and are set to 0 after normalisation, as in training.
 
 Resources: reading threads (read_threads()) read, normalise and queue the next chunks while the current
 tiles are computed; memory is at most block_reader.in_flight() chunks (each at most CHUNK_BYTES; together
-at most IN_FLIGHT_BYTES, 512 MiB on CPU, 4 GiB on CUDA) plus 2r full-width rows of carried halo plus
-GDAL's block cache, which is capped (CACHE_BYTES) while classify runs, so it is bounded by tile size, not
-by raster size. One more thread computes each batch (on CUDA BATCH_SIZE tiles per forward pass, float32,
+at most IN_FLIGHT_BYTES, 512 MiB on CPU, on CUDA 4 GiB or a quarter of the GPU's free memory) plus 2r
+full-width rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify
+runs, so it is bounded by tile size, not by raster size. One more thread computes each batch (on CUDA BATCH_SIZE tiles per forward pass, float32,
 see dense_logits) and writes its results while this thread carries the halo of the next chunks. On CUDA
 each reading thread copies its chunks to the GPU itself and the halo is carried there, so no copy waits
 on this thread; the chunks are read into ordinary, pageable memory: page-locking them cost more than it
@@ -252,7 +252,8 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
         try:
             for item in [] if cfg.dask else block_reader.read_tiles(
                     cfg.input, dataset.height, dataset.width, plan, radius, norm, stats, threads,
-                    block_reader.in_flight(plan, dataset.count, threads, device.type),
+                    block_reader.in_flight(plan, dataset.count, threads, device.type,
+                                           torch.cuda.mem_get_info(device)[0] if cuda else None),
                     gdal_threads=decode_threads if cuda else None, device=device if cuda else None):
                 feedback.check_cancel()
                 if not done and not pending and not computing:

@@ -143,6 +143,11 @@ def test_automatic_tile_plan_follows_blocks_and_device():
     assert block_reader.plan(4096, 4096, (256, 256), 200, 100, "cpu") == block_reader.Plan(100, 100, 100)
     wide = block_reader.plan(4096, 100000, (1, 100000), 200, 0, "cpu")  # memory stays bounded
     assert wide.strip_rows * wide.chunk_cols * 200 * 4 <= block_reader.CHUNK_BYTES["cpu"]
+    strips = block_reader.plan(4096, 4096, (1, 4096), 200, 0, "cuda")  # chunks are held in GPU memory
+    chunk = strips.strip_rows * strips.chunk_cols * 200 * 4
+    assert block_reader.in_flight(strips, 200, 16, "cuda") * chunk <= block_reader.IN_FLIGHT_BYTES["cuda"]
+    on_small_card = block_reader.in_flight(strips, 200, 16, "cuda", free_bytes=4 << 30)  # a quarter of it
+    assert on_small_card < block_reader.in_flight(strips, 200, 16, "cuda") and on_small_card * chunk <= 1 << 30
 
 
 def test_read_threads_rule(monkeypatch):
