@@ -467,6 +467,14 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
         net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
         kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
     seconds = time.process_time() - started
+    if job.get("probs"):  # the two softmaxes at the validation and test pixels, to study weight rules offline
+        os.makedirs(job["probs"], exist_ok=True)
+        at = lambda p, r, c: p[:, r, c].t().cpu().numpy().astype(np.float32)  # noqa: E731
+        np.savez_compressed(os.path.join(job["probs"], f"{name}_{size}_{seed}.npz"), ids=ids,
+                            net_val=at(net, validation.rows, validation.cols),
+                            kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
+                            net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
+                            seconds=seconds)
     scored = {}
     for w in KR_WEIGHTS:
         predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
@@ -498,7 +506,7 @@ def run(args):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     jobs = [dict(scene=s, size=z, seed=seed, methods=args.methods, data=args.data, device=args.device,
-                 threads=args.threads, quick=args.quick)
+                 threads=args.threads, quick=args.quick, probs=args.probs)
             for z in args.sizes for s in args.scenes for seed in args.seeds]
     # seed by seed (a run cut short still has whole seeds), the longest jobs first within a seed
     jobs.sort(key=lambda j: (j["seed"], j["size"] != "all", j["scene"] != "salinas_a"))
@@ -621,6 +629,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline")
+    parser.add_argument("--probs", help="choosekr: save the net's and the head's probabilities at the validation "
+                        "and test pixels here (bench/head_weight.py studies weight rules on them)")
     parser.add_argument("--json", nargs="+", default=[os.path.join(HERE, "scenes.json")])
     parser.add_argument("--md", default=os.path.join(HERE, "RESULTS.md"))
     args = parser.parse_args(argv)
