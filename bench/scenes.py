@@ -42,14 +42,18 @@ fixed and scored whole. Methods:
                  engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
   choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
                  'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
-                 'svm-engine-draw': the SVM on that draw's training pixels.
+                 'choosekr-m5': the engine's rule since round 4 (0.7 only when its validation OA beats 0.3's
+                 by 5 points; train.automatic_head_weight), 'svm-engine-draw': the SVM on that draw's training
+                 pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
+                 bench/head_weight.py (weight rules studied offline).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
   The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
-  on the validation blocks ('choosekr-2' on the engine draw; on the benchmark draw, which has no validation,
-  its fixed-weight form none:1000+kr30); classify's TTA is off by default (the '+tta' rows).
+  on the validation blocks ('choosekr-m5' on the engine draw since round 4, 'choosekr-2' in round 3; on the
+  benchmark draw, which has no validation, its fixed-weight form none:1000+kr30); classify's TTA is off by
+  default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
@@ -488,9 +492,15 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
                 train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
     print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
-    for group, candidates in [(f"valkr-{w:g}", [w]) for w in KR_WEIGHTS] + \
-            [("choosekr-" + g, c) for g, c in KR_CHOICES.items()]:
-        best = max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+    from hsigan_qgis.train import automatic_head_weight
+
+    def best_of(candidates):
+        return lambda: max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+    groups = [(f"valkr-{w:g}", best_of([w])) for w in KR_WEIGHTS] + \
+        [("choosekr-" + g, best_of(c)) for g, c in KR_CHOICES.items()] + \
+        [("choosekr-m5", lambda: automatic_head_weight({w: scored[w][0] for w in (0.3, 0.7)}))]
+    for group, choice in groups:
+        best = choice()
         val_oa, scores = scored[best]
         r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
                  seconds=round(seconds, 2), train_pixels=int(len(pixels)), validation_pixels=int(len(validation)),
