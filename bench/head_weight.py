@@ -17,7 +17,16 @@ side without training anything again:
   loglin-W     log-linear fusion, p ~ net^(1-W) * head^W, fixed W; loglin-nll: W by validation log-loss
 
 Usage:
-  python bench/head_weight.py DIR [DIR ...] [--json OUT.json] [--md OUT.md] [--rules ...]
+  python bench/head_weight.py DIR [DIR ...] [--json OUT.json] [--md OUT.md] [--rules ...] [--runs SCENES.json]
+The round 4 tables (bench/RESULTS-round4*.md):
+  python bench/scenes.py run --methods choosekr --sizes 15 50 --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json bench/scenes-round4-decide.json --probs .devdata/probs-decide
+  python bench/head_weight.py .devdata/probs-decide --json bench/head-weight-decide.json \
+      --md bench/RESULTS-round4-decide.md
+  python bench/scenes.py run --methods svm choosekr --sizes 15 50 all --seeds 200 201 202 \
+      --json bench/scenes-round4-final.json --probs .devdata/probs-final
+  python bench/head_weight.py .devdata/probs-final --runs bench/scenes-round4-final.json \
+      --rules fixed-0 fixed-0.3 oa-2 oa-2-m5 --json bench/head-weight-final.json --md bench/RESULTS-round4.md
 """
 import argparse
 import glob
@@ -115,9 +124,11 @@ def summarise(rows):
     for z in sizes:
         seeds = sorted({r["seed"] for r in rows if r["size"] == z})
         lines += ["", f"**{z} px/class, seeds {seeds[0]}-{seeds[-1]} ({len(seeds)})**, OA %, mean of seeds; "
-                  "'vs none': minus the network alone (fixed-0); worst seed: the largest single-seed loss.", "",
-                  "| rule | " + " | ".join(scenes) + " | mean | vs none: mean | worst scene | worst seed | mean weight |",
-                  "|---|" + "---|" * (len(scenes) + 5)]
+                  "'vs none': minus the network alone (fixed-0); worst seed: the largest single-seed loss; "
+                  "s (IP): median seconds on Indian Pines (rules: CPU s of network + head fit + dense passes; "
+                  "svm rows: wall s of the SVM).", "",
+                  "| rule | " + " | ".join(scenes) + " | mean | vs none: mean | worst scene | worst seed | mean weight | s (IP) |",
+                  "|---|" + "---|" * (len(scenes) + 6)]
         for n in names:
             if not all((s, z, n, seed) in by for s in scenes for seed in seeds):
                 continue
@@ -125,9 +136,10 @@ def summarise(rows):
             delta = {s: per[s] - np.mean([by[(s, z, "fixed-0", k)]["oa"] for k in seeds]) for s in scenes}
             seed_loss = min(by[(s, z, n, k)]["oa"] - by[(s, z, "fixed-0", k)]["oa"] for s in scenes for k in seeds)
             weight = np.mean([by[(s, z, n, k)]["weight"] for s in scenes for k in seeds])
+            secs = [by[(s, z, n, k)]["seconds"] for s in scenes[:1] for k in seeds]
             lines.append(f"| {n} | " + " | ".join(f"{per[s]:.2f}" for s in scenes) +
                          f" | {np.mean(list(per.values())):.2f} | {np.mean(list(delta.values())):+.2f} | "
-                         f"{min(delta.values()):+.2f} | {seed_loss:+.1f} | {weight:.2f} |")
+                         f"{min(delta.values()):+.2f} | {seed_loss:+.1f} | {weight:.2f} | {np.median(secs):.1f} |")
     return "\n".join(lines)
 
 
@@ -135,10 +147,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+")
     parser.add_argument("--rules", nargs="+")
+    parser.add_argument("--runs", nargs="+", default=[], help="bench/scenes.py JSON files whose svm, "
+                        "svm-engine-draw and choosekr-* rows join the table (same scenes, sizes, seeds)")
     parser.add_argument("--json")
     parser.add_argument("--md")
     args = parser.parse_args(argv)
     rows = evaluate(args.dirs, args.rules)
+    keys = {(r["scene"], r["size"], r["seed"]) for r in rows}
+    for path in args.runs:
+        rows += [dict(scene=r["scene"], size=r["size"], seed=r["seed"], rule=r["method"], weight=r.get("chosen", 0),
+                      oa=round(r["oa"], 2), seconds=r["seconds"])
+                 for r in json.load(open(path))["runs"]
+                 if (r["scene"], r["size"], r["seed"]) in keys and (r["method"].startswith("svm") or
+                                                                    r["method"].startswith("choosekr"))]
     text = summarise(rows)
     print(text)
     if args.json:
