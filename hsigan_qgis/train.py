@@ -114,7 +114,7 @@ def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, f
             scores = {w: overall_accuracy(fused(classifier, fitted, w), block, val_px, radius) for w in HEAD_WEIGHTS}
             weight = automatic_head_weight(scores)
             why = "automatic, validation OA " + ", ".join(f"{w:g}: {v:.2f}%" for w, v in scores.items()) + \
-                f" ({HEAD_WEIGHTS[1]:g} only with a {HEAD_MARGIN:g}-point lead)"
+                f"; {HEAD_WEIGHTS[1]:g} only with a {HEAD_MARGIN:g}-point lead"
     alone = overall_accuracy(classifier, block, val_px, radius)
     head = dict(name="SpectralKernelHead", weight=weight, weight_chosen=why, support=int(len(fitted["support"])),
                 gamma=fitted["gamma"], ridge=fitted["ridge"], temperature=fitted["temperature"],

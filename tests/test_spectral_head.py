@@ -137,9 +137,9 @@ def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
     metadata = model_file.load(path, with_tensors=False)[0]
     head = metadata["spectral_head"]
     assert head["weight_chosen"].startswith("automatic, validation OA 0.3: ")
-    assert head["weight_chosen"].endswith("(0.7 only with a 5-point lead)")
-    scores = {float(part.split(": ")[0]): float(part.split(": ")[1].split("%")[0])
-              for part in head["weight_chosen"].split("validation OA ")[1].split(" (")[0].split(", ")}
+    assert head["weight_chosen"].endswith("%; 0.7 only with a 5-point lead")
+    scores = {float(part.split(": ")[0]): float(part.split(": ")[1][:-1])
+              for part in head["weight_chosen"].split("validation OA ")[1].split("; ")[0].split(", ")}
     assert set(scores) == {0.3, 0.7} and head["weight"] == automatic_head_weight(scores)
     assert abs(metadata["validation"]["oa"] - scores[head["weight"]]) < 0.01
     assert any("fused with weight" in line and "automatic" in line for line in log.lines)
