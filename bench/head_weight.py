@@ -26,7 +26,10 @@ The round 4 tables (bench/RESULTS-round4*.md):
   python bench/scenes.py run --methods svm choosekr --sizes 15 50 all --seeds 200 201 202 \
       --json bench/scenes-round4-final.json --probs .devdata/probs-final
   python bench/head_weight.py .devdata/probs-final --runs bench/scenes-round4-final.json \
-      --rules fixed-0 fixed-0.3 oa-2 oa-2-m5 --json bench/head-weight-final.json --md bench/RESULTS-round4.md
+      --rules fixed-0 fixed-0.3 fixed-0.5 fixed-0.7 fixed-1 oa-2 oa-2-m5 nll-grid nll-grid-s0.5 loglin-nll \
+      --json bench/head-weight-final.json --md bench/RESULTS-round4.md
+  (seeds 100-102, seen: the same with --methods choosekr --sizes 15 50, scenes-round4-seen.json,
+   .devdata/probs-seen, head-weight-seen.json, RESULTS-round4-seen.md)
 """
 import argparse
 import glob
@@ -167,7 +170,10 @@ def main(argv=None):
             json.dump(dict(rows=rows), f, indent=1)
     if args.md:
         with open(args.md, "w") as f:
-            f.write(text + "\n")
+            f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
+                    "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
+                    "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
+                    "Round 4.\n" + text + "\n")
 
 
 if __name__ == "__main__":
