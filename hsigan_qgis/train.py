@@ -92,7 +92,7 @@ HEAD_MARGIN = 5.0  # validation OA points; a bare 'higher' lost 1.8 OA on Indian
 def automatic_head_weight(scores):
     """SPECTRAL_HEAD_WEIGHT 0: the head's weight from the validation OA (%) of each of HEAD_WEIGHTS. 0.3 unless
     0.7 beats it by HEAD_MARGIN points: at 15 px/class the validation blocks favoured 0.7 by up to 4.8 points
-    on draws where it cost the test side 2-6 OA (round 4, seeds 0-9)."""
+    on draws where it cost the test side 1.6-8 OA (round 4, seeds 0-9)."""
     low, high = HEAD_WEIGHTS
     return high if scores[high] - scores[low] >= HEAD_MARGIN else low
 
