@@ -42,14 +42,18 @@ fixed and scored whole. Methods:
                  engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
   choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
                  'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
-                 'svm-engine-draw': the SVM on that draw's training pixels.
+                 'choosekr-m5': the engine's rule since round 4 (0.7 only when its validation OA beats 0.3's
+                 by 5 points; train.automatic_head_weight), 'svm-engine-draw': the SVM on that draw's training
+                 pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
+                 bench/head_weight.py (weight rules studied offline).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
   The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
-  on the validation blocks ('choosekr-2' on the engine draw; on the benchmark draw, which has no validation,
-  its fixed-weight form none:1000+kr30); classify's TTA is off by default (the '+tta' rows).
+  on the validation blocks ('choosekr-m5' on the engine draw since round 4, 'choosekr-2' in round 3; on the
+  benchmark draw, which has no validation, its fixed-weight form none:1000+kr30); classify's TTA is off by
+  default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
@@ -467,6 +471,14 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
         net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
         kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
     seconds = time.process_time() - started
+    if job.get("probs"):  # the two softmaxes at the validation and test pixels, to study weight rules offline
+        os.makedirs(job["probs"], exist_ok=True)
+        at = lambda p, r, c: p[:, r, c].t().cpu().numpy().astype(np.float32)  # noqa: E731
+        np.savez_compressed(os.path.join(job["probs"], f"{name}_{size}_{seed}.npz"), ids=ids,
+                            net_val=at(net, validation.rows, validation.cols),
+                            kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
+                            net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
+                            seconds=seconds)
     scored = {}
     for w in KR_WEIGHTS:
         predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
@@ -480,9 +492,15 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
                 train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
     print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
-    for group, candidates in [(f"valkr-{w:g}", [w]) for w in KR_WEIGHTS] + \
-            [("choosekr-" + g, c) for g, c in KR_CHOICES.items()]:
-        best = max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+    from hsigan_qgis.train import automatic_head_weight
+
+    def best_of(candidates):
+        return lambda: max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+    groups = [(f"valkr-{w:g}", best_of([w])) for w in KR_WEIGHTS] + \
+        [("choosekr-" + g, best_of(c)) for g, c in KR_CHOICES.items()] + \
+        [("choosekr-m5", lambda: automatic_head_weight({w: scored[w][0] for w in (0.3, 0.7)}))]
+    for group, choice in groups:
+        best = choice()
         val_oa, scores = scored[best]
         r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
                  seconds=round(seconds, 2), train_pixels=int(len(pixels)), validation_pixels=int(len(validation)),
@@ -498,7 +516,7 @@ def run(args):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     jobs = [dict(scene=s, size=z, seed=seed, methods=args.methods, data=args.data, device=args.device,
-                 threads=args.threads, quick=args.quick)
+                 threads=args.threads, quick=args.quick, probs=args.probs)
             for z in args.sizes for s in args.scenes for seed in args.seeds]
     # seed by seed (a run cut short still has whole seeds), the longest jobs first within a seed
     jobs.sort(key=lambda j: (j["seed"], j["size"] != "all", j["scene"] != "salinas_a"))
@@ -621,6 +639,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline")
+    parser.add_argument("--probs", help="choosekr: save the net's and the head's probabilities at the validation "
+                        "and test pixels here (bench/head_weight.py studies weight rules on them)")
     parser.add_argument("--json", nargs="+", default=[os.path.join(HERE, "scenes.json")])
     parser.add_argument("--md", default=os.path.join(HERE, "RESULTS.md"))
     args = parser.parse_args(argv)
