@@ -5,7 +5,7 @@ so a file from a stranger can fail to load but cannot run code. Layout (format 1
   metadata.json            format, versions, bands, wavelengths, classes, normalisation, architecture,
                            training parameters and metrics
   tensors/<module>/<name>.npy   e.g. tensors/classifier/head.weight.npy; modules: classifier, generator
-                           (wgan), spectral_head (SPECTRAL_HEAD > 0: support spectra, dual coefficients)
+                           (wgan), spectral_head (SPECTRAL_HEAD on: support spectra, dual coefficients)
 """
 import contextlib
 import io

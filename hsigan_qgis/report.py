@@ -195,7 +195,7 @@ def write_assessment_report(path, result):
 
 
 def _head_note(head):
-    """'; fused with a spectral kernel head ...' of a model with SPECTRAL_HEAD > 0, else ''."""
+    """'; fused with a spectral kernel head ...' of a model with SPECTRAL_HEAD on, else ''."""
     if not head:
         return ""
     alone = head.get("network_validation_oa")
