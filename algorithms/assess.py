@@ -1,7 +1,5 @@
 """hsigan:assess"""
-from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterField,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
-                       QgsProcessingParameterVectorLayer)
+from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterFileDestination
 
 from .base import HsiGanAlgorithm
 from .labels_style import refuse_feature_id
@@ -18,11 +16,7 @@ class AssessAlgorithm(HsiGanAlgorithm):
             "numbers OA (%), AA (%), KAPPA and PIXELS for the modeler.")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_field(QgsProcessingParameterRasterLayer, "input")
-        self.add_field(QgsProcessingParameterVectorLayer, "reference",
-                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint])
-        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="REFERENCE",
-                       type=QgsProcessingParameterField.Any)
+        self.add_raster_and_labels("reference")
         self.add_options()
         self.add_field(QgsProcessingParameterFileDestination, "output_report", "HTML (*.html)", optional=True)
         for name, label in (("OA", "Overall accuracy (%)"), ("AA", "Average accuracy (%)"), ("KAPPA", "Kappa"),

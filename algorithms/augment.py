@@ -1,7 +1,5 @@
 """hsigan:augment"""
-from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterField,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
-                       QgsProcessingParameterVectorLayer)
+from qgis.core import QgsProcessingOutputNumber, QgsProcessingParameterFileDestination
 
 from .base import HsiGanAlgorithm
 from .labels_style import categorized_colours, refuse_feature_id
@@ -21,11 +19,7 @@ class AugmentAlgorithm(HsiGanAlgorithm):
             "SPECTRAL_ANGLE (degrees) and SEPARABILITY (%).")
 
     def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_field(QgsProcessingParameterRasterLayer, "input")
-        self.add_field(QgsProcessingParameterVectorLayer, "labels",
-                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint])
-        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="LABELS",
-                       type=QgsProcessingParameterField.Any)
+        self.add_raster_and_labels("labels")
         self.add_options()
         self.add_field(QgsProcessingParameterFileDestination, "output", "HSI-GAN samples (*.hsamples)")
         self.add_field(QgsProcessingParameterFileDestination, "output_report", "HTML (*.html)", optional=True,

@@ -5,9 +5,10 @@ import logging
 import os
 import traceback
 
-from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingParameterBoolean,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
-                       QgsProcessingParameterNumber)
+from qgis.core import (QgsProcessing, QgsProcessingAlgorithm, QgsProcessingException,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterField, QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterVectorLayer)
 
 from ..hsigan_qgis.config import parameter as config_parameter, parameters as parameters_of
 from ..hsigan_qgis.errors import Cancelled, InputError, translate
@@ -106,6 +107,15 @@ class HsiGanAlgorithm(QgsProcessingAlgorithm):
         """A layer, file or destination parameter named, labelled and explained by the config field."""
         p = self.spec(field)
         self.add(parameter_class(p.qgis_name, p.label, *args, **kwargs), p.help, p.advanced)
+
+    def add_raster_and_labels(self, layer, optional=False):
+        """INPUT (the raster), the polygon or point layer of config field `layer` (labels or reference) and
+        its CLASS_FIELD: the first three parameters of train, augment and assess."""
+        self.add_field(QgsProcessingParameterRasterLayer, "input", optional=optional)
+        self.add_field(QgsProcessingParameterVectorLayer, layer,
+                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=optional)
+        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName=self.spec(layer).qgis_name,
+                       type=QgsProcessingParameterField.Any, optional=optional)
 
     def add_options(self, skip=()):
         """A number, boolean or choice parameter for every such field of the config (but those in `skip`), in

@@ -1,7 +1,7 @@
 """hsigan:train (raster + labels) and hsigan:train_samples (a sample file from hsigan:augment)."""
-from qgis.core import (QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber, QgsProperty, QgsProcessingParameterField, QgsProcessingParameterFile,
-                       QgsProcessingParameterFileDestination, QgsProcessingParameterRasterLayer,
-                       QgsProcessingParameterVectorLayer, QgsProcessing)
+from qgis.core import (QgsProcessing, QgsProcessingOutputLayerDefinition, QgsProcessingOutputNumber, QgsProperty,
+                       QgsProcessingParameterField, QgsProcessingParameterFile,
+                       QgsProcessingParameterFileDestination)
 
 from .base import HsiGanAlgorithm
 from ..hsigan_qgis.errors import InputError
@@ -62,12 +62,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
         # project's layers. Without the desktop (qgis_process, scripts) they stay optional: qgis_process
         # refuses a call that lacks a mandatory parameter before the algorithm sees it, and SAMPLES alone
         # (the sample-file path before hsigan:train_samples) must keep working there.
-        optional = not desktop()
-        self.add_field(QgsProcessingParameterRasterLayer, "input", optional=optional)
-        self.add_field(QgsProcessingParameterVectorLayer, "labels",
-                       [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint], optional=optional)
-        self.add_field(QgsProcessingParameterField, "class_field", parentLayerParameterName="LABELS",
-                       type=QgsProcessingParameterField.Any, optional=optional)
+        self.add_raster_and_labels("labels", optional=not desktop())
         self.add(QgsProcessingParameterField("CLASS_NAME_FIELD", "Class name field (integer class fields)",
                                              parentLayerParameterName="LABELS",
                                              type=QgsProcessingParameterField.String, optional=True),
