@@ -25,7 +25,7 @@ def one(case):
     from hsigan_qgis.config import ClassifyConfig
     dev = case["device"]
     lock = threading.Lock()
-    acc = dict(wait=0.0, decode=0.0, compute=0.0, write=0.0, finish=0.0, chunks=0)
+    acc = dict(wait=0.0, decode=0.0, compute=0.0, write=0.0, finish=0.0)
     spans = []
     t0 = [0.0]
 
@@ -64,7 +64,7 @@ def one(case):
     # warm-up: CUDA context, cuDNN, a small raster
     C.classify(ClassifyConfig(input=case["warm"], model=case["model"], output=case["out"] + ".warm.tif", device=dev))
     for k in acc:
-        acc[k] = 0.0 if k != "chunks" else 0
+        acc[k] = 0.0
     spans.clear()
     kw = dict(case.get("cfg", {}))
     tuning = dict(case.get("tuning", {}))
@@ -107,14 +107,6 @@ def pinned_alloc_speed():
     return out
 
 
-def load_bench():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("bench_inference", os.path.join(ROOT, "bench", "inference.py"))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
-
-
 CASES = {  # name: (cfg, tuning)
     "default": ({}, {}),
     "default_again": ({}, {}),
@@ -128,7 +120,8 @@ BSQ_CASES = ("default", "default_again", "threads32")
 
 def main_all(size, outjson, device, cases=None):
     import tempfile
-    b = load_bench()
+    from cuda import bench_inference  # bench/inference.py's synthetic raster and random model
+    b = bench_inference()
     work = tempfile.mkdtemp(prefix="diag_")
     model = os.path.join(work, "random.hsigan")
     b.save_model(b.make_net(), model)
