@@ -19,7 +19,6 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 
 def one(case):
-    import numpy as np
     import torch
     from hsigan_qgis import classify as C, block_reader as B, raster_writer as W
     from hsigan_qgis.config import ClassifyConfig
@@ -98,7 +97,6 @@ def pinned_alloc_speed():
         s = time.perf_counter()
         arrs = [np.ones(n, dtype=np.float32) for _ in range(8)]
         out[f"numpy_touch_{mb}MB_x8_s"] = round(time.perf_counter() - s, 3)
-        x = arrs[0]
         s = time.perf_counter()
         for a in arrs:
             torch.from_numpy(a).to("cuda")
