@@ -110,7 +110,7 @@ BAD_VALUES = [  # (job, field, value); each out of the field's bounds, even wher
     ("train", "patch_size", 8), ("train", "patch_size", 33), ("train", "epochs", 0), ("train", "epochs", 10001),
     ("train", "learning_rate", 0.0), ("train", "learning_rate", 2.0), ("train", "synthetic_ratio", 21.0),
     ("train", "seed", -1), ("train", "block_size", 1), ("train", "samples_per_class", -5),
-    ("train", "gan_steps", -1),
+    ("train", "gan_steps", -1), ("train", "spectral_head_weight", 0.01), ("train", "spectral_head_weight", 1.5),
     ("augment", "count_per_class", 0), ("augment", "count_per_class", 100001), ("augment", "patch_size", 4),
     ("augment", "gan_steps", 0), ("augment", "seed", -3),
     ("classify", "tile_size", 10000), ("classify", "tile_size", 8), ("classify", "batch_size", 0),
