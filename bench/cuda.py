@@ -21,6 +21,9 @@ What it does, in this order, writing OUT.json after every section (so a run cut 
      reading seconds, label agreement.
   5. (issue 15; `--sections layouts`) classify() at the defaults against a read-only pass of the same
      file, for tiled DEFLATE and uncompressed GeoTIFF and ENVI BSQ: seconds and their ratio.
+  6. (`--sections normalise`) chunks judged and normalised on the GPU (device_normalise) against the
+     CPU's read_window + Normalisation.apply, for float32 with NaN, int16 with a nodata value and
+     scale/offset, uint16 above 32767: bit-equal bands and validity? the same classify() map?
 """
 import argparse
 import hashlib
@@ -276,20 +279,80 @@ def layouts(size, work, repeats=2):
         return time.perf_counter() - started, result
 
     def once(path, out):
-        """The defaults, then variants (their maps must be the same): 8 reading threads, GDAL's default
-        decoding, TILE_SIZE 512 (the automatic size on CUDA before run 7)."""
+        """The defaults, then variants (their maps must be the same): chunks normalised on the CPU (run 8's
+        path, before device_normalise), GDAL's default decoding."""
         seconds, result = timed_classify(path, out)
         row = dict(seconds=seconds, read_seconds_summed=result.read_seconds, read_threads=result.read_threads)
         labels = read(out, 1)
-        for name, kw in (("threads_8", dict(tuning=dict(read_threads=8))),
-                         ("gdal_default_decode", dict(tuning=dict(decode_threads=None))),
-                         ("tile_512", dict(tile_size=512))):
+        for name, kw in (("cpu_normalise", dict(tuning=dict(normalise_on_device=False))),
+                         ("gdal_default_decode", dict(tuning=dict(decode_threads=None)))):
             row[name + "_seconds"], _ = timed_classify(path, out + ".variant.tif", **kw)
             row[name + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
         print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
         return row
 
     return b.layouts(size, work, model, once, threads=os.cpu_count(), repeats=repeats)
+
+
+def stored_kinds(size=300, bands=40):
+    """{name: (data, nodata, (scales, offsets) or None)}: the stored types device_normalise takes."""
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(bands, size, size)).astype(np.float32)
+    holes = np.zeros((size, size), dtype=bool)
+    holes[10:40, 50:90], holes[:, -3:] = True, True
+    floats = base.copy()
+    floats[:, holes] = np.nan
+    int16 = np.round(base * 3000).astype(np.int16)
+    int16[:, holes] = -9999
+    uint16 = np.round(base * 3000 + 40000).astype(np.uint16)
+    uint16[:, holes] = 65535
+    scaling = ([0.001 * (1 + b % 3) for b in range(bands)], [0.1 * (b % 5) for b in range(bands)])
+    return {"float32, NaN": (floats, float("nan"), None), "int16, nodata, scale/offset": (int16, -9999, scaling),
+            "uint16 above 32767, nodata": (uint16, 65535, None)}
+
+
+def normalise_check(work):
+    """Section 6: read_tiles on the GPU (stored values, normalised there) against the CPU path, bit for bit,
+    and classify() with normalise_on_device True and False: the same map."""
+    import rasterio
+    import torch
+    from rasterio.transform import from_origin
+
+    from hsigan_qgis import block_reader
+    from hsigan_qgis.device_normalise import DeviceNormalisation
+    from hsigan_qgis.sampling import Normalisation
+    b = bench_inference()
+    out = {}
+    for name, (data, nodata, scaling) in stored_kinds(bands=b.BANDS).items():
+        path = os.path.join(work, "kind.tif")
+        with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1], count=len(data),
+                           dtype=data.dtype, nodata=nodata, crs="EPSG:32610", transform=from_origin(0, 0, 1, 1),
+                           tiled=True, blockxsize=128, blockysize=128, photometric="minisblack") as dst:
+            dst.write(data)
+            if scaling:
+                dst.scales, dst.offsets = scaling
+        finite = np.where(np.isfinite(data.astype(np.float32)), data.astype(np.float32), np.nan)
+        norm = Normalisation(np.nanmean(finite, axis=(1, 2)), np.nanstd(finite, axis=(1, 2)) + 0.5, [3])
+        plan = block_reader.Plan(128, 128, 128)
+        with rasterio.open(path) as dataset:
+            used = DeviceNormalisation.for_raster(dataset, norm, torch.device(GPU)) is not None
+        cpu = list(block_reader.read_tiles(path, data.shape[1], data.shape[2], plan, 3, norm, {}, threads=4))
+        gpu = list(block_reader.read_tiles(path, data.shape[1], data.shape[2], plan, 3, norm, {}, threads=4,
+                                           device=torch.device(GPU)))
+        equal = len(cpu) == len(gpu) and all(
+            w1 == w2 and np.array_equal(x1, x2.cpu().numpy()) and np.array_equal(v1, v2.cpu().numpy())
+            for (w1, x1, v1), (w2, x2, v2) in zip(cpu, gpu))
+        model = os.path.join(work, "random.hsigan")
+        b.save_model(b.make_net(), model)
+        maps = []
+        for on_device in (True, False):
+            target = os.path.join(work, f"kind_map_{on_device}.tif")
+            classify_to(path, model, target, GPU, tuning=dict(normalise_on_device=on_device))
+            maps.append(read(target, 1))
+        out[name] = dict(normalised_on_device=used, tiles=len(cpu), bands_and_validity_bit_equal=bool(equal),
+                         same_map=bool((maps[0] == maps[1]).all()), nodata_pixels=int((maps[0] == 0).sum()))
+        print(f"  {name}: {json.dumps(out[name])}", flush=True)
+    return out
 
 
 def environment():
@@ -327,7 +390,8 @@ def main():
                     training=lambda: check_training(args.inputs, work),
                     throughput=lambda: throughput(["cuda", "cpu"]),
                     whole=lambda: whole_raster(args.size, work),
-                    layouts=lambda: layouts(args.size, work, args.repeats))
+                    layouts=lambda: layouts(args.size, work, args.repeats),
+                    normalise=lambda: normalise_check(work))
     for name in args.sections:
         print(f"[{name}]", flush=True)
         started = time.perf_counter()

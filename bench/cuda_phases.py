@@ -4,7 +4,9 @@ Each timed classify runs in a fresh process (as qgis_process would: torch's pinn
 after a small warm-up classify in that process (CUDA context). Consumer-side phases timed by wrapping
 engine functions from outside (no engine change):
   wait   = the consumer (main thread) waiting for the reading threads
-  decode = read_window (GDAL decode into the buffer + validity), summed over reading threads
+  decode = read_window (GDAL decode into the buffer + validity), summed over reading threads; on the GPU
+           path DeviceNormalisation.read (decode in the stored type), and normalise = its into() (the
+           copy to the GPU, judging and normalising there, queued)
   compute = tile_results: forward pass and labels back to the host (synchronised; the copies to the GPU
             before it are not counted)
   write  = RasterWriter.write ; finish = RasterWriter.finish (read-back verification, move)
@@ -24,7 +26,7 @@ def one(case):
     from hsigan_qgis.config import ClassifyConfig
     dev = case["device"]
     lock = threading.Lock()
-    acc = dict(wait=0.0, decode=0.0, compute=0.0, write=0.0, finish=0.0)
+    acc = dict(wait=0.0, decode=0.0, normalise=0.0, compute=0.0, write=0.0, finish=0.0)
     spans = []
     t0 = [0.0]
 
@@ -42,7 +44,10 @@ def one(case):
             return r
         return wrapper
 
-    B.read_window = timed("decode", B.read_window, span=True)
+    B.read_window = timed("decode", B.read_window, span=True)  # the CPU path; the GPU path:
+    from hsigan_qgis.device_normalise import DeviceNormalisation as D
+    D.read = timed("decode", D.read)  # stored values
+    D.into = timed("normalise", D.into, span=True)  # to the GPU, judged and normalised there (not synchronised)
     orig_ahead = B._read_ahead
 
     def ahead(*a, **k):  # the consumer's waits for reads
@@ -112,8 +117,9 @@ CASES = {  # name: (cfg, tuning)
     "threads8": ({}, {"read_threads": 8}),
     "threads32": ({}, {"read_threads": 32}),
     "gdal_default_decode": ({}, {"decode_threads": None}),
+    "cpu_normalise": ({}, {"normalise_on_device": False}),  # run 8's path
 }
-BSQ_CASES = ("default", "default_again", "threads32")
+BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise")
 
 
 def main_all(size, outjson, device, cases=None):

@@ -11,9 +11,11 @@ Every output pixel hence sees exactly the neighbourhood read_window(.., halo=r) 
 
 Chunks are read, validated and normalised by `threads` threads ahead of the consumer (each with its own
 GDAL handle, decoding straight into the chunk's halo'd buffer; GDAL_NUM_THREADS decodes the blocks of one
-read in parallel; for a GPU each thread then copies its chunk there); the carried halo and the reflected
-edges are filled in the consumer's thread, in order (on the GPU for a GPU). Memory: `depth` chunks in
-flight (in_flight()) plus 2r full-width rows of carry.
+read in parallel). For a GPU each thread sends its chunk there itself, as stored where the file allows
+(device_normalise: the GPU judges and normalises it) and as normalised float32 otherwise; per-thread
+CUDA streams made no difference beyond the noise (bench/RESULTS-cuda.md, run 10). The carried halo and
+the reflected edges are filled in the consumer's thread, in order (on the GPU for a GPU). Memory: `depth`
+chunks in flight (in_flight()) plus 2r full-width rows of carry.
 """
 import collections
 import contextlib
@@ -77,7 +79,8 @@ IN_FLIGHT_BYTES = {"cpu": 512 << 20, "cuda": 4 << 30}  # all chunks read ahead t
 def in_flight(plan_, bands, threads, device_type="cpu", free_bytes=None):
     """Chunks read ahead: one per reading thread and one more, as far as IN_FLIGHT_BYTES allows (two at
     least). free_bytes: the GPU's free memory, a quarter of which the chunks may take (on a GPU they are
-    held in its memory, and a laptop's 4 GB card has no 4 GiB to spare)."""
+    held in its memory, and a laptop's 4 GB card has no 4 GiB to spare). Two per thread on CUDA made no
+    difference beyond the noise (bench/RESULTS-cuda.md, run 11)."""
     chunk = plan_.strip_rows * plan_.chunk_cols * bands * 4
     budget = IN_FLIGHT_BYTES.get(device_type, IN_FLIGHT_BYTES["cpu"])
     if free_bytes is not None:
@@ -219,22 +222,37 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
             handle.close()
 
 
-def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None, device=None):
+def read_tiles(path, height, width, plan_, halo, norm, stats, threads=1, depth=2, gdal_threads=None, device=None,
+               normalise_on_device=True):
     """Iterate ((row, col, h, w), data, valid): the output window of each tile, its bands with a halo of
     `halo` pixels ((bands, h + 2 halo, w + 2 halo) float32, normalised) and validity, in block order.
     Equal to read_window(dataset, row, col, h, w, halo) normalised, with every block read once. The
     reading threads write the new pixels into each chunk's halo'd buffer, this thread only the carried
     halo and the edges. device: a torch device (a GPU) to which the reading threads copy each chunk, each
     thread its own (parallel copies, none on this thread); the halo is then carried on that device and the
-    tiles are torch tensors there. None: numpy arrays."""
+    tiles are torch tensors there. None: numpy arrays. With a device and normalise_on_device, chunks go
+    there in the file's own type and are judged and normalised there (device_normalise), where the file
+    allows."""
     skip = norm.bad_bands if norm is not None else None
+    on_device = None
+    if device is not None and normalise_on_device:
+        from .device_normalise import DeviceNormalisation
+        with open_raster(path) as dataset:
+            on_device = DeviceNormalisation.for_raster(dataset, norm, device)
 
     def load_one(dataset, read):
         piece = _piece(read, height, width, halo)
         (pt, pb), (pl, pr) = piece.pads
         shape = (piece.end_row - piece.top + pt + pb, piece.end_col - piece.left + pl + pr)
-        data, valid = np.empty((dataset.count,) + shape, dtype=np.float32), np.empty(shape, dtype=bool)
         r0, c0 = pt + piece.row - piece.top, pl + piece.col - piece.left
+        if on_device is not None:  # stored values to the device, judged and normalised there
+            import torch
+            raw = on_device.read(dataset, *read)
+            data = torch.empty((dataset.count,) + shape, dtype=torch.float32, device=device)
+            valid = torch.empty(shape, dtype=torch.bool, device=device)
+            on_device.into(raw, data[:, r0:r0 + read[2], c0:c0 + read[3]], valid[r0:r0 + read[2], c0:c0 + read[3]])
+            return piece, data, valid
+        data, valid = np.empty((dataset.count,) + shape, dtype=np.float32), np.empty(shape, dtype=bool)
         new = data[:, r0:r0 + read[2], c0:c0 + read[3]]  # GDAL decodes straight into the chunk's buffer
         new, new_valid = read_window(dataset, read[0], read[1], read[2], read[3], 0, skip_bands=skip, out=new)
         if norm is not None:

@@ -25,9 +25,10 @@ at most IN_FLIGHT_BYTES, 512 MiB on CPU, on CUDA 4 GiB or a quarter of the GPU's
 full-width rows of carried halo plus GDAL's block cache, which is capped (CACHE_BYTES) while classify
 runs, so it is bounded by tile size, not by raster size. One more thread computes each batch (on CUDA BATCH_SIZE tiles per forward pass, float32,
 see dense_logits) and writes its results while this thread carries the halo of the next chunks. On CUDA
-each reading thread copies its chunks to the GPU itself and the halo is carried there, so no copy waits
-on this thread; the chunks are read into ordinary, pageable memory: page-locking them cost more than it
-saved (bench/RESULTS-cuda.md, run 7).
+each reading thread sends its chunks to the GPU itself, as stored where the file allows (device_normalise:
+the GPU judges and normalises them), and the halo is carried there, so no copy waits on this thread; the
+chunks are read into ordinary, pageable memory: page-locking them cost more than it saved
+(bench/RESULTS-cuda.md, runs 7 and 9).
 """
 import collections
 import contextlib
@@ -108,10 +109,11 @@ def written_files(cfg):
 
 
 def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: int = 0,
-             decode_threads: Optional[str] = "ALL_CPUS") -> ClassifyResult:
+             decode_threads: Optional[str] = "ALL_CPUS", normalise_on_device: bool = True) -> ClassifyResult:
     """Classify cfg.input with cfg.model into cfg.output (and the optional confidence and probabilities).
     For benchmarks, the same map whatever they are: read_threads (0 = read_threads() decides), decode_threads
-    (GDAL_NUM_THREADS while reading for a CUDA run; None: GDAL's default)."""
+    (GDAL_NUM_THREADS while reading for a CUDA run; None: GDAL's default), normalise_on_device (CUDA: chunks
+    sent as stored and normalised on the GPU where the file allows, device_normalise; False: on the CPU)."""
     feedback = feedback or Feedback()
     check(cfg)  # bounds and choices from the config metadata
     if cfg.dask:
@@ -134,7 +136,8 @@ def classify(cfg: ClassifyConfig, feedback: Feedback = None, *, read_threads: in
                                       f"{metadata['bands']}; use a raster with the same bands as the training one")
         model_file.check_wavelengths(metadata, band_wavelengths(dataset), feedback)
         device = choose(cfg.device, feedback)
-        _classify(cfg, dataset, metadata, tensors, device, feedback, stats, (read_threads, decode_threads))
+        _classify(cfg, dataset, metadata, tensors, device, feedback, stats,
+                  (read_threads, decode_threads, normalise_on_device))
     class_ids = [int(i) for i in metadata["class_ids"]]
     seconds = time.perf_counter() - started
     feedback.progress(100)
@@ -164,7 +167,7 @@ def _check_scale(norm, data, valid, radius, feedback):
                          "raster's units, or train a model on rasters like this one")
 
 
-def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(0, "ALL_CPUS")):
+def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(0, "ALL_CPUS", True)):
     import torch
 
     # on a Dask cluster the workers load the model; this process only writes what they return
@@ -246,7 +249,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
         if cfg.dask:  # chunks computed on the cluster, written here as they complete
             from . import dask_classify
             dask_classify.run(cfg, dataset, dtype, feedback, stats, write)
-        threads_asked, decode_threads = tuning
+        threads_asked, decode_threads, normalise_on_device = tuning
         threads = read_threads(device.type, threads_asked)
         stats.setdefault("read_threads", threads)
         try:
@@ -254,7 +257,8 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
                     cfg.input, dataset.height, dataset.width, plan, radius, norm, stats, threads,
                     block_reader.in_flight(plan, dataset.count, threads, device.type,
                                            torch.cuda.mem_get_info(device)[0] if cuda else None),
-                    gdal_threads=decode_threads if cuda else None, device=device if cuda else None):
+                    gdal_threads=decode_threads if cuda else None, device=device if cuda else None,
+                    normalise_on_device=normalise_on_device):
                 feedback.check_cancel()
                 if not done and not pending and not computing:
                     _check_scale(norm, item[1], item[2], radius, feedback)

@@ -120,6 +120,17 @@ def read_band(dataset, row: int, col: int, height: int, width: int, band: int = 
         raise read_error(dataset, error) from None
 
 
+def read_raw(dataset, row: int, col: int, height: int, width: int):
+    """The window (no halo) in the file's own type, as stored: no scale or offset, no validity. For judging
+    and normalising on a GPU (device_normalise). A damaged or truncated file ends as INPUT's error."""
+    from rasterio.errors import RasterioIOError
+    from rasterio.windows import Window
+    try:
+        return dataset.read(window=Window(col, row, width, height))
+    except RasterioIOError as error:
+        raise read_error(dataset, error) from None
+
+
 def read_window_masks(dataset, row: int, col: int, height: int, width: int, halo: int = 0):
     """Like read_window, but the validity per band (B, h, w) before any band is judged, so that which
     bands to skip can be decided over several windows (training's scattered windows; judge_validity)."""

@@ -11,10 +11,10 @@ from rasterio.transform import from_origin
 
 from classify_helpers import BANDS, H, W, Log, assert_same_labels, cube, make_model, patch_labels, read, run
 from conftest import RASTER, TRAIN_LABELS, write_raster
-from hsigan_qgis import block_reader, model_file
+from hsigan_qgis import block_reader, device_normalise, model_file
 from hsigan_qgis.config import ClassifyConfig
 from hsigan_qgis.classify import classify
-from hsigan_qgis.raster import open_raster, read_window
+from hsigan_qgis.raster import open_raster, read_raw, read_window
 from hsigan_qgis.sampling import Normalisation
 from hsigan_qgis.styling import read_class_table
 
@@ -107,6 +107,11 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
         reads.append((row, col, h, w, halo))
         return read_window(dataset, row, col, h, w, halo, skip_bands, out)
 
+    def recording_raw(dataset, row, col, h, w):
+        reads.append((row, col, h, w, 0))
+        return read_raw(dataset, row, col, h, w)
+
+    monkeypatch.setattr(device_normalise, "read_raw", recording_raw)  # on_torch: stored values, normalised there
     with open_raster(path) as ds:
         plans = [block_reader.Plan(16, 16, 16), block_reader.Plan(17, 20, 20), block_reader.Plan(16, W, 20),
                  block_reader.plan(H, W, ds.block_shapes[0], 3, 0, "cpu")]
@@ -132,6 +137,59 @@ def test_block_reader_reads_each_pixel_once_and_equals_read_window(tmp_path, mon
                 np.testing.assert_array_equal(valid, want_valid)
             assert (covered == 1).all()
             assert len(tiles) == block_reader.count_tiles(H, W, plan, halo)
+
+
+def _stored(kind):
+    """(data, nodata, scale/offset or None) of a raster stored as `kind`, with nodata holes."""
+    holes, data = nodata_holes(), cube(bands=4)
+    if kind == "float32-nan":
+        data[:, holes] = np.nan
+        return data, float("nan"), None
+    if kind == "float32-value":
+        data[1:, holes] = -1.5  # one band keeps a value: -1.5 there is judged in every band
+        return data, -1.5, None
+    if kind == "int16-scaled":
+        data = np.round(data * 3000).astype(np.int16)
+        data[:, holes] = -9999
+        return data, -9999, ([0.001, 0.002, 0.001, 0.5], [0.1, 0.0, -0.2, 3.0])
+    if kind == "uint16-high":  # values above 32767 travel as int16 bits
+        data = np.round(data * 3000 + 40000).astype(np.uint16)
+        data[:, holes] = 65535
+        return data, 65535, None
+    return np.round(data * 20 + 128).clip(0, 255).astype(np.uint8), None, None  # uint8, no nodata
+
+
+@pytest.mark.parametrize("kind", ["float32-nan", "float32-value", "int16-scaled", "uint16-high", "uint8", "mask-band"])
+def test_normalised_on_the_device_equals_the_cpu(tmp_path, kind):
+    """CUDA's path: chunks sent to the device in the file's own type and judged (nodata values, NaN),
+    scaled and normalised there give exactly the CPU's float32 bands and validity (here on the CPU device);
+    a file with a mask band is judged on the CPU as before. A bad band is zeroed and not judged."""
+    data, nodata, scaling = _stored("float32-nan" if kind == "mask-band" else kind)
+    path = write_raster(tmp_path / "in.tif", data, nodata=nodata, tiled=True, blockxsize=16, blockysize=16,
+                        photometric="minisblack")  # 4 bands of uint8 would be RGBA
+    if scaling:
+        with rasterio.open(path, "r+") as dst:
+            dst.scales, dst.offsets = scaling
+    if kind == "mask-band":
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(path, "r+") as dst:
+            dst.write_mask(np.where(np.roll(nodata_holes(), 7, axis=1), 0, 255).astype(np.uint8))
+    with open_raster(path) as ds:
+        sample, _ = read_window(ds, 0, 0, H, W)
+    mean = np.nanmean(np.where(np.isfinite(sample), sample, np.nan), axis=(1, 2))
+    norm = Normalisation(mean, [2.5, 0.7, 1.3, 3.1], [2])
+    cpu_device = torch.device("cpu")
+    with open_raster(path) as ds:
+        assert (device_normalise.DeviceNormalisation.for_raster(ds, norm, cpu_device) is None) == (kind == "mask-band")
+    plan = block_reader.Plan(16, 32, 32)
+    want = list(block_reader.read_tiles(path, H, W, plan, 3, norm, {}, threads=2))
+    got = list(block_reader.read_tiles(path, H, W, plan, 3, norm, {}, threads=2, device=cpu_device))
+    assert len(got) == len(want)
+    for (window, x, valid), (want_window, want_x, want_valid) in zip(got, want):
+        assert window == want_window
+        np.testing.assert_array_equal(x.numpy(), want_x)
+        np.testing.assert_array_equal(valid.numpy(), want_valid)
+    invalid = sum(int((~v).sum()) for _, _, v in want)
+    assert invalid > 0 or kind == "uint8"
 
 
 def test_automatic_tile_plan_follows_blocks_and_device():
