@@ -173,9 +173,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
     # on a Dask cluster the workers load the model; this process only writes what they return
     model = None if cfg.dask else prepare_model(load_classifier(metadata, tensors, device), device)
     radius = metadata["patch_size"] // 2
-    bad_bands = [int(b) for b in metadata.get("bad_bands", [])]
-    if any(not 0 <= b < metadata["bands"] for b in bad_bands):
-        raise InputError("MODEL", f"the model's bad_bands {bad_bands} do not fit its {metadata['bands']} bands")
+    bad_bands = [int(b) for b in metadata.get("bad_bands", [])]  # in range: model_file.load checked them
     norm = Normalisation(metadata["mean"], metadata["std"], bad_bands)
     class_ids = np.asarray(metadata["class_ids"], dtype=np.int64)
     dtype = class_dtype(int(class_ids.max()))

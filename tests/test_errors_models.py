@@ -171,6 +171,8 @@ def bad_models(model, folder):
     files["bad-metadata"] = rewrite(model, folder / "badmeta.hsigan", lambda m: m.update(class_ids="1,2,3"))
     files["wrong-architecture"] = rewrite(model, folder / "arch.hsigan",
                                           lambda m: m["architecture"].update(patch_size=5))
+    files["bad-bands-out-of-range"] = rewrite(model, folder / "badbands.hsigan",
+                                              lambda m: m.update(bad_bands=[0, m["bands"]]))
     return files, marker
 
 
@@ -185,7 +187,7 @@ EXPECTED = {"truncated": "not a zip archive", "truncated-end": "not a zip archiv
             "torch-pt": "PyTorch checkpoint", "pickle": "not a zip archive", "newer": "newer than this plugin",
             "npy-pickle": "has no use for", "npy-pickle-replacing": "holds object",
             "nan-weights": "NaN or infinite weights", "bad-metadata": "class_ids",
-            "wrong-architecture": "architecture"}
+            "wrong-architecture": "architecture", "bad-bands-out-of-range": "ignored bands is not valid"}
 
 
 @pytest.mark.hostile
