@@ -28,19 +28,17 @@ class DeviceNormalisation:
 
         self.dtype = dataset.dtypes[0]
         self.device = device
-        judged = [b for b in range(dataset.count) if b not in set(int(i) for i in norm.bad_bands)]
-        nodata = [b for b in judged if dataset.nodatavals[b] is not None and not np.isnan(dataset.nodatavals[b])
-                  and _has_nodata_flag(dataset.mask_flag_enums[b])]
-        self.nodata_bands = torch.as_tensor(nodata, dtype=torch.long, device=device)
-        self.nodata_values = torch.as_tensor([np.float32(dataset.nodatavals[b]) for b in nodata],
-                                             dtype=torch.float32, device=device)[:, None, None]
-        self.finite_bands = None if np.issubdtype(np.dtype(self.dtype), np.integer) else \
-            torch.as_tensor(judged, dtype=torch.long, device=device)
+        judged_by_value = [dataset.nodatavals[b] is not None and not np.isnan(dataset.nodatavals[b])
+                           and _has_nodata_flag(dataset.mask_flag_enums[b]) for b in range(dataset.count)]
+        # a band's nodata value, NaN where none is judged (x == NaN is never true)
+        self.nodata = _column([dataset.nodatavals[b] if judged else np.nan
+                               for b, judged in enumerate(judged_by_value)], device)
+        self.check_finite = not np.issubdtype(np.dtype(self.dtype), np.integer)
         scaled = any(s != 1.0 for s in dataset.scales) or any(o != 0.0 for o in dataset.offsets)
         self.scales = _column(dataset.scales, device) if scaled else None
         self.offsets = _column(dataset.offsets, device) if scaled else None
         self.mean, self.std = _column(norm.mean, device), _column(norm.std, device)
-        self.bad_bands = torch.as_tensor(norm.bad_bands, dtype=torch.long, device=device)
+        self.bad_bands = torch.as_tensor(norm.bad_bands, dtype=torch.long, device=device)  # not judged
 
     @classmethod
     def for_raster(cls, dataset, norm, device):
@@ -67,15 +65,14 @@ class DeviceNormalisation:
         and `valid` (h, w) bool, views into a chunk's buffers on the device, normalised."""
         import torch
 
-        sent = torch.from_numpy(raw).to(self.device)
-        if self.dtype == "uint16":
-            sent = sent.int().bitwise_and_(0xFFFF)
-        data.copy_(sent)  # to float32 as GDAL would: every value of these types is exact in float32
-        valid.fill_(True)
-        if self.finite_bands is not None:
-            valid &= torch.isfinite(data[self.finite_bands]).all(0)
-        if len(self.nodata_bands):
-            valid &= (data[self.nodata_bands] != self.nodata_values).all(0)
+        data.copy_(torch.from_numpy(raw).to(self.device))  # float32 as GDAL gives it: these types are exact
+        if self.dtype == "uint16":  # sent as int16 bits: -1 is 65535 (exact: 65536 is a power of two)
+            data.remainder_(65536)
+        invalid = data == self.nodata  # (bands, h, w) bool: a quarter of the chunk, no float copy
+        if self.check_finite:
+            invalid.logical_or_(torch.isfinite(data).logical_not_())
+        invalid[self.bad_bands] = False
+        valid.copy_(invalid.any(0).logical_not_())
         if self.scales is not None:
             data.mul_(self.scales).add_(self.offsets)
         data.sub_(self.mean).div_(self.std)

@@ -165,6 +165,8 @@ def test_normalised_on_the_device_equals_the_cpu(tmp_path, kind):
     scaled and normalised there give exactly the CPU's float32 bands and validity (here on the CPU device);
     a file with a mask band is judged on the CPU as before. A bad band is zeroed and not judged."""
     data, nodata, scaling = _stored("float32-nan" if kind == "mask-band" else kind)
+    if nodata is not None:
+        data[2, 20:24, :] = nodata  # only in the bad band 2: these pixels stay valid
     path = write_raster(tmp_path / "in.tif", data, nodata=nodata, tiled=True, blockxsize=16, blockysize=16,
                         photometric="minisblack")  # 4 bands of uint8 would be RGBA
     if scaling:
