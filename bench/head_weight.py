@@ -79,6 +79,45 @@ def choose_nll(d, weights, fuse=mix):
     return min(weights, key=lambda w: nll(fuse(d["net_val"], d["kernel_val"], w), d["val_labels"]))
 
 
+def nll_each(probs, labels):
+    return -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-12, None))
+
+
+def per_class(d):
+    """Validation pixels per class present on the validation side."""
+    y = d["val_labels"]
+    return len(y) / max(len(np.unique(y)), 1)
+
+
+def choose_nll_z(d, z, base=0.3):
+    """nll-grid's weight only when its validation log-loss beats `base`'s by z standard errors of the paired
+    per-pixel difference (the evidence grows with the validation size); else `base`."""
+    w = choose_nll(d, GRID)
+    y = d["val_labels"]
+    gain = nll_each(mix(d["net_val"], d["kernel_val"], base), y) - nll_each(mix(d["net_val"], d["kernel_val"], w), y)
+    if w == base or len(y) < 2:
+        return base
+    se = gain.std(ddof=1) / np.sqrt(len(y))
+    return w if se > 0 and gain.mean() / se >= z else base
+
+
+def choose_nll_shrink(d, n0, classwise=False):
+    """nll-grid's weight shrunk toward 0.3 by n / (n + n0), n = validation pixels (per class if classwise)."""
+    n = per_class(d) if classwise else len(d["val_labels"])
+    return 0.3 + n / (n + n0) * (choose_nll(d, GRID) - 0.3)
+
+
+def train_per_class(d, how=np.median):
+    """Training pixels per class of the engine draw (median or mean over the model's classes)."""
+    return float(how(np.bincount(d["train_labels"], minlength=len(d["ids"]))))
+
+
+def choose_oa_se(d, c):
+    """0.7 only when its validation OA beats 0.3's by c standard errors of an OA near 50 % (c * 50 / sqrt(n)
+    points): a margin that shrinks with the validation size."""
+    return choose_oa(d, [0.3, 0.7], c * 50.0 / np.sqrt(max(len(d["val_labels"]), 1)))
+
+
 def rules():
     """name -> (fusion, rule(d) -> weight)."""
     out = {f"fixed-{w:g}": (mix, lambda d, w=w: w) for w in FIXED}
@@ -92,25 +131,57 @@ def rules():
         out[f"nll-grid-s{a:g}"] = (mix, lambda d, a=a: 0.3 + a * (choose_nll(d, GRID) - 0.3))
     out["nll-2"] = (mix, lambda d: choose_nll(d, [0.3, 0.7]))
     out["nll-lo"] = (mix, lambda d: choose_nll(d, GRID[:5]))
+    for z in (1.0, 1.64, 2.0, 2.5, 3.0):
+        out[f"nll-z{z:g}"] = (mix, lambda d, z=z: choose_nll_z(d, z))
+    for n0 in (50, 100, 200, 400, 800):
+        out[f"nll-shrink{n0}"] = (mix, lambda d, n0=n0: choose_nll_shrink(d, n0))
+    for n0 in (5, 10, 20, 40):
+        out[f"nll-shrinkc{n0}"] = (mix, lambda d, n0=n0: choose_nll_shrink(d, n0, True))
+    for k in (10, 20, 30, 40, 60):
+        out[f"nll-k{k}"] = (mix, lambda d, k=k: choose_nll(d, GRID) if per_class(d) >= k else 0.3)
+        out[f"nll-k{k}-m5"] = (mix, lambda d, k=k: choose_nll(d, GRID) if per_class(d) >= k
+                               else choose_oa(d, [0.3, 0.7], 5))
+    for k in (10, 20, 30, 40):
+        out[f"nll-t{k}"] = (mix, lambda d, k=k: choose_nll(d, GRID) if train_per_class(d) >= k
+                            else choose_oa(d, [0.3, 0.7], 5))
+        out[f"nll-tm{k}"] = (mix, lambda d, k=k: choose_nll(d, GRID) if train_per_class(d, np.mean) >= k
+                             else choose_oa(d, [0.3, 0.7], 5))
+        out[f"nll-t{k}-z2"] = (mix, lambda d, k=k: choose_nll(d, GRID) if train_per_class(d) >= k
+                               else choose_nll_z(d, 2.0))
+        out[f"nll-t{k}-s0.5"] = (mix, lambda d, k=k: choose_nll(d, GRID) if train_per_class(d) >= k
+                                 else 0.3 + 0.5 * (choose_nll(d, GRID) - 0.3))
+    for c in (1.0, 1.5, 2.0, 3.0):
+        out[f"oa-se{c:g}"] = (mix, lambda d, c=c: choose_oa_se(d, c))
     for w in (0.2, 0.3, 0.5):
         out[f"loglin-{w:g}"] = (loglin, lambda d, w=w: w)
     out["loglin-nll"] = (loglin, lambda d: choose_nll(d, GRID, loglin))
     return out
 
 
-def evaluate(dirs, names=None):
+def engine_train_labels(scene, size, seed, data):
+    """The engine draw's training labels (bench/scenes.engine_draw), for probabilities saved without them."""
+    from scenes import engine_draw
+
+    gt, train_mask = (np.load(os.path.join(data, f"{scene}_{k}.npy")) for k in ("gt", "train"))
+    return engine_draw(size, seed, gt, train_mask, np.unique(gt[train_mask]))[0].labels
+
+
+def evaluate(dirs, names=None, data=None):
     """Rows: scene, size, seed, rule, weight, test OA."""
     table = rules()
     rows = []
     for path in sorted(p for d in dirs for p in glob.glob(os.path.join(d, "*.npz"))):
         d = dict(np.load(path, allow_pickle=False))
         scene, size, seed = os.path.basename(path)[:-4].rsplit("_", 2)
+        if "train_labels" not in d:
+            d["train_labels"] = engine_train_labels(scene, size, int(seed), data)
         truth = np.searchsorted(d["ids"], d["test_gt"])
         for name, (fuse, rule) in table.items():
             if names and name not in names:
                 continue
             w = float(rule(d)) if len(d["val_labels"]) else 0.3
             rows.append(dict(scene=scene, size=size, seed=int(seed), rule=name, weight=round(w, 3),
+                             validation_pixels=int(len(d["val_labels"])), train_pixels=int(len(d["train_labels"])),
                              oa=round(oa(fuse(d["net_test"], d["kernel_test"], w), truth), 2),
                              seconds=float(d["seconds"])))
     return rows
@@ -146,16 +217,49 @@ def summarise(rows):
     return "\n".join(lines)
 
 
+def overall(rows, limit=-0.5):
+    """Markdown: each rule over every size, sorted by the mean OA over scenes and sizes (mean of seeds); 'worst':
+    its largest loss against the network alone (fixed-0) on one scene at one size, and which; 'ok': that loss
+    is within `limit` (the issue's target: the default is never more than 0.5 OA below the network alone)."""
+    scenes = [s for s in ("indian_pines", "berlin_enmap", "salinas_a") if any(r["scene"] == s for r in rows)]
+    sizes = sorted({r["size"] for r in rows}, key=lambda z: 10 ** 6 if z == "all" else int(z))
+    by = {}
+    for r in rows:
+        by.setdefault((r["scene"], r["size"], r["rule"]), []).append(r["oa"])
+    names = [n for n in dict.fromkeys(r["rule"] for r in rows)
+             if all((s, z, n) in by for s in scenes for z in sizes) and len(by[(scenes[0], sizes[0], n)]) ==
+             len(by[(scenes[0], sizes[0], "fixed-0")])]
+    table = []
+    for n in names:
+        per = {(s, z): np.mean(by[(s, z, n)]) for s in scenes for z in sizes}
+        delta = {k: v - np.mean(by[k + ("fixed-0",)]) for k, v in per.items()}
+        worst = min(delta, key=delta.get)
+        table.append((np.mean(list(per.values())), n, [np.mean([per[(s, z)] for s in scenes]) for z in sizes],
+                      [min(per[(s, z)] for z in sizes) for s in scenes], delta[worst], worst))
+    lines = ["", "**Every size** (OA %, mean of seeds; sorted by the mean over scenes and sizes; 'worst vs none': "
+             "the largest loss against the network alone on one scene at one size, mean of seeds)", "",
+             "| rule | " + " | ".join(f"mean {z}" for z in sizes) + " | mean | worst vs none | where | ok |",
+             "|---|" + "---|" * (len(sizes) + 4)]
+    for mean, n, by_size, _, loss, (s, z) in sorted(table, key=lambda t: -t[0]):
+        lines.append(f"| {n} | " + " | ".join(f"{v:.2f}" for v in by_size) +
+                     f" | {mean:.2f} | {loss:+.2f} | {s} {z} | {'yes' if loss >= limit else 'no'} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+")
     parser.add_argument("--rules", nargs="+")
     parser.add_argument("--runs", nargs="+", default=[], help="bench/scenes.py JSON files whose svm, "
                         "svm-engine-draw and choosekr-* rows join the table (same scenes, sizes, seeds)")
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                       ".devdata", "scenes"),
+                        help="bench/scenes.py's exported arrays: the engine draw's training labels of probabilities "
+                             "saved without them (round 4, round 5's decision seeds)")
     parser.add_argument("--json")
     parser.add_argument("--md")
     args = parser.parse_args(argv)
-    rows = evaluate(args.dirs, args.rules)
+    rows = evaluate(args.dirs, args.rules, args.data)
     keys = {(r["scene"], r["size"], r["seed"]) for r in rows}
     for path in args.runs:
         rows += [dict(scene=r["scene"], size=r["size"], seed=r["seed"], rule=r["method"], weight=r.get("chosen", 0),
@@ -163,7 +267,7 @@ def main(argv=None):
                  for r in json.load(open(path))["runs"]
                  if (r["scene"], r["size"], r["seed"]) in keys and (r["method"].startswith("svm") or
                                                                     r["method"].startswith("choosekr"))]
-    text = summarise(rows)
+    text = overall([r for r in rows if not r["rule"].startswith("svm")]) + "\n" + summarise(rows)
     print(text)
     if args.json:
         with open(args.json, "w") as f:

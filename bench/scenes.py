@@ -477,6 +477,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
         np.savez_compressed(os.path.join(job["probs"], f"{name}_{size}_{seed}.npz"), ids=ids,
                             net_val=at(net, validation.rows, validation.cols),
                             kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
+                            train_labels=pixels.labels,
                             net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
                             seconds=seconds)
     scored = {}
