@@ -42,8 +42,10 @@ fixed and scored whole. Methods:
                  engine), e.g. none:1000+kr30; the net is the one X trains (trained once per draw).
   choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
                  'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
-                 'choosekr-m5': the engine's rule since round 4 (0.7 only when its validation OA beats 0.3's
-                 by 5 points; train.automatic_head_weight), 'svm-engine-draw': the SVM on that draw's training
+                 'choosekr-m5': round 4's engine rule (0.7 only when its validation OA beats 0.3's by 5
+                 points), 'choosekr-nllz': the engine's rule since round 5 (train.automatic_head_weight: the
+                 weight of 0.1-0.9 with the lowest validation log-loss when it beats 0.3's by 1.64 standard
+                 errors, else 0.3), 'svm-engine-draw': the SVM on that draw's training
                  pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
                  bench/head_weight.py (weight rules studied offline).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
@@ -51,7 +53,7 @@ fixed and scored whole. Methods:
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
   The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
-  on the validation blocks ('choosekr-m5' on the engine draw since round 4, 'choosekr-2' in round 3; on the
+  on the validation blocks ('choosekr-nllz' on the engine draw since round 5, 'choosekr-m5' in round 4; on the
   benchmark draw, which has no validation, its fixed-weight form none:1000+kr30); classify's TTA is off by
   default (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
@@ -471,9 +473,9 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
         net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
         kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
     seconds = time.process_time() - started
+    at = lambda p, r, c: p[:, r, c].t().cpu().numpy().astype(np.float32)  # noqa: E731
     if job.get("probs"):  # the two softmaxes at the validation and test pixels, to study weight rules offline
         os.makedirs(job["probs"], exist_ok=True)
-        at = lambda p, r, c: p[:, r, c].t().cpu().numpy().astype(np.float32)  # noqa: E731
         np.savez_compressed(os.path.join(job["probs"], f"{name}_{size}_{seed}.npz"), ids=ids,
                             net_val=at(net, validation.rows, validation.cols),
                             kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
@@ -481,11 +483,16 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
                             net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
                             seconds=seconds)
     scored = {}
+
+    def score(w):
+        if w not in scored:
+            predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
+            val_oa = 100.0 * float((predicted[validation.rows, validation.cols] == validation.labels).mean()) \
+                if len(validation) else float("nan")
+            scored[w] = (val_oa, summary_of(gt[tr, tc], ids[predicted[tr, tc]]))
+        return scored[w]
     for w in KR_WEIGHTS:
-        predicted = ((1 - w) * net + w * kernel).argmax(0).cpu().numpy()
-        val_oa = 100.0 * float((predicted[validation.rows, validation.cols] == validation.labels).mean()) \
-            if len(validation) else float("nan")
-        scored[w] = (val_oa, summary_of(gt[tr, tc], ids[predicted[tr, tc]]))
+        score(w)
     from accuracy import run_svm
     test = np.zeros(gt.shape, bool)
     test[tr, tc] = True
@@ -493,16 +500,23 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
                 train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
     print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
-    from hsigan_qgis.train import automatic_head_weight
+    from hsigan_qgis.train import HEAD_WEIGHT, automatic_head_weight
 
     def best_of(candidates):
         return lambda: max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
+
+    def engine_rule():
+        if not len(validation):
+            return HEAD_WEIGHT
+        return automatic_head_weight(at(net, validation.rows, validation.cols),
+                                     at(kernel, validation.rows, validation.cols), validation.labels)[0]
     groups = [(f"valkr-{w:g}", best_of([w])) for w in KR_WEIGHTS] + \
         [("choosekr-" + g, best_of(c)) for g, c in KR_CHOICES.items()] + \
-        [("choosekr-m5", lambda: automatic_head_weight({w: scored[w][0] for w in (0.3, 0.7)}))]
+        [("choosekr-m5", lambda: 0.7 if scored[0.7][0] - scored[0.3][0] >= 5 else 0.3),  # round 4's rule
+         ("choosekr-nllz", engine_rule)]
     for group, choice in groups:
         best = choice()
-        val_oa, scores = scored[best]
+        val_oa, scores = score(best)
         r = dict(scene=name, size=size, seed=seed, method=group, chosen=best, val_oa=round(val_oa, 2),
                  seconds=round(seconds, 2), train_pixels=int(len(pixels)), validation_pixels=int(len(validation)),
                  device=job["device"], steps=int(steps), **scores)
