@@ -98,7 +98,7 @@ def choose_nll_z(d, z, base=0.3):
     if w == base or len(y) < 2:
         return base
     se = gain.std(ddof=1) / np.sqrt(len(y))
-    return w if se > 0 and gain.mean() / se >= z else base
+    return w if gain.mean() > 1e-6 and se > 0 and gain.mean() / se >= z else base
 
 
 def choose_nll_shrink(d, n0, classwise=False):

@@ -109,7 +109,7 @@ def automatic_head_weight(net, head, labels):
     best = min(HEAD_GRID, key=lambda w: losses[w].mean())
     gain = losses[HEAD_WEIGHT] - losses[best]
     se = float(gain.std(ddof=1)) / np.sqrt(n)
-    z = float(gain.mean()) / se if se > 0 else 0.0
+    z = float(gain.mean()) / se if gain.mean() > 1e-6 and se > 0 else 0.0  # not rounding noise
     weight = best if best != HEAD_WEIGHT and z >= HEAD_Z else HEAD_WEIGHT
     if best == HEAD_WEIGHT:
         return weight, (f"automatic, validation log-loss {losses[best].mean():.3f} at {HEAD_WEIGHT:g}, the lowest of "
