@@ -1,4 +1,4 @@
-"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, round 4).
+"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 and 5).
 
 `bench/scenes.py run --methods choosekr --probs DIR` saves, per scene, size and seed, the network's and the
 kernel head's class probabilities at hsigan:train's validation pixels and at the test pixels (the engine
@@ -14,6 +14,14 @@ side without training anything again:
   nll-grid-sA  that weight shrunk toward 0.3: 0.3 + A (w - 0.3)
   nll-2        0.3 or 0.7 by validation log-loss
   nll-lo       the grid 0.1 ... 0.5 by validation log-loss
+  nll-zZ       nll-grid's weight only when its validation log-loss beats 0.3's by Z standard errors of the
+               per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, train.automatic_head_weight)
+  nll-shrinkN  nll-grid's weight shrunk toward 0.3 by n / (n + N), n validation pixels; nll-shrinkcN: n per class
+  nll-kK[-m5]  nll-grid with at least K validation pixels per class, else 0.3 (-m5: else oa-2-m5)
+  nll-tK       nll-grid with a median of at least K training pixels per class, else oa-2-m5 (nll-tmK: the mean;
+               -z2: else nll-z2; -s0.5: else nll-grid-s0.5)
+  oa-seC       0.7 only when its validation OA beats 0.3's by C * 50 / sqrt(n) points (a margin that shrinks
+               with the validation size)
   loglin-W     log-linear fusion, p ~ net^(1-W) * head^W, fixed W; loglin-nll: W by validation log-loss
 
 Usage:
@@ -30,6 +38,20 @@ The round 4 tables (bench/RESULTS-round4*.md):
       --json bench/head-weight-final.json --md bench/RESULTS-round4.md
   (seeds 100-102, seen: the same with --methods choosekr --sizes 15 50, scenes-round4-seen.json,
    .devdata/probs-seen, head-weight-seen.json, RESULTS-round4-seen.md)
+The round 5 tables (bench/RESULTS-round5*.md; --data: scenes.py export's arrays, for the engine draw's training
+labels of probabilities saved before scenes.py stored them):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json bench/scenes-round5-decide.json --probs .devdata/probs-decide5
+  python bench/head_weight.py .devdata/probs-decide5 --data DATA --runs bench/scenes-round5-decide.json \
+      --md bench/RESULTS-round5-decide.md
+  python bench/head_weight.py .devdata/probs-decide5 --data DATA --rules fixed-0 fixed-0.3 fixed-0.7 fixed-1 \
+      oa-2 oa-2-m5 nll-grid nll-z1 nll-z1.64 nll-z2 nll-t20 nll-shrink100 nll-k20 oa-se1 loglin-nll \
+      --json bench/head-weight-round5-decide.json
+  python bench/scenes.py run --data DATA --methods svm choosekr --sizes 15 50 all --seeds 300 301 302 \
+      --json bench/scenes-round5-final.json --probs .devdata/probs-final5
+  python bench/head_weight.py .devdata/probs-final5 --runs bench/scenes-round5-final.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 fixed-1 oa-2-m5 nll-grid nll-z1.64 nll-z2 nll-t20 loglin-nll \
+      --json bench/head-weight-round5-final.json --md bench/RESULTS-round5.md
 """
 import argparse
 import glob
@@ -277,7 +299,7 @@ def main(argv=None):
             f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
                     "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
                     "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
-                    "Round 4.\n" + text + "\n")
+                    "Rounds 4 and 5.\n" + text + "\n")
 
 
 if __name__ == "__main__":
