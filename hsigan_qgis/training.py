@@ -45,6 +45,20 @@ def predict_indices(model, block, pixels, radius, batch=512):
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
+def predict_probabilities(model, block, pixels, radius, batch=512):
+    """(n, classes) softmax of a model's output for each pixel of a PixelSet, model in eval mode."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(pixels), batch):
+            sl = slice(start, start + batch)
+            x = gather_patches(block, pixels.rows[sl], pixels.cols[sl], radius)
+            out.append(torch.softmax(model(x).flatten(1), 1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+
 def overall_accuracy(model, block, pixels, radius):
     if len(pixels) == 0:
         return None
