@@ -31,8 +31,9 @@ def random_dihedral(x, generator):
     return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
-def predict_indices(model, block, pixels, radius, batch=512):
-    """Class index predicted for each pixel of a PixelSet, model in eval mode."""
+def _per_pixel(model, block, pixels, radius, batch, each, empty):
+    """each(output) of the model (eval mode, no gradients) on the patches of a PixelSet, batch by batch,
+    output flattened to (n, classes); concatenated as numpy, or `empty` for no pixels."""
     import torch
 
     model.eval()
@@ -41,22 +42,20 @@ def predict_indices(model, block, pixels, radius, batch=512):
         for start in range(0, len(pixels), batch):
             sl = slice(start, start + batch)
             x = gather_patches(block, pixels.rows[sl], pixels.cols[sl], radius)
-            out.append(model(x).flatten(1).argmax(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+            out.append(each(model(x).flatten(1)).cpu().numpy())
+    return np.concatenate(out) if out else empty
+
+
+def predict_indices(model, block, pixels, radius, batch=512):
+    """Class index predicted for each pixel of a PixelSet."""
+    return _per_pixel(model, block, pixels, radius, batch, lambda z: z.argmax(1), np.zeros(0, dtype=np.int64))
 
 
 def predict_probabilities(model, block, pixels, radius, batch=512):
-    """(n, classes) softmax of a model's output for each pixel of a PixelSet, model in eval mode."""
+    """(n, classes) softmax of a model's output for each pixel of a PixelSet."""
     import torch
-
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(pixels), batch):
-            sl = slice(start, start + batch)
-            x = gather_patches(block, pixels.rows[sl], pixels.cols[sl], radius)
-            out.append(torch.softmax(model(x).flatten(1), 1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+    return _per_pixel(model, block, pixels, radius, batch, lambda z: torch.softmax(z, 1),
+                      np.zeros((0, 0), dtype=np.float32))
 
 
 def overall_accuracy(model, block, pixels, radius):
