@@ -14,9 +14,9 @@ import numpy as np
 
 from .raster import read_raw
 
-# the file's type -> the numpy type read and sent (uint16 goes as int16 bits: torch's uint16 is not complete)
-SENT_TYPE = {"uint8": "uint8", "int8": "int8", "int16": "int16", "uint16": "int16", "int32": "int32",
-             "float32": "float32"}
+# the file's type -> the numpy type read and sent (uint16 goes as int16 bits: torch's uint16 is not complete).
+# Types whose every value is exact in float32, so the GPU's conversion cannot round otherwise than GDAL's.
+SENT_TYPE = {"uint8": "uint8", "int8": "int8", "int16": "int16", "uint16": "int16", "float32": "float32"}
 
 
 class DeviceNormalisation:
@@ -65,7 +65,7 @@ class DeviceNormalisation:
         and `valid` (h, w) bool, views into a chunk's buffers on the device, normalised."""
         import torch
 
-        data.copy_(torch.from_numpy(raw).to(self.device))  # float32 as GDAL gives it: these types are exact
+        data.copy_(torch.from_numpy(raw).to(self.device))  # float32 as GDAL gives it (exact, SENT_TYPE)
         if self.dtype == "uint16":  # sent as int16 bits: -1 is 65535 (exact: 65536 is a power of two)
             data.remainder_(65536)
         invalid = data == self.nodata  # (bands, h, w) bool: a quarter of the chunk, no float copy
