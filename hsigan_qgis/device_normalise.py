@@ -7,7 +7,7 @@ chunk goes to the GPU as stored and the GPU converts, judges and normalises it: 
 operations in the same order as raster.read_window followed by Normalisation.apply, so the same values.
 
 This holds when a pixel's validity follows from its own values (a band's nodata value, NaN): the file has
-no mask band and no alpha band, and all bands have one type torch can hold. Otherwise for_raster() gives
+no mask band and no alpha band, and all bands have one type of SENT_TYPE. Otherwise for_raster() gives
 None and the chunk is read and normalised on the CPU as before.
 """
 import numpy as np
