@@ -54,6 +54,17 @@ labels of probabilities saved before scenes.py stored them):
   python bench/head_weight.py .devdata/probs-final5 --runs bench/scenes-round5-final.json --rules fixed-0 \
       fixed-0.3 fixed-0.7 fixed-1 oa-2-m5 nll-grid nll-z1.64 nll-z2 nll-t20 loglin-nll \
       --json bench/head-weight-round5-final.json --md bench/RESULTS-round5.md
+The round 6 tables (bench/RESULTS-round6*.md; two worker processes, one torch thread each):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json bench/scenes-round6-decide.json --probs .devdata/probs-decide6 --workers 2
+  python bench/head_weight.py .devdata/probs-decide6 --runs bench/scenes-round6-decide.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 fixed-1 oa-2-m5 nll-grid nll-z1 nll-z1.64 nll-z2 nll-z1-fewer nll-z1.64-fewer \
+      nll-z2-fewer --json bench/head-weight-round6-decide.json --md bench/RESULTS-round6-decide.md
+  python bench/scenes.py run --data DATA --methods svm choosekr --sizes 15 50 all --seeds 400 401 402 \
+      --json bench/scenes-round6-final.json --probs .devdata/probs-final6 --workers 2
+  python bench/head_weight.py .devdata/probs-final6 --runs bench/scenes-round6-final.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 oa-2-m5 nll-z1.64 nll-z1.64-fewer --json bench/head-weight-round6-final.json \
+      --md bench/RESULTS-round6.md
 """
 import argparse
 import glob
