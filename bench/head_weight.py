@@ -16,6 +16,8 @@ side without training anything again:
   nll-lo       the grid 0.1 ... 0.5 by validation log-loss
   nll-zZ       nll-grid's weight only when its validation log-loss beats 0.3's by Z standard errors of the
                per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, train.automatic_head_weight)
+  nll-zZ-fewer nll-zZ's weight only when its validation OA is also strictly higher than 0.3's (fewer
+               validation errors), else 0.3 (round 6's guard)
   nll-shrinkN  nll-grid's weight shrunk toward 0.3 by n / (n + N), n validation pixels; nll-shrinkcN: n per class
   nll-kK[-m5]  nll-grid with at least K validation pixels per class, else 0.3 (-m5: else oa-2-m5)
   nll-tK       nll-grid with a median of at least K training pixels per class, else oa-2-m5 (nll-tmK: the mean;
@@ -52,6 +54,17 @@ labels of probabilities saved before scenes.py stored them):
   python bench/head_weight.py .devdata/probs-final5 --runs bench/scenes-round5-final.json --rules fixed-0 \
       fixed-0.3 fixed-0.7 fixed-1 oa-2-m5 nll-grid nll-z1.64 nll-z2 nll-t20 loglin-nll \
       --json bench/head-weight-round5-final.json --md bench/RESULTS-round5.md
+The round 6 tables (bench/RESULTS-round6*.md; two worker processes, one torch thread each):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json bench/scenes-round6-decide.json --probs .devdata/probs-decide6 --workers 2
+  python bench/head_weight.py .devdata/probs-decide6 --runs bench/scenes-round6-decide.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 fixed-1 oa-2-m5 nll-grid nll-z1 nll-z1.64 nll-z2 nll-z1-fewer nll-z1.64-fewer \
+      nll-z2-fewer --json bench/head-weight-round6-decide.json --md bench/RESULTS-round6-decide.md
+  python bench/scenes.py run --data DATA --methods svm choosekr --sizes 15 50 all --seeds 400 401 402 \
+      --json bench/scenes-round6-final.json --probs .devdata/probs-final6 --workers 2
+  python bench/head_weight.py .devdata/probs-final6 --runs bench/scenes-round6-final.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 oa-2-m5 nll-z1.64 nll-z1.64-fewer --json bench/head-weight-round6-final.json \
+      --md bench/RESULTS-round6.md
 """
 import argparse
 import glob
@@ -123,6 +136,17 @@ def choose_nll_z(d, z, base=0.3):
     return w if gain.mean() > 1e-6 and se > 0 and gain.mean() / se >= z else base
 
 
+def choose_nll_z_fewer(d, z, base=0.3):
+    """nll-zZ's weight only when it also has fewer validation errors than `base` (a strictly higher validation
+    OA), else `base`: a lower log-loss from surer probabilities alone, on pixels both weights already get right,
+    does not move the weight (round 6: Salinas-A at 15 px/class, every weight 100 % right on validation)."""
+    w = choose_nll_z(d, z, base)
+    y = d["val_labels"]
+    if w == base or oa(mix(d["net_val"], d["kernel_val"], w), y) <= oa(mix(d["net_val"], d["kernel_val"], base), y):
+        return base
+    return w
+
+
 def choose_nll_shrink(d, n0, classwise=False):
     """nll-grid's weight shrunk toward 0.3 by n / (n + n0), n = validation pixels (per class if classwise)."""
     n = per_class(d) if classwise else len(d["val_labels"])
@@ -155,6 +179,7 @@ def rules():
     out["nll-lo"] = (mix, lambda d: choose_nll(d, GRID[:5]))
     for z in (1.0, 1.64, 2.0, 2.5, 3.0):
         out[f"nll-z{z:g}"] = (mix, lambda d, z=z: choose_nll_z(d, z))
+        out[f"nll-z{z:g}-fewer"] = (mix, lambda d, z=z: choose_nll_z_fewer(d, z))
     for n0 in (50, 100, 200, 400, 800):
         out[f"nll-shrink{n0}"] = (mix, lambda d, n0=n0: choose_nll_shrink(d, n0))
     for n0 in (5, 10, 20, 40):
@@ -299,7 +324,7 @@ def main(argv=None):
             f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
                     "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
                     "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
-                    "Rounds 4 and 5.\n" + text + "\n")
+                    "Rounds 4 to 6.\n" + text + "\n")
 
 
 if __name__ == "__main__":
