@@ -10,6 +10,7 @@ comes): the JSON lists them as warnings."""
 import faulthandler
 import json
 import os
+import re
 import sys
 import time
 
@@ -29,6 +30,9 @@ REFERENCE = os.path.join(SAMPLE, "salinas_a_reference.gpkg")
 MODEL3 = os.path.join(ROOT, "qgis_models", "hsigan_pipeline.model3")
 QUICK = {"EPOCHS": 2, "GAN": 0, "SAMPLES_PER_CLASS": 10, "PATCH_SIZE": 3, "SEED": 0}
 WARNINGS = []
+# a failure in the dialog's log: an error word, a traceback or Processing's "not correctly generated"
+# (not the plural: help text and the head's log speak of "standard errors")
+ERROR = re.compile(r"\berror\b|traceback|not correctly generated", re.IGNORECASE)
 
 
 class Iface(QObject):
@@ -210,8 +214,7 @@ def scenario_dialogs(app, out):
         print(algorithm_id, ok, file=sys.stderr)
         report[algorithm_id] = {"ok": ok, "results": {k: str(v) for k, v in results.items()},
                                 "warnings": list(WARNINGS) + dialog.seen["bar"],
-                                "log_errors": [line for line in dialog.seen["log"].splitlines()
-                                               if "not correctly generated" in line or "rror" in line]}
+                                "log_errors": [line for line in dialog.seen["log"].splitlines() if ERROR.search(line)]}
         WARNINGS.clear()
         close(dialog)
     report["layers"] = layer_summary(project)
