@@ -18,6 +18,8 @@ side without training anything again:
                per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, train.automatic_head_weight)
   nll-zZ-fewer nll-zZ's weight only when its validation OA is also strictly higher than 0.3's (fewer
                validation errors), else 0.3 (round 6's guard)
+  nll-zZ-perfect nll-zZ, but `base` (0.3) when the fused model at 0.3 already classifies every validation
+               pixel correctly (validation OA 100 %: nothing left to fix, no evidence for moving; round 7)
   nll-shrinkN  nll-grid's weight shrunk toward 0.3 by n / (n + N), n validation pixels; nll-shrinkcN: n per class
   nll-kK[-m5]  nll-grid with at least K validation pixels per class, else 0.3 (-m5: else oa-2-m5)
   nll-tK       nll-grid with a median of at least K training pixels per class, else oa-2-m5 (nll-tmK: the mean;
@@ -147,6 +149,16 @@ def choose_nll_z_fewer(d, z, base=0.3):
     return w
 
 
+def choose_nll_z_perfect(d, z, base=0.3):
+    """nll-zZ, but `base` when the fused model at `base` makes no validation error: on a nearly separable scene
+    every weight is 100 % right on validation and only the head's surer probabilities lower the log-loss of a
+    larger weight, which is no evidence that it classifies better (round 7: Salinas-A)."""
+    y = d["val_labels"]
+    if len(y) and oa(mix(d["net_val"], d["kernel_val"], base), y) == 100.0:
+        return base
+    return choose_nll_z(d, z, base)
+
+
 def choose_nll_shrink(d, n0, classwise=False):
     """nll-grid's weight shrunk toward 0.3 by n / (n + n0), n = validation pixels (per class if classwise)."""
     n = per_class(d) if classwise else len(d["val_labels"])
@@ -180,6 +192,7 @@ def rules():
     for z in (1.0, 1.64, 2.0, 2.5, 3.0):
         out[f"nll-z{z:g}"] = (mix, lambda d, z=z: choose_nll_z(d, z))
         out[f"nll-z{z:g}-fewer"] = (mix, lambda d, z=z: choose_nll_z_fewer(d, z))
+        out[f"nll-z{z:g}-perfect"] = (mix, lambda d, z=z: choose_nll_z_perfect(d, z))
     for n0 in (50, 100, 200, 400, 800):
         out[f"nll-shrink{n0}"] = (mix, lambda d, n0=n0: choose_nll_shrink(d, n0))
     for n0 in (5, 10, 20, 40):
