@@ -1,4 +1,4 @@
-"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 and 5).
+"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 to 7).
 
 `bench/scenes.py run --methods choosekr --probs DIR` saves, per scene, size and seed, the network's and the
 kernel head's class probabilities at hsigan:train's validation pixels and at the test pixels (the engine
@@ -67,6 +67,17 @@ The round 6 tables (bench/RESULTS-round6*.md; two worker processes, one torch th
   python bench/head_weight.py .devdata/probs-final6 --runs bench/scenes-round6-final.json --rules fixed-0 \
       fixed-0.3 fixed-0.7 oa-2-m5 nll-z1.64 nll-z1.64-fewer --json bench/head-weight-round6-final.json \
       --md bench/RESULTS-round6.md
+The round 7 tables (bench/RESULTS-round7*.md; the decision runs equalled scenes-round6-decide.json on every row,
+so /tmp/scenes-round7-decide.json is not kept; the held-out runs' choosekr-nllz rows are the round 7 engine rule):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json /tmp/scenes-round7-decide.json --probs .devdata/probs-decide7 --workers 2
+  python bench/head_weight.py .devdata/probs-decide7 --runs /tmp/scenes-round7-decide.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 oa-2-m5 nll-grid nll-z1.64 nll-z1.64-fewer nll-z1.64-perfect nll-z1-perfect \
+      nll-z2-perfect --json bench/head-weight-round7-decide.json --md bench/RESULTS-round7-decide.md
+  python bench/scenes.py run --data DATA --methods svm choosekr --sizes 15 50 all --seeds 500 501 502 \
+      --json bench/scenes-round7-final.json --probs .devdata/probs-final7 --workers 2
+  python bench/head_weight.py .devdata/probs-final7 --runs bench/scenes-round7-final.json --rules fixed-0 \
+      fixed-0.3 nll-z1.64 nll-z1.64-perfect --json bench/head-weight-round7-final.json --md bench/RESULTS-round7.md
 """
 import argparse
 import glob
@@ -337,7 +348,7 @@ def main(argv=None):
             f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
                     "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
                     "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
-                    "Rounds 4 to 6.\n" + text + "\n")
+                    "Rounds 4 to 7.\n" + text + "\n")
 
 
 if __name__ == "__main__":
