@@ -1,4 +1,4 @@
-"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 and 5).
+"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 to 7).
 
 `bench/scenes.py run --methods choosekr --probs DIR` saves, per scene, size and seed, the network's and the
 kernel head's class probabilities at hsigan:train's validation pixels and at the test pixels (the engine
@@ -18,6 +18,8 @@ side without training anything again:
                per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, train.automatic_head_weight)
   nll-zZ-fewer nll-zZ's weight only when its validation OA is also strictly higher than 0.3's (fewer
                validation errors), else 0.3 (round 6's guard)
+  nll-zZ-perfect nll-zZ, but `base` (0.3) when the fused model at 0.3 already classifies every validation
+               pixel correctly (validation OA 100 %: nothing left to fix, no evidence for moving; round 7)
   nll-shrinkN  nll-grid's weight shrunk toward 0.3 by n / (n + N), n validation pixels; nll-shrinkcN: n per class
   nll-kK[-m5]  nll-grid with at least K validation pixels per class, else 0.3 (-m5: else oa-2-m5)
   nll-tK       nll-grid with a median of at least K training pixels per class, else oa-2-m5 (nll-tmK: the mean;
@@ -65,6 +67,17 @@ The round 6 tables (bench/RESULTS-round6*.md; two worker processes, one torch th
   python bench/head_weight.py .devdata/probs-final6 --runs bench/scenes-round6-final.json --rules fixed-0 \
       fixed-0.3 fixed-0.7 oa-2-m5 nll-z1.64 nll-z1.64-fewer --json bench/head-weight-round6-final.json \
       --md bench/RESULTS-round6.md
+The round 7 tables (bench/RESULTS-round7*.md; the decision runs equalled scenes-round6-decide.json on every row,
+so /tmp/scenes-round7-decide.json is not kept; the held-out runs' choosekr-nllz rows are the round 7 engine rule):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json /tmp/scenes-round7-decide.json --probs .devdata/probs-decide7 --workers 2
+  python bench/head_weight.py .devdata/probs-decide7 --runs /tmp/scenes-round7-decide.json --rules fixed-0 \
+      fixed-0.3 fixed-0.7 oa-2-m5 nll-grid nll-z1.64 nll-z1.64-fewer nll-z1.64-perfect nll-z1-perfect \
+      nll-z2-perfect --json bench/head-weight-round7-decide.json --md bench/RESULTS-round7-decide.md
+  python bench/scenes.py run --data DATA --methods svm choosekr --sizes 15 50 all --seeds 500 501 502 \
+      --json bench/scenes-round7-final.json --probs .devdata/probs-final7 --workers 2
+  python bench/head_weight.py .devdata/probs-final7 --runs bench/scenes-round7-final.json --rules fixed-0 \
+      fixed-0.3 nll-z1.64 nll-z1.64-perfect --json bench/head-weight-round7-final.json --md bench/RESULTS-round7.md
 """
 import argparse
 import glob
@@ -147,6 +160,16 @@ def choose_nll_z_fewer(d, z, base=0.3):
     return w
 
 
+def choose_nll_z_perfect(d, z, base=0.3):
+    """nll-zZ, but `base` when the fused model at `base` makes no validation error: on a nearly separable scene
+    every weight is 100 % right on validation and only the head's surer probabilities lower the log-loss of a
+    larger weight, which is no evidence that it classifies better (round 7: Salinas-A)."""
+    y = d["val_labels"]
+    if len(y) and oa(mix(d["net_val"], d["kernel_val"], base), y) == 100.0:
+        return base
+    return choose_nll_z(d, z, base)
+
+
 def choose_nll_shrink(d, n0, classwise=False):
     """nll-grid's weight shrunk toward 0.3 by n / (n + n0), n = validation pixels (per class if classwise)."""
     n = per_class(d) if classwise else len(d["val_labels"])
@@ -180,6 +203,7 @@ def rules():
     for z in (1.0, 1.64, 2.0, 2.5, 3.0):
         out[f"nll-z{z:g}"] = (mix, lambda d, z=z: choose_nll_z(d, z))
         out[f"nll-z{z:g}-fewer"] = (mix, lambda d, z=z: choose_nll_z_fewer(d, z))
+        out[f"nll-z{z:g}-perfect"] = (mix, lambda d, z=z: choose_nll_z_perfect(d, z))
     for n0 in (50, 100, 200, 400, 800):
         out[f"nll-shrink{n0}"] = (mix, lambda d, n0=n0: choose_nll_shrink(d, n0))
     for n0 in (5, 10, 20, 40):
@@ -324,7 +348,7 @@ def main(argv=None):
             f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
                     "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
                     "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
-                    "Rounds 4 to 6.\n" + text + "\n")
+                    "Rounds 4 to 7.\n" + text + "\n")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ fixed and scored whole. Methods:
                  'choosekr-m5': round 4's engine rule (0.7 only when its validation OA beats 0.3's by 5
                  points), 'choosekr-nllz': the engine's rule since round 5 (train.automatic_head_weight: the
                  weight of 0.1-0.9 with the lowest validation log-loss when it beats 0.3's by 1.64 standard
-                 errors, else 0.3), 'svm-engine-draw': the SVM on that draw's training
+                 errors, else 0.3; since round 7 also 0.3 when the fused model at 0.3 is right on every
+                 validation pixel), 'svm-engine-draw': the SVM on that draw's training
                  pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
                  bench/head_weight.py (weight rules studied offline).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split

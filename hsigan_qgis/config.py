@@ -94,9 +94,10 @@ class TrainConfig:
                                       "automatic: 0.3, unless another weight of 0.1, 0.2 ... 0.9 has a clearly lower "
                                       "log-loss on the validation blocks (by 1.64 standard errors, so the more "
                                       "validation pixels, the smaller the difference needed); 0.3 without validation "
-                                      "pixels. The log and the model say the losses and which weight. Set a weight "
-                                      "to fix it: 0.3 is the safe fixed weight, 0.7-1 suits urban scenes where the "
-                                      "head alone beats the network. See the README, Accuracy.",
+                                      "pixels or when 0.3 already classifies every validation pixel correctly. The "
+                                      "log and the model say the losses and which weight. Set a weight to fix it: 0.3 "
+                                      "is the safe fixed weight, 0.7-1 suits urban scenes where the head alone beats "
+                                      "the network. See the README, Accuracy.",
                                       advanced=True, minimum=0.05, maximum=1.0, zero_is_auto=True,
                                       label="Spectral kernel head weight (0 = automatic)")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "

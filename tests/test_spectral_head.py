@@ -123,17 +123,40 @@ def test_automatic_weight_leaves_0_3_only_on_enough_validation_evidence():
     head = np.array([[0.95, 0.05], [0.5, 0.5]], np.float32)  # right, the net surer
     labels = np.array([0, 0])
 
-    def rule(a, b, copies):
-        return automatic_head_weight(np.tile(a, (copies, 1)), np.tile(b, (copies, 1)), np.tile(labels, copies))
-    weight, why = rule(net, head, 20)  # 40 validation pixels: 1.39 standard errors
+    def rule(a, b, copies, wrong_a, wrong_b):
+        """`copies` times the two pixels and one pixel that the fused model at 0.3 gets wrong."""
+        return automatic_head_weight(np.vstack([np.tile(a, (copies, 1)), [wrong_a]]),
+                                     np.vstack([np.tile(b, (copies, 1)), [wrong_b]]),
+                                     np.append(np.tile(labels, copies), 0))
+    wrong_net, right_head = [0.2, 0.8], [0.95, 0.05]  # 0.3: 0.425 for class 0, wrong; 0.9: 0.875, right
+    weight, why = rule(net, head, 10, wrong_net, right_head)  # 21 validation pixels: 1.30 standard errors
     assert weight == 0.3
-    assert why == ("automatic, validation log-loss 0.373 at weight 0.9 against 0.457 at 0.3, 1.39 standard errors "
-                   "lower over 40 validation pixels; 1.64 needed to leave 0.3")
-    weight, why = rule(net, head, 50)  # 100 pixels: 2.22
-    assert weight == 0.9 and "2.22 standard errors lower over 100 validation pixels" in why
-    assert rule(head, net, 50)[0] == 0.3 and rule(head, net, 200)[0] == 0.1  # the network's side: the same test
-    assert rule(net, net, 50)[0] == 0.3  # no difference, no move
+    assert why == ("automatic, validation log-loss 0.362 at weight 0.9 against 0.476 at 0.3, 1.30 standard errors "
+                   "lower over 21 validation pixels; 1.64 needed to leave 0.3")
+    weight, why = rule(net, head, 50, wrong_net, right_head)  # 101 pixels: 2.37
+    assert weight == 0.9 and "2.37 standard errors lower over 101 validation pixels" in why
+    right_net, wrong_head = [0.6, 0.4], [0.0, 1.0]  # 0.3: 0.42 for class 0, wrong; 0.1: 0.54, right
+    assert rule(head, net, 50, right_net, wrong_head)[0] == 0.3  # the network's side: the same test (1.18)
+    assert rule(head, net, 200, right_net, wrong_head)[0] == 0.1  # 2.10
+    assert rule(net, net, 50, wrong_net, wrong_net)[0] == 0.3  # no difference, no move
     assert automatic_head_weight(net[:1], head[:1], labels[:1])[0] == 0.3
+
+
+def test_automatic_weight_stays_at_0_3_when_0_3_is_right_on_every_validation_pixel():
+    """SPECTRAL_HEAD_WEIGHT 0: when the fused model at 0.3 already classifies every validation pixel correctly,
+    a lower log-loss elsewhere (the head's surer probabilities on pixels 0.3 gets right too) does not move the
+    weight, however many pixels (round 7: Salinas-A, nearly separable, lost test OA at 0.9)."""
+    from hsigan_qgis.train import automatic_head_weight
+
+    net = np.array([[0.4, 0.6], [0.8, 0.2]], np.float32)  # both pixels right at 0.3 (0.565 and 0.71 for class 0)
+    head = np.array([[0.95, 0.05], [0.5, 0.5]], np.float32)
+    labels = np.array([0, 0])
+    weight, why = automatic_head_weight(np.tile(net, (200, 1)), np.tile(head, (200, 1)), np.tile(labels, 200))
+    assert weight == 0.3
+    assert why == ("automatic, validation log-loss 0.373 at weight 0.9 against 0.457 at 0.3, 4.45 standard errors "
+                   "lower over 400 validation pixels, but the fused model at 0.3 already classifies every "
+                   "validation pixel correctly: 0.3")
+    assert automatic_head_weight(np.tile(head, (200, 1)), np.tile(net, (200, 1)), np.tile(labels, 200))[0] == 0.3
 
 
 def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
@@ -150,9 +173,12 @@ def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
     why = head["weight_chosen"]
     assert why.startswith("automatic, validation log-loss ") and head["weight"] in HEAD_GRID
     if "standard errors lower" in why:
-        z = float(why.split(", ")[-1].split(" standard errors")[0])
-        assert (head["weight"] != HEAD_WEIGHT) == (z >= HEAD_Z)
-        assert f"; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}" in why
+        z = float(why.split(", ")[2].split(" standard errors")[0])
+        if why.endswith(", but the fused model at 0.3 already classifies every validation pixel correctly: 0.3"):
+            assert head["weight"] == HEAD_WEIGHT and z >= HEAD_Z  # the log-loss alone would have moved it
+        else:
+            assert (head["weight"] != HEAD_WEIGHT) == (z >= HEAD_Z)
+            assert f"; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}" in why
     else:
         assert head["weight"] == HEAD_WEIGHT and "the lowest of 0.1-0.9" in why
     assert metadata["validation"]["oa"] is not None and head["network_validation_oa"] is not None
