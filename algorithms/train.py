@@ -42,7 +42,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "adds labelled synthetic patches from a class-conditional WGAN-GP (helped on no scene); <i>spectral</i> "
             "adds patches whose centre spectrum is drawn from a Gaussian per class (no gain on the mean of scenes). SPECTRAL_HEAD (on by default) "
             "fuses the network with an RBF kernel classifier on the labelled pixels' spectra (in our benchmark +1 to +3 OA on "
-            "the mean of three scenes, most on an urban one; classification on a CPU is 2-6x slower). CLASS_BALANCED (on by "
+            "the mean of three scenes, most on an urban one; classification on a CPU computes 2-4x as much). CLASS_BALANCED (on by "
             "default) shows every class equally often, which keeps rare classes from being swamped. A share "
             "of spatial blocks is held out to report an honest validation OA and kappa. Instead of raster + "
             "labels it can learn from SAMPLES, a file written by <i>Augment training samples</i> (then GAN "

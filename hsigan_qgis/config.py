@@ -87,7 +87,7 @@ class TrainConfig:
                               "class probabilities are averaged with the network's (SPECTRAL_HEAD_WEIGHT). In the "
                               "three-scene benchmark: +0.9 to +2.9 OA on the mean of scenes, most on the urban "
                               "Berlin scene (+2.5 to +9). About 0.05-1.2 s of CPU to fit, but classify computes "
-                              "2.3-6.4x as much per pixel on a CPU (more labelled pixels, more cost). Off: the "
+                              "1.8-4.2x as much per pixel on a CPU (more labelled pixels, more cost). Off: the "
                               "network alone, the fastest classification. See the README, Accuracy.",
                               advanced=True, label="Fuse a spectral kernel head")
     spectral_head_weight: float = opt(0.0, "Share of the spectral kernel head in the fused class probabilities. 0 = "

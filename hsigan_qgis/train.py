@@ -104,27 +104,27 @@ def automatic_head_weight(net, head, labels):
     n = len(labels)
     if n < 2:
         return HEAD_WEIGHT, f"automatic, {n} validation pixel(s): {HEAD_WEIGHT:g}"
-    at = np.arange(n)
 
-    def pixel_loss(w):
-        return -np.log(np.clip(((1 - w) * net + w * head)[at, labels], 1e-12, None))
-    losses = {w: pixel_loss(w) for w in HEAD_GRID}
+    def mixed(w):
+        return (1 - w) * net + w * head
+
+    losses = {w: -np.log(np.clip(mixed(w)[np.arange(n), labels], 1e-12, None)) for w in HEAD_GRID}
     best = min(HEAD_GRID, key=lambda w: losses[w].mean())
+    if best == HEAD_WEIGHT:
+        return HEAD_WEIGHT, (f"automatic, validation log-loss {losses[best].mean():.3f} at {HEAD_WEIGHT:g}, the "
+                             f"lowest of {HEAD_GRID[0]:g}-{HEAD_GRID[-1]:g}, over {n} validation pixels")
     gain = losses[HEAD_WEIGHT] - losses[best]
     se = float(gain.std(ddof=1)) / np.sqrt(n)
     z = float(gain.mean()) / se if gain.mean() > 1e-6 and se > 0 else 0.0  # not rounding noise
-    weight = best if best != HEAD_WEIGHT and z >= HEAD_Z else HEAD_WEIGHT
-    if weight != HEAD_WEIGHT and (((1 - HEAD_WEIGHT) * net + HEAD_WEIGHT * head).argmax(1) == labels).all():
-        return HEAD_WEIGHT, (f"automatic, validation log-loss {losses[best].mean():.3f} at weight {best:g} against "
-                             f"{losses[HEAD_WEIGHT].mean():.3f} at {HEAD_WEIGHT:g}, {z:.2f} standard errors lower over "
-                             f"{n} validation pixels, but the fused model at {HEAD_WEIGHT:g} already classifies every "
+    evidence = (f"automatic, validation log-loss {losses[best].mean():.3f} at weight {best:g} against "
+                f"{losses[HEAD_WEIGHT].mean():.3f} at {HEAD_WEIGHT:g}, {z:.2f} standard errors lower over {n} "
+                f"validation pixels")
+    if z < HEAD_Z:
+        return HEAD_WEIGHT, f"{evidence}; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}"
+    if (mixed(HEAD_WEIGHT).argmax(1) == labels).all():
+        return HEAD_WEIGHT, (f"{evidence}, but the fused model at {HEAD_WEIGHT:g} already classifies every "
                              f"validation pixel correctly: {HEAD_WEIGHT:g}")
-    if best == HEAD_WEIGHT:
-        return weight, (f"automatic, validation log-loss {losses[best].mean():.3f} at {HEAD_WEIGHT:g}, the lowest of "
-                        f"{HEAD_GRID[0]:g}-{HEAD_GRID[-1]:g}, over {n} validation pixels")
-    return weight, (f"automatic, validation log-loss {losses[best].mean():.3f} at weight {best:g} against "
-                    f"{losses[HEAD_WEIGHT].mean():.3f} at {HEAD_WEIGHT:g}, {z:.2f} standard errors lower over {n} "
-                    f"validation pixels; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}")
+    return best, f"{evidence}; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}"
 
 
 def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, feedback):

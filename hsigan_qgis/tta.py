@@ -38,13 +38,13 @@ def dihedral_probabilities(model, x):
     from .torch_modules import torch_module
 
     fused = isinstance(model, torch_module("spectral_kernel").FusedClassifier)
-    head, net = (model.head, model.net) if fused else (None, model)
+    net = model.net if fused else model
     total = None
     with torch.inference_mode():
         for k in range(DIHEDRAL):
             p = turn_back(torch.softmax(net(turn(x, k).contiguous(memory_format=torch.channels_last)), 1), k)
             total = p if total is None else total.add_(p)
         total.div_(DIHEDRAL)
-        if head is not None:
-            total = (1 - model.weight) * total + model.weight * torch.softmax(head(x), 1)
+        if fused:
+            total = model.mix(total, x)
     return total.clone()  # a normal tensor: callers may update it in place (inference tensors refuse that)

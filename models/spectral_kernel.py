@@ -56,6 +56,10 @@ class FusedClassifier(nn.Module):
         self.radius = net.radius
         self.register_buffer("weight", torch.tensor(float(weight)))
 
+    def mix(self, net_probabilities, x):
+        """The fused class probabilities from the network's (already computed, e.g. averaged over TTA's
+        orientations) and the head's on x."""
+        return (1 - self.weight) * net_probabilities + self.weight * torch.softmax(self.head(x), 1)
+
     def forward(self, x):
-        mixed = (1 - self.weight) * torch.softmax(self.net(x), 1) + self.weight * torch.softmax(self.head(x), 1)
-        return torch.log(mixed.clamp(min=1e-12))
+        return torch.log(self.mix(torch.softmax(self.net(x), 1), x).clamp(min=1e-12))
