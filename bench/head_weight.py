@@ -1,4 +1,4 @@
-"""Rules for SPECTRAL_HEAD_WEIGHT = automatic, studied offline (issue 12, rounds 4 to 7).
+"""Rules for SPECTRAL_HEAD_WEIGHT and SPECTRAL_HEAD_WINDOW = automatic, studied offline (issue 12, rounds 4 to 8).
 
 `bench/scenes.py run --methods choosekr --probs DIR` saves, per scene, size and seed, the network's and the
 kernel head's class probabilities at hsigan:train's validation pixels and at the test pixels (the engine
@@ -15,7 +15,7 @@ side without training anything again:
   nll-2        0.3 or 0.7 by validation log-loss
   nll-lo       the grid 0.1 ... 0.5 by validation log-loss
   nll-zZ       nll-grid's weight only when its validation log-loss beats 0.3's by Z standard errors of the
-               per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, train.automatic_head_weight)
+               per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, head_choice.automatic_head_weight)
   nll-zZ-fewer nll-zZ's weight only when its validation OA is also strictly higher than 0.3's (fewer
                validation errors), else 0.3 (round 6's guard)
   nll-zZ-perfect nll-zZ, but `base` (0.3) when the fused model at 0.3 already classifies every validation
@@ -27,6 +27,11 @@ side without training anything again:
   oa-seC       0.7 only when its validation OA beats 0.3's by C * 50 / sqrt(n) points (a margin that shrinks
                with the validation size)
   loglin-W     log-linear fusion, p ~ net^(1-W) * head^W, fixed W; loglin-nll: W by validation log-loss
+  window-S     round 8: the head refitted on the local mean spectra of an SxS window (S = 1x1, 3x3, 5x5;
+               kernel_head.fit_on_pixels on scenes.py's scene block, needs --data), fused with the engine's weight
+               rule (head_choice.automatic_head_weight); window-auto: the window chosen as SPECTRAL_HEAD_WINDOW
+               auto chooses it (head_choice.automatic_head_window over 1x1, 3x3, 5x5), window-auto3: over 1x1
+               and 3x3 only
 
 Usage:
   python bench/head_weight.py DIR [DIR ...] [--json OUT.json] [--md OUT.md] [--rules ...] [--runs SCENES.json]
@@ -237,24 +242,68 @@ def engine_train_labels(scene, size, seed, data):
     return engine_draw(size, seed, gt, train_mask, np.unique(gt[train_mask]))[0].labels
 
 
+WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
+                "window-auto3": (0, 1)}
+
+
+def window_heads(scene, size, seed, data, scenes_cache):
+    """{half-width w: (validation, test) class probabilities of the kernel head fitted on the (2w+1)^2 local mean
+    spectra} on the engine draw, through the engine's fit and the head's dense forward (scenes.fit_head)."""
+    import torch
+    from scenes import PATCH, engine_draw, fit_head, scene_block
+
+    if scene not in scenes_cache:
+        arrays = {k: np.load(os.path.join(data, f"{scene}_{k}.npy")) for k in ("cube", "gt", "train", "test")}
+        scenes_cache.clear()
+        scenes_cache[scene] = arrays, scene_block(arrays["cube"], PATCH // 2, torch.device("cpu"))
+    arrays, block = scenes_cache[scene]
+    gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
+    pixels, validation = engine_draw(size, seed, gt, arrays["train"], ids)
+    tr, tc = np.nonzero(arrays["test"])
+    out = {}
+    for w in (0, 1, 2):
+        with torch.no_grad():
+            probs = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed, window=w)(block[None]), 1)[0]
+        out[w] = tuple(probs[:, r, c].t().numpy() for r, c in ((validation.rows, validation.cols), (tr, tc)))
+    return out
+
+
+def engine_window_rule(d, heads, windows):
+    """(window, weight) as hsigan:train chooses them with SPECTRAL_HEAD_WINDOW over `windows`."""
+    from hsigan_qgis.head_choice import automatic_head_weight, automatic_head_window
+
+    labels = d["val_labels"]
+    window = windows[0] if len(windows) == 1 else \
+        automatic_head_window({w: heads[w][0] for w in windows}, labels)[0]
+    return window, automatic_head_weight(d["net_val"], heads[window][0], labels)[0]
+
+
 def evaluate(dirs, names=None, data=None):
-    """Rows: scene, size, seed, rule, weight, test OA."""
+    """Rows: scene, size, seed, rule, weight (and window), test OA."""
     table = rules()
-    rows = []
+    rows, cache = [], {}
     for path in sorted(p for d in dirs for p in glob.glob(os.path.join(d, "*.npz"))):
         d = dict(np.load(path, allow_pickle=False))
         scene, size, seed = os.path.basename(path)[:-4].rsplit("_", 2)
         if "train_labels" not in d:
             d["train_labels"] = engine_train_labels(scene, size, int(seed), data)
         truth = np.searchsorted(d["ids"], d["test_gt"])
+        common = dict(scene=scene, size=size, seed=int(seed), validation_pixels=int(len(d["val_labels"])),
+                      train_pixels=int(len(d["train_labels"])), seconds=float(d["seconds"]))
         for name, (fuse, rule) in table.items():
             if names and name not in names:
                 continue
             w = float(rule(d)) if len(d["val_labels"]) else 0.3
-            rows.append(dict(scene=scene, size=size, seed=int(seed), rule=name, weight=round(w, 3),
-                             validation_pixels=int(len(d["val_labels"])), train_pixels=int(len(d["train_labels"])),
-                             oa=round(oa(fuse(d["net_test"], d["kernel_test"], w), truth), 2),
-                             seconds=float(d["seconds"])))
+            rows.append(dict(common, rule=name, weight=round(w, 3),
+                             oa=round(oa(fuse(d["net_test"], d["kernel_test"], w), truth), 2)))
+        wanted = [n for n in WINDOW_RULES if names and n in names]
+        if wanted:
+            heads = window_heads(scene, size, int(seed), data, cache)
+            assert np.abs(heads[0][1] - d["kernel_test"]).max() < 1e-4, "the 1x1 head is not the saved head"
+            for name in wanted:
+                window, w = engine_window_rule(d, heads, WINDOW_RULES[name])
+                rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
+                                 oa=round(oa(mix(d["net_test"], heads[window][1], w), truth), 2)))
     return rows
 
 
@@ -326,7 +375,7 @@ def main(argv=None):
     parser.add_argument("--data", default=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                        ".devdata", "scenes"),
                         help="bench/scenes.py's exported arrays: the engine draw's training labels of probabilities "
-                             "saved without them (round 4, round 5's decision seeds)")
+                             "saved without them (round 4, round 5's decision seeds), the window-* rules' heads")
     parser.add_argument("--json")
     parser.add_argument("--md")
     args = parser.parse_args(argv)
@@ -348,7 +397,7 @@ def main(argv=None):
             f.write("# SPECTRAL_HEAD weight rules on the engine draw (bench/head_weight.py)\n\n"
                     "Written by `python bench/head_weight.py` from the probabilities `bench/scenes.py run --methods "
                     "choosekr --probs DIR` saved; rules: this script's docstring; findings: bench/RESULTS.md, "
-                    "Rounds 4 to 7.\n" + text + "\n")
+                    "Rounds 4 to 8.\n" + text + "\n")
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ fixed and scored whole. Methods:
   choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
                  'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
                  'choosekr-m5': round 4's engine rule (0.7 only when its validation OA beats 0.3's by 5
-                 points), 'choosekr-nllz': the engine's rule since round 5 (train.automatic_head_weight: the
+                 points), 'choosekr-nllz': the engine's rule since round 5 (head_choice.automatic_head_weight: the
                  weight of 0.1-0.9 with the lowest validation log-loss when it beats 0.3's by 1.64 standard
                  errors, else 0.3; since round 7 also 0.3 when the fused model at 0.3 is right on every
                  validation pixel), 'svm-engine-draw': the SVM on that draw's training
@@ -233,12 +233,13 @@ def kernel_weight_of(method):
     return float(tail or 50) / 100 if found else 0.0
 
 
-def fit_head(block, pixels, radius, n_classes, seed, cap=0):
-    """The spectral kernel head fitted on the normalised centre spectra of the drawn pixels (at most `cap`,
-    class-stratified; 0: the engine's kernel_head.MAX_SUPPORT), as hsigan:train fits it."""
+def fit_head(block, pixels, radius, n_classes, seed, cap=0, window=0):
+    """The spectral kernel head fitted on the normalised centre spectra (window w: their (2w+1)^2 local means) of
+    the drawn pixels (at most `cap`, class-stratified; 0: the engine's kernel_head.MAX_SUPPORT), as hsigan:train
+    fits it."""
     from hsigan_qgis.kernel_head import MAX_SUPPORT, fit_on_pixels, head_module
 
-    fitted = fit_on_pixels(block, pixels, radius, n_classes, seed, cap or MAX_SUPPORT)
+    fitted = fit_on_pixels(block, pixels, radius, n_classes, seed, cap or MAX_SUPPORT, window=window)
     return head_module(fitted, radius).to(block.device)
 
 
@@ -527,7 +528,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
                 train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
     print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
-    from hsigan_qgis.train import HEAD_WEIGHT, automatic_head_weight
+    from hsigan_qgis.head_choice import HEAD_WEIGHT, automatic_head_weight
 
     def best_of(candidates):
         return lambda: max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))

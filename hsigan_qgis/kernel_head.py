@@ -78,26 +78,30 @@ def head_module(fitted, radius):
     """The torch module of a fit_kernel_head result."""
     from .torch_modules import torch_module
     return torch_module("spectral_kernel").SpectralKernelHead(fitted["support"], fitted["dual"], fitted["gamma"],
-                                                             fitted["temperature"], radius)
+                                                             fitted["temperature"], radius, fitted.get("window", 0))
 
 
-def centre_spectra(block, pixels, radius, batch=512):
-    """(n, bands) float32 normalised centre spectra of a PixelSet on a halo'd block or PatchStore."""
+def centre_spectra(block, pixels, radius, window=0, batch=512):
+    """(n, bands) float32 normalised centre spectra of a PixelSet on a halo'd block or PatchStore; with a
+    window w, the mean spectrum of the (2w+1) x (2w+1) pixels around each centre (the head's input)."""
     from .sampling import gather_patches
 
-    out = [gather_patches(block, pixels.rows[s:s + batch], pixels.cols[s:s + batch], radius)[:, :, radius, radius]
-           .cpu().numpy() for s in range(0, len(pixels), batch)]
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    inner = slice(radius - window, radius + window + 1)
+    out = [gather_patches(block, pixels.rows[s:s + batch], pixels.cols[s:s + batch], radius)[:, :, inner, inner]
+           .mean((2, 3)).cpu().numpy() for s in range(0, len(pixels), batch)]
+    return np.concatenate(out) if out else np.zeros((0, block.shape[0]), np.float32)
 
 
-def fit_on_pixels(block, pixels, radius, n_classes, seed, max_support=MAX_SUPPORT):
-    """fit_kernel_head on the centre spectra of (at most max_support, class-stratified) training pixels; only
-    the kept pixels are gathered, so the cost is bounded whatever the number of labels."""
+def fit_on_pixels(block, pixels, radius, n_classes, seed, max_support=MAX_SUPPORT, window=0):
+    """fit_kernel_head on the centre spectra (window: their local means) of (at most max_support,
+    class-stratified) training pixels; only the kept pixels are gathered, so the cost is bounded whatever the
+    number of labels."""
     from .sampling import PixelSet
 
     keep = cap_support(pixels.labels, max_support, seed)
     kept = PixelSet(pixels.rows[keep], pixels.cols[keep], pixels.labels[keep])
-    return fit_kernel_head(centre_spectra(block, kept, radius), kept.labels, n_classes, seed, max_support)
+    fitted = fit_kernel_head(centre_spectra(block, kept, radius, window), kept.labels, n_classes, seed, max_support)
+    return dict(fitted, window=window)
 
 
 def fused(net, fitted, weight):

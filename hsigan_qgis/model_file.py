@@ -236,7 +236,8 @@ def _check_metadata(metadata, parameter, bad):
     head = metadata.get("spectral_head")
     if head is not None and not (isinstance(head, dict) and head.get("name") == "SpectralKernelHead"
                                  and _is_int(head.get("support")) and 1 <= head["support"] <= MAX_SUPPORT
-                                 and _is_number(head.get("weight")) and 0 <= head["weight"] <= 1):
+                                 and _is_number(head.get("weight")) and 0 <= head["weight"] <= 1
+                                 and _is_int(head.get("window", 0)) and 0 <= head.get("window", 0) <= patch // 2):
         raise InputError(parameter, f"{bad} (its spectral kernel head description is not valid)")
     bad_bands = metadata.get("bad_bands", [])
     if not (isinstance(bad_bands, list) and all(_is_int(b) and 0 <= b < bands for b in bad_bands)):

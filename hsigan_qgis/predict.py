@@ -27,7 +27,8 @@ def load_classifier(metadata, tensors, device):
         if head is not None:  # the network fused with its spectral kernel head (models/spectral_kernel.py)
             kernel = torch_module("spectral_kernel")
             arrays = {name: torch.from_numpy(np.array(array)) for name, array in tensors["spectral_head"].items()}
-            fitted = kernel.SpectralKernelHead(arrays["support"], arrays["dual"], 1.0, 1.0, model.radius)
+            fitted = kernel.SpectralKernelHead(arrays["support"], arrays["dual"], 1.0, 1.0, model.radius,
+                                               head.get("window", 0))
             fitted.load_state_dict(arrays)
             model = kernel.FusedClassifier(model, fitted, head["weight"])
     except (RuntimeError, ValueError, TypeError, IndexError) as error:

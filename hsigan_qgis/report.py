@@ -199,7 +199,9 @@ def _head_note(head):
     if not head:
         return ""
     alone = head.get("network_validation_oa")
+    side = 2 * head.get("window", 0) + 1
     return (f"; fused with a spectral kernel head (weight {head['weight']:g}, {_e(str(head.get('weight_chosen', '')))}; "
+            f"window {side}x{side}, {_e(str(head.get('window_chosen', 'before SPECTRAL_HEAD_WINDOW: 1x1')))}; "
             f"{head['support']} training spectra, leave-one-out accuracy {fmt(head.get('loo_oa'))}%"
             + (f"; validation OA of the network alone {fmt(alone)}%" if alone is not None else "") + ")")
 

@@ -10,6 +10,7 @@ classifier two-sample test (fidelity.separability) on the centre spectra says ho
 """
 import numpy as np
 
+from .kernel_head import centre_spectra
 from .sampling import gather_patches
 
 COMPONENTS = 5
@@ -34,13 +35,6 @@ def class_gaussians(spectra, labels, n_classes):
         residual = centred - (centred @ vt[:k_use].T) @ vt[:k_use]
         models.append((mean, axes, residual.std(0)))
     return models
-
-
-def centre_spectra(block, pixels, radius):
-    """(N, bands) spectra of the pixels (the centres of their patches: block and store are halo-padded)."""
-    out = [gather_patches(block, pixels.rows[i:i + 512], pixels.cols[i:i + 512], radius)[:, :, radius, radius]
-           for i in range(0, len(pixels), 512)]
-    return np.concatenate([o.cpu().numpy() for o in out]) if out else np.zeros((0, block.shape[0]), np.float32)
 
 
 def draw_spectra(model, n, rng):

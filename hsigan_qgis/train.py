@@ -9,6 +9,7 @@ from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
+from .head_choice import WINDOWS, spectral_head
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
 from .results import TrainResult
@@ -25,6 +26,10 @@ def validate(cfg: TrainConfig):
     if cfg.samples and cfg.gan == "ssgan":
         raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
                                 "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
+    if cfg.spectral_head and WINDOWS.get(cfg.spectral_head_window, 0) > cfg.patch_size // 2:
+        raise InputError("SPECTRAL_HEAD_WINDOW", f"a {cfg.spectral_head_window} window does not fit in PATCH_SIZE "
+                                                 f"{cfg.patch_size}; choose a smaller window or auto, or a larger "
+                                                 "PATCH_SIZE")
     if not cfg.samples:
         for name, value in (("INPUT", cfg.input), ("LABELS", cfg.labels)):  # an empty CLASS_FIELD: labels.py lists the fields
             if not value:
@@ -83,78 +88,6 @@ def spectral_samples(cfg, block, train_px, radius, counts, file_synthetic, feedb
     if file_synthetic is not None:
         synthetic = tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
     return synthetic, separability
-
-
-HEAD_WEIGHT = 0.3  # SPECTRAL_HEAD_WEIGHT 0: this weight unless another is clearly better on the validation pixels
-HEAD_GRID = tuple(round(0.1 * i, 1) for i in range(1, 10))  # the weights the automatic rule considers
-HEAD_Z = 1.64  # standard errors: a one-sided 95 % test (bench/RESULTS.md, round 5)
-
-
-def automatic_head_weight(net, head, labels):
-    """SPECTRAL_HEAD_WEIGHT 0: (weight, why) from the validation pixels' class probabilities of the network and
-    of the kernel head ((n, classes) each) and their class indices. The weight of HEAD_GRID whose fused
-    probabilities have the lowest validation log-loss, but only when that loss beats HEAD_WEIGHT's by HEAD_Z
-    standard errors of the per-pixel difference; else HEAD_WEIGHT. The evidence needed shrinks with the number
-    of validation pixels: round 5 (seeds 0-9, 15 / 50 px/class and every pixel) chose this over round 4's
-    0.3-or-0.7 by validation OA with a 5-point lead (+0.5 OA on the mean of scenes, +3.6 on Berlin with every
-    pixel), and over the lowest log-loss taken as it is (-0.48 on Indian Pines at 15 px/class). HEAD_WEIGHT also
-    when the fused model at HEAD_WEIGHT classifies every validation pixel correctly: on a nearly separable scene
-    (Salinas-A) a larger weight lowers the log-loss only by the head's surer probabilities, and lost test OA
-    (round 7)."""
-    n = len(labels)
-    if n < 2:
-        return HEAD_WEIGHT, f"automatic, {n} validation pixel(s): {HEAD_WEIGHT:g}"
-
-    def mixed(w):
-        return (1 - w) * net + w * head
-
-    losses = {w: -np.log(np.clip(mixed(w)[np.arange(n), labels], 1e-12, None)) for w in HEAD_GRID}
-    best = min(HEAD_GRID, key=lambda w: losses[w].mean())
-    if best == HEAD_WEIGHT:
-        return HEAD_WEIGHT, (f"automatic, validation log-loss {losses[best].mean():.3f} at {HEAD_WEIGHT:g}, the "
-                             f"lowest of {HEAD_GRID[0]:g}-{HEAD_GRID[-1]:g}, over {n} validation pixels")
-    gain = losses[HEAD_WEIGHT] - losses[best]
-    se = float(gain.std(ddof=1)) / np.sqrt(n)
-    z = float(gain.mean()) / se if gain.mean() > 1e-6 and se > 0 else 0.0  # not rounding noise
-    evidence = (f"automatic, validation log-loss {losses[best].mean():.3f} at weight {best:g} against "
-                f"{losses[HEAD_WEIGHT].mean():.3f} at {HEAD_WEIGHT:g}, {z:.2f} standard errors lower over {n} "
-                f"validation pixels")
-    if z < HEAD_Z:
-        return HEAD_WEIGHT, f"{evidence}; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}"
-    if (mixed(HEAD_WEIGHT).argmax(1) == labels).all():
-        return HEAD_WEIGHT, (f"{evidence}, but the fused model at {HEAD_WEIGHT:g} already classifies every "
-                             f"validation pixel correctly: {HEAD_WEIGHT:g}")
-    return best, f"{evidence}; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}"
-
-
-def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, feedback):
-    """(model to validate and save, the head's metadata or None): with SPECTRAL_HEAD the network fused with a
-    spectral kernel head fitted on the training pixels' spectra (kernel_head.py), its weight fixed or
-    chosen on the validation blocks (automatic_head_weight)."""
-    if not cfg.spectral_head or len(train_px) < 2:
-        return classifier, None
-    from .kernel_head import fit_on_pixels, fused, head_module
-    from .training import overall_accuracy, predict_probabilities
-
-    fitted = fit_on_pixels(block, train_px, radius, n_classes, cfg.seed)
-    weight, why = cfg.spectral_head_weight, "SPECTRAL_HEAD_WEIGHT"
-    if weight == 0:
-        weight, why = HEAD_WEIGHT, "automatic, no validation pixels"
-        if len(val_px):
-            device = next(classifier.parameters()).device
-            weight, why = automatic_head_weight(
-                predict_probabilities(classifier, block, val_px, radius),
-                predict_probabilities(head_module(fitted, radius).to(device), block, val_px, radius),
-                np.asarray(val_px.labels))
-    alone = overall_accuracy(classifier, block, val_px, radius)
-    head = dict(name="SpectralKernelHead", weight=weight, weight_chosen=why, support=int(len(fitted["support"])),
-                gamma=fitted["gamma"], ridge=fitted["ridge"], temperature=fitted["temperature"],
-                loo_oa=round(100.0 * (1 - fitted["loo_error"]), 2),
-                network_validation_oa=None if alone is None else round(alone, 2))
-    feedback.info(f"Spectral kernel head: {head['support']} training spectra, leave-one-out class-balanced accuracy "
-                  f"{head['loo_oa']:.1f}%, fused with weight {weight:g} ({why})"
-                  + (f"; validation OA of the network alone: {alone:.2f}%" if alone is not None else ""))
-    return fused(classifier, fitted, weight), head
 
 
 def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
@@ -264,7 +197,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
-                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,

@@ -50,6 +50,55 @@ def test_kernel_head_is_dense_and_aligned_with_the_network():
             np.testing.assert_allclose(dense[0, :, i, j].numpy(), head(patch)[0, :, 0, 0].numpy(), rtol=1e-5)
 
 
+def test_windowed_head_reads_the_local_mean_spectrum_densely_and_on_patches():
+    """SPECTRAL_HEAD_WINDOW 3x3 (window 1): the head's scores at a pixel are the kernel scores of the mean
+    spectrum of the 3x3 pixels around it, the same on a tile (dense, aligned with the network's crop) as on
+    that pixel's patch; centre_spectra gives the same means for the fit."""
+    import torch
+    from hsigan_qgis.kernel_head import centre_spectra, fit_kernel_head, head_module
+    from hsigan_qgis.sampling import PixelSet
+
+    x, y = clusters(1)
+    fitted = dict(fit_kernel_head(x, y, 3, seed=0), window=1)
+    head = head_module(fitted, radius=2)
+    tile = torch.from_numpy(np.random.default_rng(2).normal(size=(1, 8, 11, 13)).astype(np.float32))
+    with torch.no_grad():
+        dense = head(tile)
+        assert dense.shape == (1, 3, 7, 9)
+        for i, j in [(0, 0), (3, 5), (6, 8)]:
+            mean = tile[0, :, i + 1:i + 4, j + 1:j + 4].mean((1, 2)).numpy().astype(np.float64)
+            d2 = ((mean[None] - fitted["support"]) ** 2).sum(1)
+            expected = np.exp(-fitted["gamma"] * d2) @ fitted["dual"] / fitted["temperature"]
+            np.testing.assert_allclose(dense[0, :, i, j].numpy(), expected, rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(head(tile[:, :, i:i + 5, j:j + 5])[0, :, 0, 0].numpy(),
+                                       dense[0, :, i, j].numpy(), rtol=1e-5)
+        means = centre_spectra(tile[0], PixelSet(np.array([0, 3]), np.array([0, 5]), np.array([0, 1])), 2, window=1)
+    np.testing.assert_allclose(means[1], tile[0, :, 4:7, 6:9].mean((1, 2)).numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="window 3 must lie within the patch radius 2"):
+        head_module(dict(fitted, window=3), radius=2)
+
+
+def test_automatic_window_leaves_1x1_only_on_enough_validation_evidence():
+    """SPECTRAL_HEAD_WINDOW auto: a wider window only when its head's validation log-loss beats the 1x1 head's
+    by 1.64 standard errors; of the windows that do, the lowest loss."""
+    from hsigan_qgis.head_choice import automatic_head_window
+
+    labels = np.zeros(40, int)
+    sure, unsure = np.array([0.9, 0.1]), np.array([0.6, 0.4])
+    mixed = np.array([sure if i % 2 else unsure for i in range(40)])  # better on half the pixels
+    surest = np.array([sure if i % 2 else np.array([0.95, 0.05]) for i in range(40)])
+    heads = {0: np.tile(unsure, (40, 1)), 1: mixed, 2: surest}
+    window, why = automatic_head_window(heads, labels)
+    assert window == 2
+    assert why.startswith("automatic, validation log-loss of the head alone over 40 pixels: 1x1 0.511, 3x3 0.308 (")
+    assert why.endswith("1.64 needed to leave 1x1: 5x5")
+    assert automatic_head_window({0: heads[0], 1: mixed}, labels)[0] == 1
+    noisy = np.array([sure if i % 2 else np.array([0.45, 0.55]) for i in range(40)])  # better and worse by turns
+    assert automatic_head_window({0: heads[0], 1: noisy}, labels)[0] == 0
+    assert automatic_head_window({0: heads[2], 1: heads[0]}, labels)[0] == 0  # worse: stays
+    assert automatic_head_window({0: heads[0][:1], 1: heads[2][:1]}, labels[:1])[0] == 0  # one pixel: no test
+
+
 def test_support_cap_is_class_stratified_and_seeded():
     from hsigan_qgis.kernel_head import cap_support
 
@@ -100,13 +149,37 @@ def test_model_with_spectral_head_trains_saves_loads_classifies_deterministicall
     assert (patch_labels(plain, RASTER)[0] != want).any()
 
 
+def test_fixed_window_trains_classifies_as_its_patches_and_is_refused_when_it_does_not_fit(tmp_path):
+    """SPECTRAL_HEAD_WINDOW 3x3: the model stores window 1, classify's tiled map is the fused model on every
+    pixel's patch; a 5x5 window with PATCH_SIZE 3 is refused naming the parameter; auto records its choice."""
+    from hsigan_qgis import model_file
+    from hsigan_qgis.errors import InputError
+
+    path, log = train_tiny(tmp_path, "w.hsigan", spectral_head_window="3x3", spectral_head_weight=0.5)
+    head = model_file.load(path, with_tensors=False)[0]["spectral_head"]
+    assert head["window"] == 1 and head["window_chosen"] == "SPECTRAL_HEAD_WINDOW"
+    assert any("window 3x3 (SPECTRAL_HEAD_WINDOW)" in line for line in log.lines)
+    want, margin = patch_labels(path, RASTER)
+    assert_same_labels(read(run(tmp_path, RASTER, path, "map.tif", tile_size=32)[0], 1), want, margin)
+    plain, _ = train_tiny(tmp_path, "p.hsigan", spectral_head_window="1x1", spectral_head_weight=0.5)
+    assert (patch_labels(plain, RASTER)[0] != want).any()  # the window changes the map
+    with pytest.raises(InputError, match="SPECTRAL_HEAD_WINDOW.*does not fit in PATCH_SIZE 3"):
+        train_tiny(tmp_path, "x.hsigan", spectral_head_window="5x5", patch_size=3)
+    assert not (tmp_path / "x.hsigan").exists()
+    auto = model_file.load(train_tiny(tmp_path, "a.hsigan", patch_size=3)[0], with_tensors=False)[0]["spectral_head"]
+    assert auto["window"] in (0, 1) and auto["window_chosen"].startswith("automatic, validation log-loss of the "
+                                                                          "head alone over ")
+    assert "5x5" not in auto["window_chosen"]  # 5x5 does not fit patch 3: not a candidate
+
+
 def test_model_file_refuses_a_head_that_disagrees_with_its_metadata(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.errors import InputError
 
     path, _ = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.5)
     metadata, tensors = model_file.load(path)
-    for change in (dict(support=metadata["spectral_head"]["support"] + 1), dict(weight=2.0), dict(name="x")):
+    for change in (dict(support=metadata["spectral_head"]["support"] + 1), dict(weight=2.0), dict(name="x"),
+                   dict(window=metadata["patch_size"] // 2 + 1), dict(window=0.5)):
         broken = str(tmp_path / "broken.hsigan")
         model_file.save(broken, dict(metadata, spectral_head=dict(metadata["spectral_head"], **change)), tensors)
         with pytest.raises(InputError, match="not an HSI-GAN model file"):
@@ -117,7 +190,7 @@ def test_automatic_weight_leaves_0_3_only_on_enough_validation_evidence():
     """SPECTRAL_HEAD_WEIGHT 0: the weight of 0.1-0.9 with the lowest validation log-loss, but only when it beats
     0.3's by 1.64 standard errors: the same per-pixel evidence repeated over more validation pixels moves the
     weight, over few it does not (round 5: the lowest log-loss taken as it is lost 0.5 OA on Indian Pines)."""
-    from hsigan_qgis.train import automatic_head_weight
+    from hsigan_qgis.head_choice import automatic_head_weight
 
     net = np.array([[0.4, 0.6], [0.8, 0.2]], np.float32)  # pixel 1: the head is right, the net wrong; pixel 2: both
     head = np.array([[0.95, 0.05], [0.5, 0.5]], np.float32)  # right, the net surer
@@ -146,7 +219,7 @@ def test_automatic_weight_stays_at_0_3_when_0_3_is_right_on_every_validation_pix
     """SPECTRAL_HEAD_WEIGHT 0: when the fused model at 0.3 already classifies every validation pixel correctly,
     a lower log-loss elsewhere (the head's surer probabilities on pixels 0.3 gets right too) does not move the
     weight, however many pixels (round 7: Salinas-A, nearly separable, lost test OA at 0.9)."""
-    from hsigan_qgis.train import automatic_head_weight
+    from hsigan_qgis.head_choice import automatic_head_weight
 
     net = np.array([[0.4, 0.6], [0.8, 0.2]], np.float32)  # both pixels right at 0.3 (0.565 and 0.71 for class 0)
     head = np.array([[0.95, 0.05], [0.5, 0.5]], np.float32)
@@ -164,7 +237,7 @@ def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
     losses and the evidence are logged and stored, and agree with the rule's threshold."""
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.train import HEAD_GRID, HEAD_WEIGHT, HEAD_Z
+    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_WEIGHT, HEAD_Z
 
     assert TrainConfig(output_model="m").spectral_head is True and TrainConfig(output_model="m").spectral_head_weight == 0
     path, log = train_tiny(tmp_path, "auto.hsigan")
