@@ -102,12 +102,13 @@ class TrainConfig:
                                       advanced=True, minimum=0.05, maximum=1.0, zero_is_auto=True,
                                       label="Spectral kernel head weight (0 = automatic)")
     spectral_head_window: str = opt("auto", "Which spectrum the spectral kernel head reads at each pixel: 1x1 (the "
-                                    "pixel's own), 3x3 or 5x5 (the mean spectrum of the pixels around it, which "
-                                    "must fit in PATCH_SIZE). auto: 1x1, unless the head on a wider window has a "
-                                    "clearly lower log-loss on the validation blocks (by 1.64 standard errors). "
-                                    "Means help on scenes of fields (Indian Pines, 15 px/class: +10 OA for the head "
-                                    "alone) and hurt on fine urban scenes (Berlin, 30 m: -12). The log and the "
-                                    "model say which window and why. See the README, Accuracy.",
+                                    "pixel's own) or the mean spectrum of the 3x3 or 5x5 pixels around it (must fit "
+                                    "in PATCH_SIZE). auto: 1x1, unless the fused model with a wider window is right "
+                                    "on clearly more validation pixels (a sign test on the pixels where the two "
+                                    "disagree, z >= 1.64). Local means help on scenes of fields with few labels "
+                                    "(Indian Pines, 15 px/class: +2.1 OA for the fused model at 3x3) and hurt on "
+                                    "fine urban scenes (Berlin, 30 m: -9). The log and the model say which window "
+                                    "and why. See the README, Accuracy.",
                                     advanced=True, choices=HEAD_WINDOWS, label="Spectral kernel head window")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "
                          "many labels EPOCHS is lowered so that the training cost stops growing with them "

@@ -53,17 +53,16 @@ def onnx_map(onnx_path, raster):
     return labels
 
 
-def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
-    import onnx
+def assert_onnx_map_is_classify_map(model, tmp_path):
+    """Exports `model` with 32 px tiles (4 x 4 tiles over the 86 x 83 sample) and checks the ONNX map equals
+    classify's on every valid pixel; returns the ONNX file's path."""
     import rasterio
 
     from hsigan_qgis.config import ClassifyConfig
     from hsigan_qgis.classify import classify
-    from hsigan_qgis import model_file
 
-    model, _ = trained_model
     onnx_path = tmp_path / "salinas.onnx"
-    done = export(model, onnx_path, "--tile-size", "32")  # 32 px tiles: 4 x 4 tiles over the 86 x 83 sample
+    done = export(model, onnx_path, "--tile-size", "32")
     assert done.returncode == 0, done.stderr
     classify(ClassifyConfig(input=RASTER, model=model, output=str(tmp_path / "map.tif"), device="cpu"))
     with rasterio.open(tmp_path / "map.tif") as src:
@@ -74,6 +73,28 @@ def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     assert np.array_equal(got[valid], expected[valid].astype(np.int64)), \
         f"{int((got[valid] != expected[valid]).sum())} pixels differ"
     assert len(np.unique(expected[valid])) >= 4  # a map with several classes, not a constant
+    return onnx_path
+
+
+def test_onnx_model_with_a_windowed_kernel_head_gives_the_map_of_classify(tmp_path):
+    """SPECTRAL_HEAD_WINDOW 5x5: the head's local mean (an average pool) exports and runs in onnxruntime."""
+    from conftest import FAST, TRAIN_LABELS
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train import train
+
+    model = str(tmp_path / "windowed.hsigan")
+    train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=model,
+                      **dict(FAST, spectral_head_window="5x5", spectral_head_weight=0.7)))
+    assert_onnx_map_is_classify_map(model, tmp_path)
+
+
+def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
+    import onnx
+
+    from hsigan_qgis import model_file
+
+    model, _ = trained_model
+    onnx_path = assert_onnx_map_is_classify_map(model, tmp_path)
 
     # What Deepness reads (JSON texts), and what it takes for the input
     metadata, _ = model_file.load(model)

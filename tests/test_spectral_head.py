@@ -79,24 +79,33 @@ def test_windowed_head_reads_the_local_mean_spectrum_densely_and_on_patches():
 
 
 def test_automatic_window_leaves_1x1_only_on_enough_validation_evidence():
-    """SPECTRAL_HEAD_WINDOW auto: a wider window only when its head's validation log-loss beats the 1x1 head's
-    by 1.64 standard errors; of the windows that do, the lowest loss."""
+    """SPECTRAL_HEAD_WINDOW auto: a wider window only when the fused model with it is right on clearly more of
+    the validation pixels where it and the 1x1 fused model disagree (sign test, z >= 1.64); of those windows,
+    the one with the largest lead; each fused model at the weight weight_of gives its head."""
     from hsigan_qgis.head_choice import automatic_head_window
 
-    labels = np.zeros(40, int)
-    sure, unsure = np.array([0.9, 0.1]), np.array([0.6, 0.4])
-    mixed = np.array([sure if i % 2 else unsure for i in range(40)])  # better on half the pixels
-    surest = np.array([sure if i % 2 else np.array([0.95, 0.05]) for i in range(40)])
-    heads = {0: np.tile(unsure, (40, 1)), 1: mixed, 2: surest}
-    window, why = automatic_head_window(heads, labels)
-    assert window == 2
-    assert why.startswith("automatic, validation log-loss of the head alone over 40 pixels: 1x1 0.511, 3x3 0.308 (")
-    assert why.endswith("1.64 needed to leave 1x1: 5x5")
-    assert automatic_head_window({0: heads[0], 1: mixed}, labels)[0] == 1
-    noisy = np.array([sure if i % 2 else np.array([0.45, 0.55]) for i in range(40)])  # better and worse by turns
-    assert automatic_head_window({0: heads[0], 1: noisy}, labels)[0] == 0
-    assert automatic_head_window({0: heads[2], 1: heads[0]}, labels)[0] == 0  # worse: stays
-    assert automatic_head_window({0: heads[0][:1], 1: heads[2][:1]}, labels[:1])[0] == 0  # one pixel: no test
+    labels = np.zeros(100, int)
+    net = np.tile([0.5, 0.5], (100, 1))  # undecided: the head decides
+    right, wrong = [0.9, 0.1], [0.1, 0.9]
+
+    def head(n_right):
+        return np.array([right] * n_right + [wrong] * (100 - n_right))
+
+    half = lambda h: 0.5  # noqa: E731
+    base = head(50)
+    window, why = automatic_head_window(net, {0: base, 1: head(60), 2: head(70)}, labels, half)
+    assert window == 2  # 20 more right, none fewer: z 4.47, the larger lead
+    assert why == ("automatic, fused model over 100 validation pixels: 3x3 right on 10 where 1x1 is wrong and wrong "
+                   "on 0 where 1x1 is right (z 3.16); 5x5 right on 20 where 1x1 is wrong and wrong on 0 where 1x1 "
+                   "is right (z 4.47); 1.64 needed to leave 1x1: 5x5")
+    assert automatic_head_window(net, {0: base, 1: head(52)}, labels, half)[0] == 0  # z 1.41: not enough
+    assert automatic_head_window(net, {0: base, 1: head(53)}, labels, half)[0] == 1  # z 1.73
+    swapped = np.vstack([head(50)[50:], head(50)[:50]])  # as many right, on other pixels: z 0
+    assert automatic_head_window(net, {0: base, 1: swapped}, labels, half)[0] == 0
+    assert automatic_head_window(net, {0: head(60), 1: base}, labels, half)[0] == 0  # worse: stays
+    # the weight matters: at weight 0 every window's fused model is the network alone, nothing to choose
+    assert automatic_head_window(net, {0: base, 1: head(70)}, labels, lambda h: 0.0)[0] == 0
+    assert automatic_head_window(net[:1], {0: base[:1], 1: head(70)[:1]}, labels[:1], half)[0] == 0  # one pixel
 
 
 def test_support_cap_is_class_stratified_and_seeded():
@@ -167,8 +176,7 @@ def test_fixed_window_trains_classifies_as_its_patches_and_is_refused_when_it_do
         train_tiny(tmp_path, "x.hsigan", spectral_head_window="5x5", patch_size=3)
     assert not (tmp_path / "x.hsigan").exists()
     auto = model_file.load(train_tiny(tmp_path, "a.hsigan", patch_size=3)[0], with_tensors=False)[0]["spectral_head"]
-    assert auto["window"] in (0, 1) and auto["window_chosen"].startswith("automatic, validation log-loss of the "
-                                                                          "head alone over ")
+    assert auto["window"] in (0, 1) and auto["window_chosen"].startswith("automatic, fused model over ")
     assert "5x5" not in auto["window_chosen"]  # 5x5 does not fit patch 3: not a candidate
 
 
