@@ -87,6 +87,20 @@ so /tmp/scenes-round7-decide.json is not kept; the held-out runs' choosekr-nllz 
       --json bench/scenes-round7-final.json --probs .devdata/probs-final7 --workers 2
   python bench/head_weight.py .devdata/probs-final7 --runs bench/scenes-round7-final.json --rules fixed-0 \
       fixed-0.3 nll-z1.64 nll-z1.64-perfect --json bench/head-weight-round7-final.json --md bench/RESULTS-round7.md
+The round 8 tables (bench/RESULTS-round8*.md; the window-* rules refit the head from DATA; the held-out SVM on
+the whole training side ran separately and was joined into scenes-round8-final.json):
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 0 1 2 3 4 5 6 7 8 9 \
+      --json bench/scenes-round8-decide.json --probs .devdata/probs-decide8 --workers 2
+  python bench/head_weight.py .devdata/probs-decide8 --data DATA --runs bench/scenes-round8-decide.json \
+      --rules fixed-0 fixed-0.3 nll-z1.64-perfect window-1x1 window-3x3 window-5x5 window-auto window-auto3 \
+      window-headnll window-headnll3 window-fnll window-fnll3 --json bench/head-weight-round8-decide.json \
+      --md bench/RESULTS-round8-decide.md
+  python bench/scenes.py run --data DATA --methods choosekr --sizes 15 50 all --seeds 600 601 602 \
+      --json FINAL.json --probs .devdata/probs-final8 --workers 2
+  python bench/scenes.py run --data DATA --methods svm --sizes 15 50 all --seeds 600 601 602 --json SVM.json --workers 2
+  python bench/head_weight.py .devdata/probs-final8 --data DATA --runs bench/scenes-round8-final.json --rules \
+      fixed-0 fixed-0.3 fixed-0.7 window-1x1 window-3x3 window-5x5 window-auto window-auto3 window-headnll \
+      window-fnll --json bench/head-weight-round8-final.json --md bench/RESULTS-round8.md
 """
 import argparse
 import glob
