@@ -217,6 +217,10 @@ def write_training_report(path, metadata):
              f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}"
              f"{_head_note(metadata.get('spectral_head'))}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
+    if validation.get("chose"):
+        body += (f'<p class="note">The validation pixels also chose {_e(" and ".join(validation["chose"]))}, so '
+                 "the validation figures are slightly optimistic; Assess accuracy (hsigan:assess) on reference "
+                 "data kept out of training gives an unbiased figure.</p>")
     validation_counts = [sum(row) for row in validation["confusion"]] if validation.get("confusion") else None
     body += validation_note(metadata["class_names"], validation_counts)
     body += "<h2>Pixels per class</h2>" + table(

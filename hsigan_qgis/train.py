@@ -176,10 +176,15 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         predicted = predict_indices(model, block, val_px, radius)
         matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
         summary = summarise(matrix)
+        chose = [name for name, key in (("window", "window_chosen"), ("weight", "weight_chosen"))
+                 if head and head[key].startswith("automatic,")]
         figures = dict(oa=float(summary["oa"]), aa=float(summary["aa"]), kappa=float(summary["kappa"]),
-                       confusion=matrix.tolist())
+                       confusion=matrix.tolist(), chose=[f"the spectral kernel head's {c}" for c in chose])
         feedback.info(f"Validation on held-out blocks: OA {summary['oa']:.2f}%, AA {summary['aa']:.2f}%, "
-                      f"kappa {summary['kappa']:.4f}")
+                      f"kappa {summary['kappa']:.4f}" + (f" (slightly optimistic: these pixels also chose "
+                                                         f"{' and '.join(figures['chose'])}; hsigan:assess on "
+                                                         "reference data kept out of training gives an unbiased "
+                                                         "figure)" if chose else ""))
     else:
         feedback.warning("no validation pixels (VALIDATION_FRACTION is 0 or every class sits in one block)")
     seconds = time.perf_counter() - started

@@ -135,7 +135,9 @@ def test_model_with_spectral_head_trains_saves_loads_classifies_deterministicall
 
     path, log = train_tiny(tmp_path, "a.hsigan", spectral_head_weight=0.3, output_report=str(tmp_path / "a.html"))
     metadata, tensors = model_file.load(path)
-    assert "fused with a spectral kernel head (weight 0.3, SPECTRAL_HEAD_WEIGHT" in (tmp_path / "a.html").read_text()
+    report = (tmp_path / "a.html").read_text()
+    assert "fused with a spectral kernel head (weight 0.3, SPECTRAL_HEAD_WEIGHT" in report
+    assert "also chose the spectral kernel head&#x27;s window, so the validation figures are slightly" in report
     head = metadata["spectral_head"]
     assert head["weight"] == 0.3 and metadata["training"]["spectral_head"] is True
     assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
@@ -264,6 +266,13 @@ def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
         assert head["weight"] == HEAD_WEIGHT and "the lowest of 0.1-0.9" in why
     assert metadata["validation"]["oa"] is not None and head["network_validation_oa"] is not None
     assert any("fused with weight" in line and why in line for line in log.lines)
+    # the pixels that chose the weight also score the model: the log and the report say it is optimistic
+    assert "the spectral kernel head's weight" in metadata["validation"]["chose"]
+    assert any(line.startswith("Validation on held-out blocks:") and "slightly optimistic: these pixels also chose"
+               in line for line in log.lines)
+    fixed, fixed_log = train_tiny(tmp_path, "fixed.hsigan", spectral_head_weight=0.3, spectral_head_window="1x1")
+    assert model_file.load(fixed, with_tensors=False)[0]["validation"]["chose"] == []
+    assert not any("optimistic" in line for line in fixed_log.lines)
 
 
 def test_tta_of_a_fused_model_is_the_mean_over_turned_patches(tmp_path):
