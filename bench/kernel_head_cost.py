@@ -4,7 +4,8 @@ against the network's dense pass on the same tile (200 bands, 16 classes, patch 
   OMP_NUM_THREADS=1 python bench/kernel_head_cost.py [--json bench/RESULTS-kernel-head-cost.json]
 
 Support sizes: 240 (15 px/class x 16 classes), 700 (about 50 px/class on Indian Pines) and 5000 labelled
-pixels (capped at kernel_head.MAX_SUPPORT). Median of 3 repeats, process CPU time.
+pixels (capped at kernel_head.MAX_SUPPORT). Median of 3 repeats, process CPU time. Beside the head's CPU form
+(products over blocks of pixels), its whole-tile convolution form (the GPU and ONNX form) on the same tile.
 """
 import argparse
 import json
@@ -53,11 +54,15 @@ def main(argv=None):
             fitted = fit_kernel_head(spectra, labels, classes, 0)
             head = head_module(fitted, patch // 2)
             dense = cpu_seconds(lambda: head(x))
+            inner = x[:, :, patch // 2:-(patch // 2), patch // 2:-(patch // 2)]
+            convolution = cpu_seconds(lambda: head.scores_by_convolution(inner))  # the GPU / ONNX form, here
             rows.append(dict(labelled=labelled, support=len(fitted["support"]), fit_s=round(fit, 3),
                              head_tile_s=round(dense, 3), network_tile_s=round(network, 3),
-                             head_vs_network=round(dense / network, 2)))
+                             head_vs_network=round(dense / network, 2),
+                             convolution_form_tile_s=round(convolution, 3)))
             print(f"{labelled:>5} labelled -> {rows[-1]['support']:>4} support: fit {fit:.2f} s, dense head "
-                  f"{dense:.2f} s per {args.tile}^2 tile (network {network:.2f} s: {dense / network:.1f}x)", flush=True)
+                  f"{dense:.2f} s per {args.tile}^2 tile (network {network:.2f} s: {dense / network:.1f}x; the "
+                  f"convolution form {convolution:.2f} s)", flush=True)
     with open(args.json, "w") as f:
         json.dump(dict(machine=f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, 1 thread",
                        tile=args.tile, bands=bands, classes=classes, patch=patch, rows=rows), f, indent=1)

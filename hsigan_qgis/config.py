@@ -83,12 +83,12 @@ class TrainConfig:
                               "(not SAMPLES). See the README, Accuracy.", advanced=True, minimum=0,
                               maximum=100000, label="Scene pretraining steps (0 = off)")
     spectral_head: bool = opt(True, "Fuse a spectral kernel head with the network: an RBF kernel ridge classifier "
-                              "on the training pixels' own spectra (gamma, ridge and softmax temperature chosen by "
+                              "on the training pixels' own spectra or their local means (SPECTRAL_HEAD_WINDOW; gamma, ridge and softmax temperature chosen by "
                               "leave-one-out; at most 1000 pixels, class-stratified, so its cost is bounded), whose "
                               "class probabilities are averaged with the network's (SPECTRAL_HEAD_WEIGHT). In the "
                               "three-scene benchmark: +0.9 to +2.9 OA on the mean of scenes, most on the urban "
                               "Berlin scene (+2.5 to +9). About 0.05-1.2 s of CPU to fit, but classify computes "
-                              "1.8-4.2x as much per pixel on a CPU (more labelled pixels, more cost). Off: the "
+                              "1.5-2.8x as much per pixel on a CPU (more labelled pixels, more cost). Off: the "
                               "network alone, the fastest classification. See the README, Accuracy.",
                               advanced=True, label="Fuse a spectral kernel head")
     spectral_head_weight: float = opt(0.0, "Share of the spectral kernel head in the fused class probabilities. 0 = "
