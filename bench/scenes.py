@@ -211,9 +211,13 @@ def patch_of(method):
 
 
 def synthetic_of(method):
-    """Synthetic samples per real one of 'none+syn' (1) or 'none+syn3' (3): spectral_synthesis.py; 0 without."""
-    head, found, tail = method.partition("@p")[0].partition("+syn")
-    return float(tail or 1) if found else 0
+    """Synthetic samples per real one of 'none+syn' (1) or 'none+syn3' (3) (class-Gaussian centre spectra), or of
+    'none+mix' / 'none+mix3' (within-class mixup of patches): spectral_synthesis.py; 0 without."""
+    for tag in ("+syn", "+mix"):
+        head, found, tail = method.partition("@p")[0].partition(tag)
+        if found:
+            return float(tail or 1)
+    return 0
 
 
 def pretrain_of(method):
@@ -267,7 +271,7 @@ def resolved(method, n_train, quick):
     if pretrain_of(method)[0]:
         base = f"{base}+pre{pretrain_of(method)}"
     if synthetic_of(method):
-        base = f"{base}+syn{synthetic_of(method)}"
+        base = f"{base}{'+mix' if '+mix' in method else '+syn'}{synthetic_of(method)}"
     if base.startswith("none"):
         batches = int(np.ceil(n_train / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
@@ -301,9 +305,10 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
             epochs = max(1, min(epochs, steps // batches))
         synthetic = None
         if synthetic_of(method):
-            from hsigan_qgis.spectral_synthesis import centre_separability, synthesize
+            from hsigan_qgis.spectral_synthesis import centre_separability, mix_patches, synthesize
             counts = np.ceil(np.bincount(pixels.labels, minlength=n_classes) * synthetic_of(method)).astype(int)
-            synthetic = synthesize(block, pixels, radius, n_classes, counts, seed)
+            make = mix_patches if "+mix" in method else synthesize
+            synthetic = make(block, pixels, radius, n_classes, counts, seed)
             model.synthetic_separability = centre_separability(block, pixels, synthetic, seed)
             batches = int(np.ceil((len(pixels) + len(synthetic[1])) / BATCH))
         fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced,
@@ -362,8 +367,9 @@ def run_job(job):
         if method == "choose":
             out += choose_on_validation(job, cube, gt, train_mask, ids, blocks, tr, tc, device)
             continue
-        if method == "choosekr":
-            out += choose_kernel_weight(dict(job, cube=cube), gt, train_mask, ids, blocks, tr, tc, device)
+        if method.partition(":")[0] == "choosekr":  # 'choosekr:NET' fuses the head with net method NET
+            out += choose_kernel_weight(dict(job, cube=cube, net=method.partition(":")[2] or "none:1000"), gt,
+                                        train_mask, ids, blocks, tr, tc, device)
             continue
         if method == "svm":
             s = run_svm(cube, gt, rows, cols, test_mask, seed)
@@ -496,7 +502,9 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     unlabelled = np.ones(gt.shape, bool)
     unlabelled[pixels.rows, pixels.cols] = False
     started = time.process_time()
-    model, steps, block = train_net("none:1000", blocks, pixels, unlabelled, len(ids), seed, job["quick"])
+    model, steps, block = train_net(job.get("net", "none:1000"), blocks, pixels, unlabelled, len(ids), seed,
+                                    job["quick"])
+    separability = getattr(model, "synthetic_separability", None)
     with torch.no_grad():
         net = torch.softmax(dense_logits(prepare_model(model, device), block[None]), 1)[0]
         kernel = torch.softmax(fit_head(block, pixels, PATCH // 2, len(ids), seed)(block[None]), 1)[0]
@@ -509,7 +517,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
                             kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
                             train_labels=pixels.labels,
                             net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
-                            seconds=seconds)
+                            seconds=seconds, separability=np.nan if separability is None else separability)
     scored = {}
 
     def score(w):

@@ -10,7 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from .errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
-GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral")
+GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral", "mixup")
 LABEL_RULES = ("centre", "all_touched")
 HEAD_WINDOWS = ("auto", "1x1", "3x3", "5x5")  # SPECTRAL_HEAD_WINDOW: the spectrum the kernel head reads
 LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "
@@ -65,12 +65,14 @@ class TrainConfig:
                    "of none; needs VALIDATION_FRACTION > 0); spectral (no GAN: synthetic centre spectra drawn "
                    "from a Gaussian per class, pasted into real patches of that class, SYNTHETIC_RATIO per real "
                    "sample; about 2x the time of none; +1 OA on Indian Pines, -1.5 on Berlin: no gain on the mean "
-                   "of scenes). See the README, Accuracy.", choices=GAN_MODES,
+                   "of scenes); mixup (no GAN: synthetic patches each mixed from two labelled patches of the same "
+                   "class, lam * A + (1 - lam) * B with lam in 0.2-0.8, SYNTHETIC_RATIO per real sample; see the "
+                   "README for its gain). See the README, Accuracy.", choices=GAN_MODES,
                    label="GAN mode")
-    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan "
-                                      "and spectral (none and ssgan ignore it).",
+    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan, "
+                                      "spectral and mixup (none and ssgan ignore it).",
                                  advanced=True, minimum=0.0, maximum=20.0,
-                                 label="Synthetic samples per real sample (wgan, spectral)")
+                                 label="Synthetic samples per real sample (wgan, spectral, mixup)")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
                             "count, so the cost does not grow with the number of labels).",
                          advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps (0 = automatic)")

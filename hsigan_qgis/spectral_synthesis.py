@@ -65,6 +65,30 @@ def synthesize(block, train, radius, n_classes, counts, seed):
     return torch.cat(patches), torch.cat(labels)
 
 
+def mix_patches(block, train, radius, n_classes, counts, seed):
+    """(patches, labels) torch tensors on block's device: counts[k] synthetic patches of class k, each a convex
+    mix lam * A + (1 - lam) * B of the patches of two training pixels of class k drawn independently (so
+    sometimes one pixel twice), lam uniform in [0.2, 0.8] per patch (within-class mixup: new spectra and
+    neighbourhoods between the labelled ones)."""
+    import torch
+
+    rng = np.random.default_rng(seed + 11)
+    patches, labels = [], []
+    for k, count in enumerate(counts):
+        members = np.flatnonzero(train.labels == k)
+        if not count or len(members) < 2:
+            continue
+        a, b = (rng.choice(members, int(count)) for _ in range(2))
+        lam = torch.from_numpy(rng.uniform(0.2, 0.8, int(count)).astype(np.float32)).to(block.device)[:, None, None, None]
+        x = lam * gather_patches(block, train.rows[a], train.cols[a], radius) + \
+            (1 - lam) * gather_patches(block, train.rows[b], train.cols[b], radius)
+        patches.append(x)
+        labels.append(torch.full((int(count),), k, dtype=torch.long, device=x.device))
+    if not patches:
+        return torch.zeros((0, block.shape[0], 2 * radius + 1, 2 * radius + 1)), torch.zeros(0, dtype=torch.long)
+    return torch.cat(patches), torch.cat(labels)
+
+
 def centre_separability(block, train, synthetic, seed):
     """Classifier two-sample test (fidelity.separability, %) of real training centre spectra against the
     synthetic ones: 50 is indistinguishable."""

@@ -73,18 +73,20 @@ def pretrain(cfg, classifier, block, store, radius, feedback):
     return history, feedback.span(15, 100)
 
 
-def spectral_samples(cfg, block, train_px, radius, counts, file_synthetic, feedback):
-    """GAN spectral (spectral_synthesis.py): SYNTHETIC_RATIO synthetic patches per real one, joined to those of
-    a sample file if any; returns (synthetic (patches, labels), separability % of their centre spectra)."""
+def synthetic_samples(cfg, block, train_px, radius, counts, file_synthetic, feedback):
+    """GAN spectral or mixup (spectral_synthesis.py): SYNTHETIC_RATIO synthetic patches per real one, joined to
+    those of a sample file if any; returns (synthetic (patches, labels), separability % of their centre spectra)."""
     import torch
-    from .spectral_synthesis import centre_separability, synthesize
+    from .spectral_synthesis import centre_separability, mix_patches, synthesize
 
     wanted = np.ceil(counts * cfg.synthetic_ratio).astype(int)
-    synthetic = synthesize(block, train_px, radius, len(counts), wanted, cfg.seed)
+    make, what = (mix_patches, "each mixed from two labelled patches of its class") if cfg.gan == "mixup" else \
+        (synthesize, "class-Gaussian centre spectra in real patches")
+    synthetic = make(block, train_px, radius, len(counts), wanted, cfg.seed)
     separability = centre_separability(block, train_px, synthetic, cfg.seed)
-    feedback.info(f"{len(synthetic[1])} synthetic patches (class-Gaussian centre spectra in real patches) join the "
-                  "training set" + (f"; a classifier tells their centre spectra from real ones {separability:.0f} % "
-                                    "of the time (50 % = indistinguishable)" if separability is not None else ""))
+    feedback.info(f"{len(synthetic[1])} synthetic patches ({what}) join the training set"
+                  + (f"; a classifier tells their centre spectra from real ones {separability:.0f} % of the time "
+                     "(50 % = indistinguishable)" if separability is not None else ""))
     if file_synthetic is not None:
         synthetic = tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
     return synthetic, separability
@@ -146,9 +148,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         if cfg.gan == "wgan":
             feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
     separability = None
-    if cfg.gan == "spectral" and cfg.synthetic_ratio > 0:  # synthetic centre spectra, then as GAN none
-        file_synthetic, separability = spectral_samples(cfg, block, train_px, radius, counts, file_synthetic,
-                                                        feedback)
+    if cfg.gan in ("spectral", "mixup") and cfg.synthetic_ratio > 0:  # synthetic patches, then as GAN none
+        file_synthetic, separability = synthetic_samples(cfg, block, train_px, radius, counts, file_synthetic,
+                                                         feedback)
     if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
         feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
         generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,

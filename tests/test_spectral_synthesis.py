@@ -1,5 +1,6 @@
-"""GAN spectral (hsigan_qgis/spectral_synthesis.py): synthetic centre spectra from a per-class Gaussian, pasted
-into real patches of the same class; deterministic, recorded in the model, and measured for separability."""
+"""GAN spectral and mixup (hsigan_qgis/spectral_synthesis.py): synthetic centre spectra from a per-class Gaussian,
+pasted into real patches of the same class, or patches mixed from two labelled patches of the same class;
+deterministic, recorded in the model, and measured for separability."""
 import numpy as np
 
 from conftest import RASTER, TRAIN_LABELS
@@ -37,6 +38,54 @@ def test_synthetic_patches_keep_a_real_same_class_neighbourhood_and_a_class_like
     assert np.array_equal(patches, again[0]) and not np.array_equal(patches, synthesize(block, pixels, 2, 3, [4, 6, 0], seed=2)[0])
     separability = centre_separability(block, pixels, synthesize(block, pixels, 2, 3, [10, 10, 10], seed=1), 0)
     assert 0 <= separability <= 100
+
+
+def test_mixup_patches_are_convex_mixes_of_two_patches_of_their_own_class():
+    import torch
+    from hsigan_qgis.sampling import gather_patches
+    from hsigan_qgis.spectral_synthesis import mix_patches
+
+    block, pixels = toy()
+    patches, labels = mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1)
+    assert patches.shape == (10, 8, 5, 5) and labels.tolist() == [0] * 4 + [1] * 6
+    real = gather_patches(block, pixels.rows, pixels.cols, 2)
+    copies = 0
+    for x, k in zip(patches, labels.tolist()):
+        own = real[torch.from_numpy(pixels.labels == k)]
+        if any(torch.allclose(x, r) for r in own):  # both draws hit the same pixel: its patch
+            copies += 1
+            continue
+        fits = []  # the best lam of x = lam a + (1 - lam) b over the pairs of its class (least squares)
+        for a in own:
+            for b in own:
+                d = (a - b).flatten()
+                if float(d @ d) > 0:
+                    lam = float((x - b).flatten() @ d / (d @ d))
+                    fits.append((float(((lam * a + (1 - lam) * b - x) ** 2).max()), lam))
+        error, lam = min(fits)
+        assert error < 1e-8 and 0.2 - 1e-4 <= lam <= 0.8 + 1e-4, (error, lam)
+    assert copies <= 2  # draws are independent: about 1 in 10 pairs is one pixel twice here
+    again = mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1)[0]
+    assert torch.equal(patches, again) and not torch.equal(patches, mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=2)[0])
+
+
+def test_train_with_gan_mixup_is_recorded_and_deterministic(tmp_path):
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train import train
+
+    weights = []
+    for k in range(2):
+        log, path = Log(), str(tmp_path / f"m{k}.hsigan")
+        train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                          samples_per_class=12, epochs=2, gan="mixup", seed=4, device="cpu", validation_fraction=0), log)
+        metadata, tensors = model_file.load(path)
+        assert metadata["training"]["gan"] == "mixup" and metadata["training"]["gan_steps"] == 0
+        assert 0 <= metadata["training"]["synthetic_separability"] <= 100
+        assert any("synthetic patches (each mixed from two labelled patches of its class)" in line
+                   for line in log.lines), log.lines
+        weights.append(tensors["classifier"])
+    assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())
 
 
 def test_train_with_gan_spectral_is_recorded_and_deterministic(tmp_path):
