@@ -34,6 +34,8 @@ fixed and scored whole. Methods:
   X+syn[R]       GAN none with R (default 1) synthetic patches per real one (hsigan_qgis/spectral_synthesis.py:
                  a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
                  same class); rows hold the classifier two-sample separability of the centre spectra.
+  X+mix[R]       the same with within-class mixup patches (spectral_synthesis.mix_patches: lam A + (1 - lam) B
+                 of two labelled patches of one class, lam in 0.2-0.8; the engine's GAN=mixup).
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
@@ -48,7 +50,8 @@ fixed and scored whole. Methods:
                  errors, else 0.3; since round 7 also 0.3 when the fused model at 0.3 is right on every
                  validation pixel), 'svm-engine-draw': the SVM on that draw's training
                  pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
-                 bench/head_weight.py (weight rules studied offline).
+                 bench/head_weight.py (weight rules studied offline). 'choosekr:NET' does the same with net
+                 method NET instead of none:1000 (e.g. choosekr:none:1000+mix1, round 9).
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
