@@ -276,7 +276,7 @@ def resolved(method, n_train, quick):
     if synthetic_of(method):
         base = f"{base}{'+mix' if '+mix' in method else '+syn'}{synthetic_of(method)}"
     if base.startswith("none"):
-        batches = int(np.ceil(n_train / BATCH))
+        batches = int(np.ceil(n_train * (1 + synthetic_of(method)) / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
     return base, balanced, 5 if quick else resolve_gan_steps(base.split("@")[0].split("+")[0], steps, epochs,
                                                              n_train, BATCH)
@@ -303,9 +303,6 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         from hsigan_qgis.pretrain import pretrain_encoder
         pretrain_encoder(model, block, unlabelled, radius, 5 if quick else pre, LR, seed, quiet, BATCH, mode=mode)
     if base == "none":
-        batches = int(np.ceil(len(pixels) / BATCH))
-        if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
-            epochs = max(1, min(epochs, steps // batches))
         synthetic = None
         if synthetic_of(method):
             from hsigan_qgis.spectral_synthesis import centre_separability, mix_patches, synthesize
@@ -313,7 +310,11 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
             make = mix_patches if "+mix" in method else synthesize
             synthetic = make(block, pixels, radius, n_classes, counts, seed)
             model.synthetic_separability = centre_separability(block, pixels, synthetic, seed)
-            batches = int(np.ceil((len(pixels) + len(synthetic[1])) / BATCH))
+        # as the engine (train.run_epochs): the step cap counts synthetic samples too (before round 9's rerun
+        # it counted the real ones only, so '+syn' / '+mix' nets ran up to twice the steps at 50 px and beyond)
+        batches = int(np.ceil((len(pixels) + (0 if synthetic is None else len(synthetic[1]))) / BATCH))
+        if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
+            epochs = max(1, min(epochs, steps // batches))
         fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced,
                        synthetic=synthetic)
         return model, epochs * batches, block
