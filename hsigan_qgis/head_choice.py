@@ -1,8 +1,9 @@
 """How hsigan:train fuses the spectral kernel head (kernel_head.py) with the network: which spectrum the head
 reads (SPECTRAL_HEAD_WINDOW) and its share of the fused probabilities (SPECTRAL_HEAD_WEIGHT), fixed by the user
-or chosen on the spatially disjoint validation blocks. Both automatic rules keep a safe default unless the
-validation log-loss shows clear evidence (HEAD_Z standard errors of the per-pixel difference) for another
-value; bench/RESULTS.md, rounds 5 to 8, gives the figures behind them."""
+or chosen on the spatially disjoint validation blocks. Both automatic rules keep a safe default (1x1, 0.3)
+unless the validation pixels give clear evidence, HEAD_Z standard errors, for another value: the weight by the
+fused log-loss, the window by a sign test on the fused model's errors. bench/RESULTS.md, rounds 5 to 8, gives
+the figures behind them."""
 import numpy as np
 
 WINDOWS = {"1x1": 0, "3x3": 1, "5x5": 2}  # SPECTRAL_HEAD_WINDOW: half-widths of the mean the head reads
@@ -60,9 +61,10 @@ def automatic_head_window(net, heads, labels, weight_of):
     (fixed or automatic_head_weight). 0 (the pixel's own spectrum) unless the fused model with a wider window
     is right on clearly more validation pixels where the two disagree: a one-sided sign test, (b - c) /
     sqrt(b + c) >= HEAD_Z, b = pixels only the wider window gets right, c = only 1x1; of those, the largest b - c.
-    Round 8: 3x3 helps the fused model on fields at 15 px/class (Indian Pines +2.1 OA, on every decision seed)
-    and costs it 9 on the urban Berlin scene; this test took the gain on fields and never moved on Berlin,
-    where the head alone's log-loss (round 8's first rule) left most of the gain on fields."""
+    Round 8: 3x3 helped the fused model on fields at 15 px/class (Indian Pines +2.1 OA, on every decision seed)
+    and cost it 9 on the urban Berlin scene; on the decision seeds this test took most of the gain on fields and
+    never moved on Berlin (the head alone's log-loss, round 8's first rule, left the gain); on the held-out
+    seeds it neither gained nor lost."""
     n, size = len(labels), lambda w: f"{2 * w + 1}x{2 * w + 1}"
     if n < 2 or len(heads) < 2:
         return 0, f"automatic, {n} validation pixel(s): 1x1"
