@@ -296,8 +296,7 @@ def window_rule(d, heads, name):
     if len(windows) == 1:
         return windows[0], weight[windows[0]]
     if name.startswith("window-auto"):  # the engine's rule
-        window = automatic_head_window(d["net_val"], {w: heads[w][0] for w in windows}, labels,
-                                       lambda head: automatic_head_weight(d["net_val"], head, labels)[0])[0]
+        window = automatic_head_window(d["net_val"], {w: heads[w][0] for w in windows}, labels, weight)[0]
         return window, weight[window]
     if name.startswith("window-headnll"):  # the head alone's log-loss
         losses = {w: log_losses(heads[w][0], labels) for w in windows}

@@ -55,9 +55,9 @@ def automatic_head_weight(net, head, labels):
     return best, f"{evidence}; {HEAD_Z:g} needed to leave {HEAD_WEIGHT:g}"
 
 
-def automatic_head_window(net, heads, labels, weight_of):
+def automatic_head_window(net, heads, labels, weights):
     """SPECTRAL_HEAD_WINDOW auto: (half-width, why) from the validation pixels' class probabilities of the network
-    and {half-width: the head's}, their class indices, and weight_of(head probabilities) -> the fused weight
+    and {half-width: the head's}, their class indices, and {half-width: the weight that head is fused with}
     (fixed or automatic_head_weight). 0 (the pixel's own spectrum) unless the fused model with a wider window
     is right on clearly more validation pixels where the two disagree: a one-sided sign test, (b - c) /
     sqrt(b + c) >= HEAD_Z, b = pixels only the wider window gets right, c = only 1x1; of those, the largest b - c.
@@ -68,10 +68,7 @@ def automatic_head_window(net, heads, labels, weight_of):
     n, size = len(labels), lambda w: f"{2 * w + 1}x{2 * w + 1}"
     if n < 2 or len(heads) < 2:
         return 0, f"automatic, {n} validation pixel(s): 1x1"
-    right = {}
-    for w, head in heads.items():
-        weight = weight_of(head)
-        right[w] = ((1 - weight) * net + weight * head).argmax(1) == labels
+    right = {w: ((1 - weights[w]) * net + weights[w] * head).argmax(1) == labels for w, head in heads.items()}
     texts, best, lead = [], 0, 0
     for w in sorted(heads)[1:]:
         b, c = int((right[w] & ~right[0]).sum()), int((right[0] & ~right[w]).sum())
@@ -113,12 +110,13 @@ def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, f
         return (HEAD_WEIGHT, "automatic, no validation pixels") if net is None else \
             automatic_head_weight(net, head, labels)
 
+    weights = {w: weight_of(head) for w, head in heads.items()}  # (weight, why) of each candidate window
     window, window_why = candidates[0], "SPECTRAL_HEAD_WINDOW"
     if len(candidates) > 1:
         window, window_why = (0, "automatic, no validation pixels: 1x1") if net is None else \
-            automatic_head_window(net, heads, labels, lambda head: weight_of(head)[0])
+            automatic_head_window(net, heads, labels, {w: weight for w, (weight, _) in weights.items()})
     fitted = fits[window]
-    weight, why = weight_of(heads[window])
+    weight, why = weights[window]
     alone = None if net is None else 100.0 * float((net.argmax(1) == labels).mean())
     head = dict(name="SpectralKernelHead", weight=weight, weight_chosen=why, window=window,
                 window_chosen=window_why, support=int(len(fitted["support"])), gamma=fitted["gamma"],

@@ -81,7 +81,7 @@ def test_windowed_head_reads_the_local_mean_spectrum_densely_and_on_patches():
 def test_automatic_window_leaves_1x1_only_on_enough_validation_evidence():
     """SPECTRAL_HEAD_WINDOW auto: a wider window only when the fused model with it is right on clearly more of
     the validation pixels where it and the 1x1 fused model disagree (sign test, z >= 1.64); of those windows,
-    the one with the largest lead; each fused model at the weight weight_of gives its head."""
+    the one with the largest lead; each head fused at the weight given for its window."""
     from hsigan_qgis.head_choice import automatic_head_window
 
     labels = np.zeros(100, int)
@@ -91,7 +91,7 @@ def test_automatic_window_leaves_1x1_only_on_enough_validation_evidence():
     def head(n_right):
         return np.array([right] * n_right + [wrong] * (100 - n_right))
 
-    half = lambda h: 0.5  # noqa: E731
+    half = dict.fromkeys((0, 1, 2), 0.5)
     base = head(50)
     window, why = automatic_head_window(net, {0: base, 1: head(60), 2: head(70)}, labels, half)
     assert window == 2  # 20 more right, none fewer: z 4.47, the larger lead
@@ -104,7 +104,7 @@ def test_automatic_window_leaves_1x1_only_on_enough_validation_evidence():
     assert automatic_head_window(net, {0: base, 1: swapped}, labels, half)[0] == 0
     assert automatic_head_window(net, {0: head(60), 1: base}, labels, half)[0] == 0  # worse: stays
     # the weight matters: at weight 0 every window's fused model is the network alone, nothing to choose
-    assert automatic_head_window(net, {0: base, 1: head(70)}, labels, lambda h: 0.0)[0] == 0
+    assert automatic_head_window(net, {0: base, 1: head(70)}, labels, dict.fromkeys((0, 1), 0.0))[0] == 0
     assert automatic_head_window(net[:1], {0: base[:1], 1: head(70)[:1]}, labels[:1], half)[0] == 0  # one pixel
 
 
