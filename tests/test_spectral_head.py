@@ -174,9 +174,10 @@ def test_fixed_window_trains_classifies_as_its_patches_and_is_refused_when_it_do
     assert_same_labels(read(run(tmp_path, RASTER, path, "map.tif", tile_size=32)[0], 1), want, margin)
     plain, _ = train_tiny(tmp_path, "p.hsigan", spectral_head_window="1x1", spectral_head_weight=0.5)
     assert (patch_labels(plain, RASTER)[0] != want).any()  # the window changes the map
+    (tmp_path / "x.hsigan").write_bytes(b"the previous model")  # a refused run keeps the previous output
     with pytest.raises(InputError, match="SPECTRAL_HEAD_WINDOW.*does not fit in PATCH_SIZE 3"):
         train_tiny(tmp_path, "x.hsigan", spectral_head_window="5x5", patch_size=3)
-    assert not (tmp_path / "x.hsigan").exists()
+    assert (tmp_path / "x.hsigan").read_bytes() == b"the previous model"
     auto = model_file.load(train_tiny(tmp_path, "a.hsigan", patch_size=3)[0], with_tensors=False)[0]["spectral_head"]
     assert auto["window"] in (0, 1) and auto["window_chosen"].startswith("automatic, fused model over ")
     assert "5x5" not in auto["window_chosen"]  # 5x5 does not fit patch 3: not a candidate
