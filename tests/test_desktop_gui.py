@@ -54,6 +54,9 @@ def test_each_algorithm_dialog_runs_without_warning(tmp_path):
     # integer class field + class name field: the legend reads names, not 1, 10, 11 ...
     assert classes["labels"] == metadata["class_names"] and "Lettuce_romaine_4wk" in classes["labels"]
     assert classes["colours"] == metadata["class_colours"]
+    # the dialog's defaults include the automatic kernel head window (patch 3: 1x1 or 3x3), chosen and recorded
+    head = metadata["spectral_head"]
+    assert head["window"] in (0, 1) and head["window_chosen"].startswith("automatic, fused model over ")
 
 
 def test_batch_dialog_with_an_empty_confidence_reports_no_false_error(tmp_path):
