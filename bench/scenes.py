@@ -35,7 +35,8 @@ fixed and scored whole. Methods:
                  a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
                  same class); rows hold the classifier two-sample separability of the centre spectra.
   X+mix[R]       the same with within-class mixup patches (spectral_synthesis.mix_patches: lam A + (1 - lam) B
-                 of two labelled patches of one class, lam in 0.2-0.8; the engine's GAN=mixup).
+                 of two labelled patches of one class, lam in 0.2-0.8; the engine's GAN=mixup), drawn once;
+                 X+omix[R]: drawn afresh every epoch (round 10).
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
@@ -216,7 +217,7 @@ def patch_of(method):
 def synthetic_of(method):
     """Synthetic samples per real one of 'none+syn' (1) or 'none+syn3' (3) (class-Gaussian centre spectra), or of
     'none+mix' / 'none+mix3' (within-class mixup of patches): spectral_synthesis.py; 0 without."""
-    for tag in ("+syn", "+mix"):
+    for tag in ("+syn", "+mix", "+omix"):
         head, found, tail = method.partition("@p")[0].partition(tag)
         if found:
             return float(tail or 1)
@@ -274,7 +275,8 @@ def resolved(method, n_train, quick):
     if pretrain_of(method)[0]:
         base = f"{base}+pre{pretrain_of(method)}"
     if synthetic_of(method):
-        base = f"{base}{'+mix' if '+mix' in method else '+syn'}{synthetic_of(method)}"
+        tag = next(t for t in ("+omix", "+mix", "+syn") if t in method)
+        base = f"{base}{tag}{synthetic_of(method)}"
     if base.startswith("none"):
         batches = int(np.ceil(n_train * (1 + synthetic_of(method)) / BATCH))
         return base, balanced, max(1, min(epochs, steps // batches)) if steps else epochs
@@ -303,12 +305,14 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         from hsigan_qgis.pretrain import pretrain_encoder
         pretrain_encoder(model, block, unlabelled, radius, 5 if quick else pre, LR, seed, quiet, BATCH, mode=mode)
     if base == "none":
-        synthetic = None
+        synthetic = redraw = None
         if synthetic_of(method):
             from hsigan_qgis.spectral_synthesis import centre_separability, mix_patches, synthesize
             counts = np.ceil(np.bincount(pixels.labels, minlength=n_classes) * synthetic_of(method)).astype(int)
-            make = mix_patches if "+mix" in method else synthesize
+            make = mix_patches if "mix" in method else synthesize
             synthetic = make(block, pixels, radius, n_classes, counts, seed)
+            if "+omix" in method:  # fresh mixes every epoch
+                redraw = lambda epoch: mix_patches(block, pixels, radius, n_classes, counts, seed, epoch)
             model.synthetic_separability = centre_separability(block, pixels, synthetic, seed)
         # as the engine (train.run_epochs): the step cap counts synthetic samples too (before round 9's rerun
         # it counted the real ones only, so '+syn' / '+mix' nets ran up to twice the steps at 50 px and beyond)
@@ -316,7 +320,7 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         if steps:  # a cap on optimiser steps: fewer epochs when the labels grow
             epochs = max(1, min(epochs, steps // batches))
         fit_classifier(model, block, pixels, empty, radius, epochs, BATCH, LR, seed, quiet, balanced=balanced,
-                       synthetic=synthetic)
+                       synthetic=synthetic, redraw=redraw)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":

@@ -65,14 +65,14 @@ def synthesize(block, train, radius, n_classes, counts, seed):
     return torch.cat(patches), torch.cat(labels)
 
 
-def mix_patches(block, train, radius, n_classes, counts, seed):
+def mix_patches(block, train, radius, n_classes, counts, seed, epoch=0):
     """(patches, labels) torch tensors on block's device: counts[k] synthetic patches of class k, each a convex
     mix lam * A + (1 - lam) * B of the patches of two training pixels of class k drawn independently (so
     sometimes one pixel twice), lam uniform in [0.2, 0.8] per patch (within-class mixup: new spectra and
-    neighbourhoods between the labelled ones)."""
+    neighbourhoods between the labelled ones). epoch > 0: another draw of the same sizes (fresh mixes each epoch)."""
     import torch
 
-    rng = np.random.default_rng(seed + 11)
+    rng = np.random.default_rng(seed + 11 if not epoch else [seed + 11, epoch])
     patches, labels = [], []
     for k, count in enumerate(counts):
         members = np.flatnonzero(train.labels == k)

@@ -95,14 +95,15 @@ def epoch_order(labels, n_syn, balanced, generator):
 
 
 def fit_classifier(model, block, train, validation, radius, epochs, batch_size, learning_rate, seed,
-                   feedback, synthetic=None, synthetic_weight=0.5, balanced=False):
+                   feedback, synthetic=None, synthetic_weight=0.5, balanced=False, redraw=None):
     """Train in place; returns the per-epoch history [{'epoch', 'loss', 'val_oa'}].
 
     balanced: each epoch's real pixels are drawn with replacement so that every class is seen equally
     often (class_balanced in TrainConfig); otherwise each real pixel once per epoch.
 
     synthetic: optional (patches tensor, labels tensor) joined to the real set; their loss counts
-    `synthetic_weight` times a real sample's. A non-finite loss rolls back to the last good epoch with
+    `synthetic_weight` times a real sample's. redraw: optional function epoch -> a fresh synthetic set of the
+    same length, used from the second epoch on (new mixup draws every epoch). A non-finite loss rolls back to the last good epoch with
     half the learning rate; the third time it stops with Diverged."""
     import torch
     import torch.nn.functional as F
@@ -118,6 +119,8 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
     while epoch < epochs:
         for group in optimiser.param_groups:  # cosine decay by epoch
             group["lr"] = lr_scale * learning_rate * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
+        if redraw is not None and epoch > 0:
+            synthetic = redraw(epoch)
         model.train()
         order = epoch_order(train.labels, n_syn, balanced, generator)
         total, count, finite = 0.0, 0, True
