@@ -36,7 +36,7 @@ fixed and scored whole. Methods:
                  same class); rows hold the classifier two-sample separability of the centre spectra.
   X+mix[R]       the same with within-class mixup patches (spectral_synthesis.mix_patches: lam A + (1 - lam) B
                  of two labelled patches of one class, lam in 0.2-0.8; the engine's GAN=mixup), drawn once;
-                 X+omix[R]: drawn afresh every epoch (round 10).
+                 X+omix[R]: drawn afresh every epoch (round 10). X+epE: E epochs instead of EPOCHS (100).
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
@@ -224,6 +224,12 @@ def synthetic_of(method):
     return 0
 
 
+def epochs_of(method, quick=False):
+    """EPOCHS, or E of 'none:1000+ep300' (round 10's control: as many steps as '+omix2' without synthetic samples)."""
+    head, found, tail = method.partition("@p")[0].partition("+ep")
+    return 2 if quick else int(tail) if found else EPOCHS
+
+
 def pretrain_of(method):
     """(pretraining steps, mode) of 'none+pre' (PRETRAIN steps, band masking), 'none+pre600', 'none+cpre'
     (centre pixel hidden), 'none+xpre' (contrastive): pretrain.MODES; steps 0 without."""
@@ -269,7 +275,9 @@ def resolved(method, n_train, quick):
     from hsigan_qgis.gan import resolve_gan_steps
 
     base, balanced, steps = parse_method(method)
-    epochs = 2 if quick else EPOCHS
+    epochs = epochs_of(method, quick)
+    if epochs != EPOCHS and not quick:
+        base = f"{base}+ep{epochs}"
     if patch_of(method) != PATCH:
         base = f"{base}@p{patch_of(method)}"
     if pretrain_of(method)[0]:
@@ -299,7 +307,7 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     seed_everything(seed)
     model = SpectralSpatialNet(block.shape[0], n_classes, patch).to(block.device)
     empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
-    epochs = 2 if quick else EPOCHS
+    epochs = epochs_of(method, quick)
     pre, mode = pretrain_of(method)
     if pre:  # scene self-supervised pretraining of the encoder, then the method as usual
         from hsigan_qgis.pretrain import pretrain_encoder
