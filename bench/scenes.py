@@ -35,8 +35,9 @@ fixed and scored whole. Methods:
                  a class Gaussian of the labelled centre spectra, pasted as the centre of a real patch of the
                  same class); rows hold the classifier two-sample separability of the centre spectra.
   X+mix[R]       the same with within-class mixup patches (spectral_synthesis.mix_patches: lam A + (1 - lam) B
-                 of two labelled patches of one class, lam in 0.2-0.8; the engine's GAN=mixup), drawn once;
-                 X+omix[R]: drawn afresh every epoch (round 10). X+epE: E epochs instead of EPOCHS (100).
+                 of two labelled patches of one class, lam in 0.2-0.8; round 9's GAN=mixup), drawn once;
+                 X+omix[R]: drawn afresh every epoch (round 10; the engine's GAN=mixup since then is +omix2).
+                 X+epE: E epochs instead of EPOCHS (100).
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).

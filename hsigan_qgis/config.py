@@ -71,10 +71,12 @@ class TrainConfig:
                    "training time there; with many labels it lost up to 1 OA on one seed set and gained on "
                    "another). See the README, Accuracy.", choices=GAN_MODES,
                    label="GAN mode")
-    synthetic_ratio: float = opt(1.0, "Synthetic samples generated per real training sample; used by GAN wgan, "
-                                      "spectral and mixup (none and ssgan ignore it).",
+    synthetic_ratio: float = opt(0.0, "Synthetic samples generated per real training sample; used by GAN wgan, "
+                                      "spectral and mixup (none and ssgan ignore it). 0 = automatic: 2 for mixup "
+                                      "(2 fresh mixes a real sample each epoch beat 1 in the benchmark), 1 for wgan "
+                                      "and spectral.",
                                  advanced=True, minimum=0.0, maximum=20.0,
-                                 label="Synthetic samples per real sample (wgan, spectral, mixup)")
+                                 label="Synthetic samples per real sample (wgan, spectral, mixup; 0 = automatic)")
     gan_steps: int = opt(0, "Generator updates of the GAN; 0 = automatic: 200 for wgan, 800 for ssgan (a fixed "
                             "count, so the cost does not grow with the number of labels).",
                          advanced=True, minimum=0, maximum=INT_MAX, label="GAN generator steps (0 = automatic)")

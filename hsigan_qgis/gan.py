@@ -27,6 +27,7 @@ UNLABELLED_WEIGHT = 1.0  # weight of the real/fake (unsupervised) term of the SS
 ENTROPY_WEIGHT = 0.0     # weight of the conditional-entropy term on unlabelled patches (ssgan)
 WGAN_STEPS = 200         # automatic generator updates of the WGAN-GP
 SSGAN_STEPS = 800        # automatic ssgan steps (each one labelled + unlabelled + fake batch)
+MIXUP_RATIO = 2.0        # automatic SYNTHETIC_RATIO of GAN mixup (round 10: 2 fresh mixes per real sample beat 1)
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
@@ -39,6 +40,13 @@ def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
     if requested:
         return int(requested)
     return SSGAN_STEPS if mode == "ssgan" else WGAN_STEPS
+
+
+def resolve_synthetic_ratio(mode, requested):
+    """Synthetic samples per real one; requested 0 = automatic: MIXUP_RATIO for mixup, 1 for wgan and spectral."""
+    if requested:
+        return float(requested)
+    return MIXUP_RATIO if mode == "mixup" else 1.0
 
 
 def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class=None):

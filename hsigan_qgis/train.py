@@ -73,29 +73,37 @@ def pretrain(cfg, classifier, block, store, radius, feedback):
     return history, feedback.span(15, 100)
 
 
-def synthetic_samples(cfg, block, train_px, radius, counts, file_synthetic, feedback):
-    """GAN spectral or mixup (spectral_synthesis.py): SYNTHETIC_RATIO synthetic patches per real one, joined to
-    those of a sample file if any; returns (synthetic (patches, labels), separability % of their centre spectra)."""
+def synthetic_samples(cfg, ratio, block, train_px, radius, counts, file_synthetic, feedback):
+    """GAN spectral or mixup (spectral_synthesis.py): `ratio` synthetic patches per real one, joined to
+    those of a sample file if any. Returns (synthetic (patches, labels), separability % of their centre spectra,
+    redraw): for mixup, redraw(epoch) makes that epoch's fresh mixes (round 10: fresh draws every epoch beat
+    one draw), None for spectral."""
     import torch
     from .spectral_synthesis import centre_separability, mix_patches, synthesize
 
-    wanted = np.ceil(counts * cfg.synthetic_ratio).astype(int)
-    make, what = (mix_patches, "each mixed from two labelled patches of its class") if cfg.gan == "mixup" else \
-        (synthesize, "class-Gaussian centre spectra in real patches")
+    wanted = np.ceil(counts * ratio).astype(int)
+    make, what = (mix_patches, "each mixed from two labelled patches of its class, mixed afresh every epoch") \
+        if cfg.gan == "mixup" else (synthesize, "class-Gaussian centre spectra in real patches")
+
+    def joined(synthetic):
+        return synthetic if file_synthetic is None else tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
+
     synthetic = make(block, train_px, radius, len(counts), wanted, cfg.seed)
     separability = centre_separability(block, train_px, synthetic, cfg.seed)
     feedback.info(f"{len(synthetic[1])} synthetic patches ({what}) join the training set"
                   + (f"; a classifier tells their centre spectra from real ones {separability:.0f} % of the time "
                      "(50 % = indistinguishable)" if separability is not None else ""))
-    if file_synthetic is not None:
-        synthetic = tuple(torch.cat([a, b]) for a, b in zip(file_synthetic, synthetic))
-    return synthetic, separability
+    redraw = None
+    if cfg.gan == "mixup":
+        def redraw(epoch):
+            return joined(mix_patches(block, train_px, radius, len(counts), wanted, cfg.seed, epoch))
+    return joined(synthetic), separability, redraw
 
 
 def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     """Run the whole training job; returns the model's path and validation figures."""
     import torch
-    from .gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
+    from .gan import draw_synthetic, resolve_gan_steps, resolve_synthetic_ratio, train_ssgan, train_wgan
     from .training import fit_classifier, predict_indices, seed_everything
 
     feedback = feedback or Feedback()
@@ -147,15 +155,16 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
         if cfg.gan == "wgan":
             feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
-    separability = None
-    if cfg.gan in ("spectral", "mixup") and cfg.synthetic_ratio > 0:  # synthetic patches, then as GAN none
-        file_synthetic, separability = synthetic_samples(cfg, block, train_px, radius, counts, file_synthetic,
-                                                         feedback)
-    if cfg.gan == "wgan" and cfg.synthetic_ratio > 0 and file_synthetic is None:
+    separability = redraw = None
+    ratio = resolve_synthetic_ratio(cfg.gan, cfg.synthetic_ratio)
+    if cfg.gan in ("spectral", "mixup"):  # synthetic patches, then as GAN none
+        file_synthetic, separability, redraw = synthetic_samples(cfg, ratio, block, train_px, radius, counts,
+                                                                 file_synthetic, feedback)
+    if cfg.gan == "wgan" and file_synthetic is None:
         feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
         generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,
                                             feedback.span(0, 40))
-        synthetic = draw_synthetic(generator, np.ceil(counts * cfg.synthetic_ratio).astype(int), cfg.seed)
+        synthetic = draw_synthetic(generator, np.ceil(counts * ratio).astype(int), cfg.seed)
         feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
         epochs = run_epochs(cfg, len(train_px) + len(synthetic[1]), feedback)
         history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
@@ -171,7 +180,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         epochs = run_epochs(cfg, len(train_px) + (0 if file_synthetic is None else len(file_synthetic[1])), feedback)
         history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
                                  cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
-                                 balanced=cfg.class_balanced)
+                                 balanced=cfg.class_balanced, redraw=redraw)
     model, head = spectral_head(cfg, classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
     figures = {}
     if len(val_px):
@@ -203,7 +212,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
-                      samples_per_class=cfg.samples_per_class, synthetic_ratio=cfg.synthetic_ratio,
+                      samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio if cfg.gan in ("wgan", "spectral", "mixup") else 0.0,
                       gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,

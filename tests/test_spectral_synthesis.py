@@ -69,6 +69,41 @@ def test_mixup_patches_are_convex_mixes_of_two_patches_of_their_own_class():
     assert torch.equal(patches, again) and not torch.equal(patches, mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=2)[0])
 
 
+def test_each_epoch_draws_other_mixes_of_the_same_sizes_reproducibly():
+    import torch
+    from hsigan_qgis.spectral_synthesis import mix_patches
+
+    block, pixels = toy()
+    first = mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1)
+    assert torch.equal(first[0], mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1, epoch=0)[0])
+    later = [mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1, epoch=e) for e in (1, 2)]
+    for patches, labels in later:
+        assert torch.equal(labels, first[1]) and not torch.equal(patches, first[0])
+    assert not torch.equal(later[0][0], later[1][0])
+    assert torch.equal(later[0][0], mix_patches(block, pixels, 2, 3, [4, 6, 0], seed=1, epoch=1)[0])
+
+
+def test_fit_classifier_trains_on_each_epochs_redrawn_set():
+    import torch
+    from hsigan_qgis.feedback import Feedback
+    from hsigan_qgis.spectral_synthesis import mix_patches
+    from hsigan_qgis.training import fit_classifier
+    from models.classifier import SpectralSpatialNet
+
+    block, pixels = toy()
+    block = torch.nn.functional.pad(block, (2, 2, 2, 2))
+    empty = type(pixels)(pixels.rows[:0], pixels.cols[:0], pixels.labels[:0])
+    asked, weights = [], []
+    for redraw in (None, lambda epoch: asked.append(epoch) or mix_patches(block, pixels, 2, 3, [10, 10, 10], 1, epoch)):
+        torch.manual_seed(0)
+        net = SpectralSpatialNet(8, 3, 5)
+        fit_classifier(net, block, pixels, empty, 2, 3, 16, 1e-3, 0, Feedback(),
+                       synthetic=mix_patches(block, pixels, 2, 3, [10, 10, 10], 1), redraw=redraw)
+        weights.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    assert asked == [1, 2]  # the first epoch uses the set given, each later one its own draw
+    assert not torch.equal(weights[0], weights[1])
+
+
 def test_train_with_gan_mixup_is_recorded_and_deterministic(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
@@ -81,8 +116,12 @@ def test_train_with_gan_mixup_is_recorded_and_deterministic(tmp_path):
                           samples_per_class=12, epochs=2, gan="mixup", seed=4, device="cpu", validation_fraction=0), log)
         metadata, tensors = model_file.load(path)
         assert metadata["training"]["gan"] == "mixup" and metadata["training"]["gan_steps"] == 0
+        assert metadata["training"]["synthetic_ratio"] == 2.0  # SYNTHETIC_RATIO 0 = automatic: 2 for mixup
+        assert any(line.startswith(f"{2 * metadata['training']['train_pixels']} synthetic patches")
+                   for line in log.lines), log.lines
         assert 0 <= metadata["training"]["synthetic_separability"] <= 100
-        assert any("synthetic patches (each mixed from two labelled patches of its class)" in line
+        assert any("synthetic patches (each mixed from two labelled patches of its class, mixed afresh every "
+                   "epoch)" in line
                    for line in log.lines), log.lines
         weights.append(tensors["classifier"])
     assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())
@@ -101,10 +140,20 @@ def test_train_with_gan_spectral_is_recorded_and_deterministic(tmp_path):
         training = model_file.load(path)[0]["training"]
         assert training["gan"] == gan
         if gan == "spectral":
-            assert 0 <= training["synthetic_separability"] <= 100
-            assert any("synthetic patches (class-Gaussian" in line for line in log.lines), log.lines
+            assert 0 <= training["synthetic_separability"] <= 100 and training["synthetic_ratio"] == 1.0
+            assert any(line.startswith(f"{training['train_pixels']} synthetic patches (class-Gaussian")
+                       for line in log.lines), log.lines
         else:
             assert training["synthetic_separability"] is None
         weights.append(model_file.load(path)[1]["classifier"])
     assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())
     assert not np.array_equal(weights[0]["spectral.0.weight"], weights[2]["spectral.0.weight"])
+
+
+def test_synthetic_ratio_zero_is_automatic_per_mode_and_a_set_ratio_is_kept():
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.gan import resolve_synthetic_ratio
+
+    assert TrainConfig().synthetic_ratio == 0
+    assert [resolve_synthetic_ratio(m, 0) for m in ("mixup", "spectral", "wgan")] == [2.0, 1.0, 1.0]
+    assert [resolve_synthetic_ratio(m, 0.5) for m in ("mixup", "spectral", "wgan")] == [0.5, 0.5, 0.5]
