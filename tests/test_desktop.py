@@ -143,7 +143,8 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
 def test_help_says_what_parameters_do_and_states_measured_times(qgis_app):
     train = _algorithm("hsigan:train")
     assert "0 = automatic" in train.parameterDefinition("GAN_STEPS").description()
-    assert "(wgan, spectral, mixup)" in train.parameterDefinition("SYNTHETIC_RATIO").description()
+    assert "(wgan, spectral, mixup; 0 = automatic)" in train.parameterDefinition("SYNTHETIC_RATIO").description()
+    assert train.parameterDefinition("SYNTHETIC_RATIO").defaultValue() == 0
     assert "none and ssgan ignore it" in train.parameterDefinition("SYNTHETIC_RATIO").help()
     text = train.shortHelpString()
     assert "a few minutes" not in text

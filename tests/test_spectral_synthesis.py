@@ -154,6 +154,6 @@ def test_synthetic_ratio_zero_is_automatic_per_mode_and_a_set_ratio_is_kept():
     from hsigan_qgis.config import TrainConfig
     from hsigan_qgis.gan import resolve_synthetic_ratio
 
-    assert TrainConfig().synthetic_ratio == 0
+    assert TrainConfig(output_model="m.hsigan").synthetic_ratio == 0
     assert [resolve_synthetic_ratio(m, 0) for m in ("mixup", "spectral", "wgan")] == [2.0, 1.0, 1.0]
     assert [resolve_synthetic_ratio(m, 0.5) for m in ("mixup", "spectral", "wgan")] == [0.5, 0.5, 0.5]
