@@ -67,9 +67,10 @@ class TrainConfig:
                    "sample; about 2x the time of none; +1 OA on Indian Pines, -1.5 on Berlin: no gain on the mean "
                    "of scenes); mixup (no GAN: synthetic patches each mixed from two labelled patches of the same "
                    "class, lam * A + (1 - lam) * B with lam in 0.2-0.8, drawn afresh every epoch, SYNTHETIC_RATIO "
-                   "per real sample (automatic: 2); with about 15 labels per class +2.4 and +3.3 OA over none on "
-                   "an agricultural and an urban scene on held-out seeds, about 3x the training time there; with "
-                   "every label -1.6 OA on the agricultural scene). See the README, Accuracy.", choices=GAN_MODES,
+                   "per real sample (automatic: 2); with about 15 labels per class +2.1 to +2.4 OA over none on an "
+                   "agricultural scene and -0.2 to +3.3 on an urban one on two held-out seed sets, about 3x the "
+                   "training time there; with every label -1.1 to -1.6 OA on the agricultural scene). See the "
+                   "README, Accuracy.", choices=GAN_MODES,
                    label="GAN mode")
     synthetic_ratio: float = opt(0.0, "Synthetic samples generated per real training sample; used by GAN wgan, "
                                       "spectral and mixup (none and ssgan ignore it). 0 = automatic: 2 for mixup "
