@@ -103,8 +103,10 @@ def fit_classifier(model, block, train, validation, radius, epochs, batch_size, 
 
     synthetic: optional (patches tensor, labels tensor) joined to the real set; their loss counts
     `synthetic_weight` times a real sample's. redraw: optional function epoch -> a fresh synthetic set of the
-    same length, used from the second epoch on (new mixup draws every epoch). A non-finite loss rolls back to the last good epoch with
-    half the learning rate; the third time it stops with Diverged."""
+    same length, used from the second epoch on (new mixup draws every epoch).
+
+    A non-finite loss rolls back to the last good epoch with half the learning rate; the third time it stops
+    with Diverged."""
     import torch
     import torch.nn.functional as F
 
