@@ -43,7 +43,10 @@ def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
 
 
 def resolve_synthetic_ratio(mode, requested):
-    """Synthetic samples per real one; requested 0 = automatic: MIXUP_RATIO for mixup, 1 for wgan and spectral."""
+    """Synthetic samples per real one: 0 for the modes that make none (none, ssgan, auto); else requested, or
+    when it is 0 (automatic) MIXUP_RATIO for mixup and 1 for wgan and spectral."""
+    if mode not in ("wgan", "spectral", "mixup"):
+        return 0.0
     if requested:
         return float(requested)
     return MIXUP_RATIO if mode == "mixup" else 1.0

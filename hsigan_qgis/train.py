@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
-                      samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio if cfg.gan in ("wgan", "spectral", "mixup") else 0.0,
+                      samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio,
                       gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,

@@ -144,7 +144,7 @@ def test_train_with_gan_spectral_is_recorded_and_deterministic(tmp_path):
             assert any(line.startswith(f"{training['train_pixels']} synthetic patches (class-Gaussian")
                        for line in log.lines), log.lines
         else:
-            assert training["synthetic_separability"] is None
+            assert training["synthetic_separability"] is None and training["synthetic_ratio"] == 0.0
         weights.append(model_file.load(path)[1]["classifier"])
     assert all(np.array_equal(v, weights[1][n]) for n, v in weights[0].items())
     assert not np.array_equal(weights[0]["spectral.0.weight"], weights[2]["spectral.0.weight"])
@@ -157,3 +157,4 @@ def test_synthetic_ratio_zero_is_automatic_per_mode_and_a_set_ratio_is_kept():
     assert TrainConfig(output_model="m.hsigan").synthetic_ratio == 0
     assert [resolve_synthetic_ratio(m, 0) for m in ("mixup", "spectral", "wgan")] == [2.0, 1.0, 1.0]
     assert [resolve_synthetic_ratio(m, 0.5) for m in ("mixup", "spectral", "wgan")] == [0.5, 0.5, 0.5]
+    assert [resolve_synthetic_ratio(m, 0.5) for m in ("none", "ssgan", "auto")] == [0.0, 0.0, 0.0]
