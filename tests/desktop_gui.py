@@ -182,7 +182,8 @@ def scenario_dialogs(app, out):
     # Train: the dialog preselects the project's raster and labels (required inputs)
     dialog = dialog_for("hsigan:train")
     preset = shown_values(dialog)
-    report["train_preselected"] = {k: preset.get(k) for k in ("INPUT", "LABELS", "CLASS_FIELD", "OUTPUT_MODEL")}
+    report["train_preselected"] = {k: preset.get(k) for k in ("INPUT", "LABELS", "CLASS_FIELD", "OUTPUT_MODEL",
+                                                              "SYNTHETIC_RATIO")}
     from qgis.core import QgsProcessingParameterDefinition
     report["train_optional"] = [p.name() for p in dialog.algorithm().parameterDefinitions()
                                 if p.flags() & QgsProcessingParameterDefinition.FlagOptional]

@@ -31,6 +31,7 @@ def test_each_algorithm_dialog_runs_without_warning(tmp_path):
     report = drive("dialogs", tmp_path)
     preset = report["train_preselected"]  # required inputs: the project's layers are preselected
     assert preset["INPUT"].startswith("salinas_a") and preset["LABELS"].startswith("training_labels")
+    assert float(preset["SYNTHETIC_RATIO"]) == 0  # the widget shows the default, 0 = automatic
     assert not {"INPUT", "LABELS", "CLASS_FIELD"} & set(report["train_optional"])  # no "[optional]"
     assert {"SAMPLES", "CLASS_NAME_FIELD"} <= set(report["train_optional"])
     refused = report["train_temporary"]
