@@ -37,7 +37,8 @@ fixed and scored whole. Methods:
   X+mix[R]       the same with within-class mixup patches (spectral_synthesis.mix_patches: lam A + (1 - lam) B
                  of two labelled patches of one class, lam in 0.2-0.8; round 9's GAN=mixup), drawn once;
                  X+omix[R]: drawn afresh every epoch (round 10; the engine's GAN=mixup since then is +omix2).
-                 X+epE: E epochs instead of EPOCHS (100).
+                 X+epE: E epochs instead of EPOCHS (100). X+fewmix: the engine's GAN=mixup-if-few (round 12):
+                 +omix2 when gan.resolve_gan_mode picks mixup for the draw's label counts, else X.
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
@@ -301,6 +302,10 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     from hsigan_qgis.training import fit_classifier, seed_everything
     from models.classifier import SpectralSpatialNet
 
+    if "+fewmix" in method:  # GAN=mixup-if-few: the engine's rule on this draw's label counts
+        from hsigan_qgis.gan import MIXUP_RATIO, resolve_gan_mode
+        mode, _ = resolve_gan_mode("mixup-if-few", np.bincount(pixels.labels, minlength=n_classes))
+        method = method.replace("+fewmix", f"+omix{MIXUP_RATIO:g}" if mode == "mixup" else "")
     base, balanced, steps = parse_method(method)
     patch, quiet = patch_of(method), Feedback()
     radius = patch // 2

@@ -10,7 +10,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from .errors import InputError
 
 DEVICES = ("auto", "cpu", "cuda")
-GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral", "mixup")
+GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral", "mixup", "mixup-if-few")
 LABEL_RULES = ("centre", "all_touched")
 HEAD_WINDOWS = ("auto", "1x1", "3x3", "5x5")  # SPECTRAL_HEAD_WINDOW: the spectrum the kernel head reads
 LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "

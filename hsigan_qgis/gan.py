@@ -28,6 +28,21 @@ ENTROPY_WEIGHT = 0.0     # weight of the conditional-entropy term on unlabelled 
 WGAN_STEPS = 200         # automatic generator updates of the WGAN-GP
 SSGAN_STEPS = 800        # automatic ssgan steps (each one labelled + unlabelled + fake batch)
 MIXUP_RATIO = 2.0        # automatic SYNTHETIC_RATIO of GAN mixup (round 10: 2 fresh mixes per real sample beat 1)
+FEW_LABELS = 20          # GAN mixup-if-few: mixup when the median class has at most this many training pixels
+
+
+def resolve_gan_mode(mode, counts):
+    """(the mode that trains, why) for the requested mode and the training pixels per class. mixup-if-few
+    becomes mixup when the median class (classes without training pixels left out) has at most FEW_LABELS
+    training pixels, else none: in the benchmark mixup gained on every scene with 15 labels a class and lost
+    on the field scene with 50 or more (bench/RESULTS.md, round 12). Other modes train as requested (why: '')."""
+    if mode != "mixup-if-few":
+        return mode, ""
+    present = np.asarray(counts)[np.asarray(counts) > 0]
+    median = float(np.median(present)) if len(present) else 0.0
+    chosen = "mixup" if len(present) and median <= FEW_LABELS else "none"
+    return chosen, (f"the median class has {median:g} training pixels, "
+                    f"{'at most' if chosen == 'mixup' else 'more than'} {FEW_LABELS}")
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):

@@ -213,7 +213,7 @@ def write_training_report(path, metadata):
     body += (f'<p class="note">{training["train_pixels"]} training and {training["validation_pixels"]} validation '
              f"pixels; validation blocks of {training['block_size']} px are spatially disjoint from the training "
              f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
-             f"{_auto_note(training.get('gan_auto'))}"
+             f"{_auto_note(training.get('gan_auto'))}{_rule_note(training.get('gan_rule'))}"
              f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}"
              f"{_head_note(metadata.get('spectral_head'))}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
@@ -300,6 +300,11 @@ def write_augment_report(path, metadata, figures):
     data = dict(metadata, spectra=[{k: r[k] for k in ("class_name", "real_mean", "real_std", "synthetic_mean",
                                                          "synthetic_std")} for r in figures["per_class"]])
     write(path, "HSI-GAN synthetic samples", body, data)
+
+
+def _rule_note(rule):
+    """' (trained as mixup: the median class has 15 training pixels, at most 20)' for GAN=mixup-if-few."""
+    return f" (trained as {_e(rule['chosen'])}: {_e(rule['reason'])})" if rule else ""
 
 
 def _auto_note(auto):

@@ -1,6 +1,7 @@
 """hsigan:train — raster + label vector in, model file out (with validation figures)."""
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -103,7 +104,8 @@ def synthetic_samples(cfg, ratio, block, train_px, radius, counts, file_syntheti
 def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     """Run the whole training job; returns the model's path and validation figures."""
     import torch
-    from .gan import draw_synthetic, resolve_gan_steps, resolve_synthetic_ratio, train_ssgan, train_wgan
+    from .gan import (draw_synthetic, resolve_gan_mode, resolve_gan_steps, resolve_synthetic_ratio, train_ssgan,
+                      train_wgan)
     from .training import fit_classifier, predict_indices, seed_everything
 
     feedback = feedback or Feedback()
@@ -141,6 +143,11 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         feedback.warning(f"classes without valid training pixels (the model will never predict them): {missing}")
     feedback.info(f"{len(train_px)} training and {len(val_px)} validation pixels (spatially disjoint blocks of "
                   f"{cfg.block_size} px), {len(classes.ids)} classes, {bands} bands, patch {cfg.patch_size}")
+    requested = cfg.gan
+    mode, why = resolve_gan_mode(cfg.gan, counts)
+    if why:  # mixup-if-few: trains as mixup or none from here on
+        feedback.info(f"GAN {requested}: {mode}, because {why}")
+        cfg = replace(cfg, gan=mode)
     if len(norm.bad_bands):
         feedback.warning(f"{len(norm.bad_bands)} bands are nodata or constant over the training pixels and are "
                          f"ignored (set to 0) in training and classification: {(norm.bad_bands + 1).tolist()}")
@@ -210,7 +217,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
         training=dict(source=os.path.basename(cfg.input or stored["metadata"]["source"]),
                       labels=os.path.basename((cfg.labels or stored["metadata"]["labels"]).split("|")[0]),
                       samples=os.path.basename(cfg.samples) or None,
-                      class_field=cfg.class_field, gan=cfg.gan, epochs=cfg.epochs, max_steps=cfg.max_steps,
+                      class_field=cfg.class_field, gan=requested, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio,
                       gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
@@ -218,7 +225,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
                       train_pixels=int(len(train_px)), validation_pixels=int(len(val_px)),
-                      train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2)),
+                      train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2),
+                      **({"gan_rule": dict(chosen=mode, reason=why)} if why else {})),
         validation={k: v for k, v in figures.items()},
         history=history, gan_history=gan_history, pretrain_history=pretrain_history,
     )
@@ -242,4 +250,5 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     feedback.info(f"Model written to {cfg.output_model} in {seconds:.1f} s")
     return TrainResult(output_model=cfg.output_model, output_report=cfg.output_report or None, oa=figures.get("oa"),
                        aa=figures.get("aa"), kappa=figures.get("kappa"), train_pixels=int(len(train_px)),
-                       validation_pixels=int(len(val_px)), seconds=seconds, metadata=metadata)
+                       validation_pixels=int(len(val_px)), seconds=seconds, metadata=metadata,
+                       gan_chosen=mode if why else None)
