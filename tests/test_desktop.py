@@ -140,12 +140,26 @@ def test_train_requires_raster_labels_and_field_and_keeps_the_sample_file_path(p
 
 
 @pytest.mark.qgis
+def test_gan_mixup_if_few_from_processing_says_what_it_trained(processing_run, tmp_path):
+    from hsigan_qgis.model_file import load
+    model = str(tmp_path / "m.hsigan")
+    processing_run("hsigan:train", {"INPUT": RASTER, "LABELS": TRAIN_LABELS, "CLASS_FIELD": "class_name",
+                                    **QUICK, "GAN": 6, "OUTPUT_MODEL": model})
+    training = load(model, with_tensors=False)[0]["training"]
+    assert training["gan"] == "mixup-if-few" and training["synthetic_ratio"] == 2.0
+    assert training["gan_rule"] == {"chosen": "mixup", "reason": "the median class has 10 training pixels, at most 20"}
+
+
+@pytest.mark.qgis
 def test_help_says_what_parameters_do_and_states_measured_times(qgis_app):
     train = _algorithm("hsigan:train")
     assert "0 = automatic" in train.parameterDefinition("GAN_STEPS").description()
     assert "(wgan, spectral, mixup; 0 = automatic)" in train.parameterDefinition("SYNTHETIC_RATIO").description()
     assert train.parameterDefinition("SYNTHETIC_RATIO").defaultValue() == 0
     assert "none and ssgan ignore it" in train.parameterDefinition("SYNTHETIC_RATIO").help()
+    # scripts and models pass GAN by index: new modes go at the end
+    assert train.parameterDefinition("GAN").options() == ["none", "wgan", "ssgan", "auto", "spectral", "mixup",
+                                                          "mixup-if-few"]
     text = train.shortHelpString()
     assert "a few minutes" not in text
     assert re.search(r"\d+ s of CPU time with GAN none, [\d-]+x that with ssgan", text)

@@ -158,3 +158,46 @@ def test_synthetic_ratio_zero_is_automatic_per_mode_and_a_set_ratio_is_kept():
     assert [resolve_synthetic_ratio(m, 0) for m in ("mixup", "spectral", "wgan")] == [2.0, 1.0, 1.0]
     assert [resolve_synthetic_ratio(m, 0.5) for m in ("mixup", "spectral", "wgan")] == [0.5, 0.5, 0.5]
     assert [resolve_synthetic_ratio(m, 0.5) for m in ("none", "ssgan", "auto")] == [0.0, 0.0, 0.0]
+
+
+def test_mixup_if_few_picks_mixup_when_the_median_class_has_at_most_20_training_pixels():
+    from hsigan_qgis.gan import FEW_LABELS, resolve_gan_mode
+
+    assert FEW_LABELS == 20
+    assert resolve_gan_mode("mixup-if-few", [15, 14, 0, 90])[0] == "mixup"  # median of 14, 15, 90; empty left out
+    assert resolve_gan_mode("mixup-if-few", [20, 20, 21])[0] == "mixup"    # the bound is included
+    chosen, why = resolve_gan_mode("mixup-if-few", [20, 21])                # median 20.5
+    assert chosen == "none" and why == "the median class has 20.5 training pixels, more than 20"
+    assert resolve_gan_mode("mixup-if-few", [0, 0])[0] == "none"
+    assert [resolve_gan_mode(m, [5, 5]) for m in ("none", "mixup", "ssgan", "auto")] == \
+        [("none", ""), ("mixup", ""), ("ssgan", ""), ("auto", "")]
+
+
+def test_train_with_mixup_if_few_trains_mixup_with_few_labels_and_none_with_many(tmp_path):
+    """The rule's model is the very model of the mode it picks (same seed), and the model, the result and the
+    log say which and why."""
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.report import write_training_report
+    from hsigan_qgis.train import train
+
+    def trained(gan, per_class, name):
+        log, path = Log(), str(tmp_path / f"{name}.hsigan")
+        result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
+                                   samples_per_class=per_class, epochs=2, gan=gan, seed=4, device="cpu",
+                                   validation_fraction=0), log)
+        return result, log, model_file.load(path)
+
+    for per_class, picked in ((12, "mixup"), (0, "none")):
+        result, log, (metadata, tensors) = trained("mixup-if-few", per_class, f"rule{per_class}")
+        _, _, (_, same) = trained(picked, per_class, f"{picked}{per_class}")
+        training = metadata["training"]
+        counts = [c for c in training["train_pixels_per_class"] if c]
+        assert (np.median(counts) <= 20) == (picked == "mixup"), counts  # the fixture spans both cases
+        assert training["gan"] == "mixup-if-few" and training["gan_rule"]["chosen"] == picked
+        assert result.gan_chosen == picked
+        assert training["synthetic_ratio"] == (2.0 if picked == "mixup" else 0.0)
+        assert any(line.startswith(f"GAN mixup-if-few: {picked}, because the median class has") for line in log.lines)
+        assert all(np.array_equal(v, same["classifier"][n]) for n, v in tensors["classifier"].items())
+        write_training_report(str(tmp_path / "report.html"), metadata)
+        assert f"(trained as {picked}: the median class has" in (tmp_path / "report.html").read_text()
