@@ -43,7 +43,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "adds labelled synthetic patches from a class-conditional WGAN-GP (helped on no scene); <i>spectral</i> "
             "adds patches whose centre spectrum is drawn from a Gaussian per class (no gain on the mean of scenes); <i>mixup</i> adds "
             "patches mixed afresh every epoch from two labelled patches of a class (with 15 labels per class +0.6 to +2.4 "
-            "OA on an agricultural scene, -0.2 to +3.3 on an urban one, about 3x the training time; use it when labels "
+            "OA on an agricultural scene, -0.2 to +3.3 on an urban one, 2-3x the training time; use it when labels "
             "are few); <i>mixup-if-few</i> is mixup when the median class has at most 20 training pixels, otherwise "
             "none (the log says which). SPECTRAL_HEAD (on by default) "
             "fuses the network with an RBF kernel classifier on the labelled pixels' spectra (in our benchmark +1 to +3 OA on "

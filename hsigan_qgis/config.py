@@ -70,7 +70,7 @@ class TrainConfig:
                    "of scenes); mixup (no GAN: synthetic patches each mixed from two labelled patches of the same "
                    "class, lam * A + (1 - lam) * B with lam in 0.2-0.8, drawn afresh every epoch, SYNTHETIC_RATIO "
                    "per real sample (automatic: 2); with about 15 labels per class +0.6 to +2.4 OA over none on an "
-                   "agricultural scene and -0.2 to +3.3 on an urban one on three held-out seed sets, about 3x the "
+                   "agricultural scene and -0.2 to +3.3 on an urban one on three held-out seed sets, 2-3x the "
                    "training time there; with every label -1.1 to -1.6 OA on the agricultural scene); "
                    "mixup-if-few (mixup when the median class has at most 20 training pixels after the "
                    "validation split, otherwise none, so that many labels do not pay mixup's time and loss; on "

@@ -38,11 +38,13 @@ def resolve_gan_mode(mode, counts):
     on the field scene with 50 or more (bench/RESULTS.md, round 12). Other modes train as requested (why: '')."""
     if mode != "mixup-if-few":
         return mode, ""
-    present = np.asarray(counts)[np.asarray(counts) > 0]
-    median = float(np.median(present)) if len(present) else 0.0
-    chosen = "mixup" if len(present) and median <= FEW_LABELS else "none"
-    return chosen, (f"the median class has {median:g} training pixels, "
-                    f"{'at most' if chosen == 'mixup' else 'more than'} {FEW_LABELS}")
+    counts = np.asarray(counts)
+    if not counts.any():
+        return "none", "no class has training pixels"
+    median = float(np.median(counts[counts > 0]))
+    if median <= FEW_LABELS:
+        return "mixup", f"the median class has {median:g} training pixels, at most {FEW_LABELS}"
+    return "none", f"the median class has {median:g} training pixels, more than {FEW_LABELS}"
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):

@@ -168,7 +168,7 @@ def test_mixup_if_few_picks_mixup_when_the_median_class_has_at_most_20_training_
     assert resolve_gan_mode("mixup-if-few", [20, 20, 21])[0] == "mixup"    # the bound is included
     chosen, why = resolve_gan_mode("mixup-if-few", [20, 21])                # median 20.5
     assert chosen == "none" and why == "the median class has 20.5 training pixels, more than 20"
-    assert resolve_gan_mode("mixup-if-few", [0, 0])[0] == "none"
+    assert resolve_gan_mode("mixup-if-few", [0, 0]) == ("none", "no class has training pixels")
     assert [resolve_gan_mode(m, [5, 5]) for m in ("none", "mixup", "ssgan", "auto")] == \
         [("none", ""), ("mixup", ""), ("ssgan", ""), ("auto", "")]
 
