@@ -39,6 +39,7 @@ fixed and scored whole. Methods:
                  X+omix[R]: drawn afresh every epoch (round 10; the engine's GAN=mixup since then is +omix2).
                  X+epE: E epochs instead of EPOCHS (100). X+fewmix: the engine's GAN=mixup-if-few (round 12):
                  +omix2 when gan.resolve_gan_mode picks mixup for the draw's label counts, else X.
+                 ssgan+ubN: N unlabelled and N generated patches a step instead of BATCH (round 14).
   kernel[N]      the spectral kernel head alone (hsigan_qgis/kernel_head.py: RBF kernel ridge regression on the
                  normalised centre spectra, gamma/lambda/temperature by leave-one-out; no scikit-learn),
                  fitted as hsigan:train fits it (at most 1000 support pixels, class-stratified; N: at most N).
@@ -337,9 +338,10 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
                        synthetic=synthetic, redraw=redraw)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
-    if base == "ssgan":
+    if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14)
+        unlabelled_batch = int(method.split("+ub")[1].split("+")[0].split("@")[0]) if "+ub" in method else 0
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced)
+                    balanced=balanced, unlabelled_batch=unlabelled_batch)
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)

@@ -147,9 +147,11 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64, balanced=False):
+                feedback, batch_size=64, balanced=False, unlabelled_batch=0):
     """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
-    balanced: labelled batches draw every class equally often (class_balanced in TrainConfig)."""
+    balanced: labelled batches draw every class equally often (class_balanced in TrainConfig).
+    unlabelled_batch: unlabelled and generated patches per step (0 = batch_size); they are most of a step's
+    cost, the labelled batch keeps batch_size."""
     import torch
     import torch.nn.functional as F
     from .torch_modules import torch_module
@@ -177,6 +179,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     def pooled(x):
         return classifier.features(x).mean(dim=(2, 3))
 
+    n_u = int(unlabelled_batch) or batch_size
     history, started = [], time.perf_counter()
     for step in range(steps):
         feedback.check_cancel()
@@ -184,9 +187,9 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
             group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
         classifier.train()
         x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng, by_class)
-        x_u = unlabelled(batch_size)
-        y_f = torch.randint(0, n_classes, (batch_size,), generator=rng).to(device)
-        x_f = gen(torch.randn(batch_size, gen.noise_dim, generator=rng).to(device), y_f)
+        x_u = unlabelled(n_u)
+        y_f = torch.randint(0, n_classes, (n_u,), generator=rng).to(device)
+        x_f = gen(torch.randn(n_u, gen.noise_dim, generator=rng).to(device), y_f)
         # Real patches (labelled + unlabelled) share one pass, fakes take their own: in a mixed batch the
         # fakes' statistics leak into BatchNorm and the real patches are normalised with them (on Indian
         # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS-indian-pines.md).
