@@ -65,6 +65,8 @@ def one(case):
     C.tile_results = timed("compute", C.tile_results, sync=True)
     W.RasterWriter.write = timed("write", W.RasterWriter.write)
     W.RasterWriter.finish = timed("finish", W.RasterWriter.finish)
+    for name, value in case.get("writer", {}).items():  # raster_writer settings of a variant
+        setattr(W, name, value)
     # warm-up: CUDA context, cuDNN, a small raster
     C.classify(ClassifyConfig(input=case["warm"], model=case["model"], output=case["out"] + ".warm.tif", device=dev))
     for k in acc:
@@ -118,8 +120,9 @@ CASES = {  # name: (cfg, tuning)
     "threads32": ({}, {"read_threads": 32}),
     "gdal_default_decode": ({}, {"decode_threads": None}),
     "cpu_normalise": ({}, {"normalise_on_device": False}),  # run 8's path
+    "zlevel6": ({}, {}, {"ZLEVEL": 6}),  # the map compressed at GDAL's DEFLATE level 6 (run 11's code)
 }
-BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise")
+BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise", "zlevel6")
 
 
 def main_all(size, outjson, device, cases=None):
@@ -147,9 +150,10 @@ def main_all(size, outjson, device, cases=None):
         for case in (cases or CASES):
             if layout["driver"] == "ENVI" and case not in BSQ_CASES:
                 continue
-            cfg, tuning = CASES[case]
+            cfg, tuning, *writer = CASES[case]
             spec = dict(name=case, device=device, warm=warm, model=model, path=path,
-                        out=os.path.join(work, "map_" + case + ".tif"), cfg=cfg, tuning=tuning)
+                        out=os.path.join(work, "map_" + case + ".tif"), cfg=cfg, tuning=tuning,
+                        writer=writer[0] if writer else {})
             sp = subprocess.run([sys.executable, __file__, "one", json.dumps(spec)], capture_output=True, text=True)
             got = [l for l in sp.stdout.splitlines() if l.startswith("RESULT ")]
             r = json.loads(got[-1][7:]) if got else dict(case=case, error=(sp.stdout + sp.stderr)[-1500:])

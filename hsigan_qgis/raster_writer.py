@@ -42,16 +42,20 @@ def written_files(path, parameter, styled=True):
     return files + ([(parameter, qml_path(path))] if styled else [])
 
 
+ZLEVEL = 1  # GeoTIFF DEFLATE level. GDAL compresses the written blocks when the file closes, after the last
+# tile: a 2048^2 class map took 0.13 s there at GDAL's level 6, 0.02 s at level 1, for 14 % more bytes.
+
+
 def profile(like, driver, dtype, count, nodata):
     """rasterio creation profile of a raster with `like`'s size, CRS and transform: tiled, DEFLATE-compressed
-    GeoTIFF (BigTIFF when needed), DEFLATE MRF (its PNG default holds no float32), the driver's defaults
-    otherwise."""
+    GeoTIFF (level ZLEVEL; BigTIFF when needed), DEFLATE MRF (its PNG default holds no float32), the
+    driver's defaults otherwise."""
     profile = dict(driver=driver, width=like.width, height=like.height, count=count, dtype=dtype,
                    crs=like.crs, transform=like.transform, nodata=nodata)
     if driver == "GTiff":
         block = 256 if min(like.width, like.height) >= 256 else 16 * max(1, min(like.width, like.height) // 16)
         profile.update(tiled=True, blockxsize=block, blockysize=block, compress="deflate",
-                       interleave="band", BIGTIFF="IF_SAFER")
+                       zlevel=ZLEVEL, interleave="band", BIGTIFF="IF_SAFER")
     elif driver == "MRF":
         profile.update(compress="DEFLATE")
     return profile
