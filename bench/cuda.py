@@ -257,7 +257,7 @@ def whole_raster(size, work):
     return out
 
 
-def layouts(size, work, repeats=2):
+def layouts(size, work, repeats=2, variant="zlevel6"):
     """Issue 15: classify() at the defaults (TILE_SIZE 0 = automatic) against a read-only pass of the same
     file (bench/inference.py's read_only_pass: all bands, 512^2 windows, one thread per core, each with its
     own handle, cast to float32) for a tiled DEFLATE GeoTIFF, a tiled uncompressed GeoTIFF and ENVI BSQ of
@@ -279,18 +279,25 @@ def layouts(size, work, repeats=2):
         return time.perf_counter() - started, result
 
     def once(path, out):
-        """The defaults, then a variant (its map must be the same): the map compressed at GDAL's DEFLATE
-        level 6 (run 11's code) instead of raster_writer.ZLEVEL."""
+        """The defaults, then the variant (its map must be the same): zlevel6, the map compressed at GDAL's
+        DEFLATE level 6 (run 11's code) instead of raster_writer.ZLEVEL; switch: Python's thread switch
+        interval at 0.5 ms instead of 5 ms (sys.setswitchinterval), so the computing thread waits less for
+        the GIL held by the reading threads."""
         from hsigan_qgis import raster_writer
         seconds, result = timed_classify(path, out)
         row = dict(seconds=seconds, read_seconds_summed=result.read_seconds, read_threads=result.read_threads)
         labels = read(out, 1)
-        level, raster_writer.ZLEVEL = raster_writer.ZLEVEL, 6
+        level, interval = raster_writer.ZLEVEL, sys.getswitchinterval()
+        if variant == "zlevel6":
+            raster_writer.ZLEVEL = 6
+        else:
+            sys.setswitchinterval(0.0005)
         try:
-            row["zlevel6_seconds"], _ = timed_classify(path, out + ".variant.tif")
+            row[variant + "_seconds"], _ = timed_classify(path, out + ".variant.tif")
         finally:
             raster_writer.ZLEVEL = level
-        row["zlevel6_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
+            sys.setswitchinterval(interval)
+        row[variant + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
         print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
         return row
 
@@ -376,6 +383,8 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS-cuda"))
     parser.add_argument("--sections", nargs="+", default=["classify", "training", "throughput", "whole"])
     parser.add_argument("--repeats", type=int, default=2, help="layouts: repeats per layout")
+    parser.add_argument("--variant", default="zlevel6", choices=["zlevel6", "switch"],
+                        help="layouts: the variant timed beside the defaults")
     parser.add_argument("--make-inputs", metavar="DIR")
     parser.add_argument("--gpu", default="cuda", help="cpu: dry run without a GPU (figures mean nothing then)")
     parser.add_argument("--train-once", help=argparse.SUPPRESS)
@@ -393,7 +402,7 @@ def main():
                     training=lambda: check_training(args.inputs, work),
                     throughput=lambda: throughput(["cuda", "cpu"]),
                     whole=lambda: whole_raster(args.size, work),
-                    layouts=lambda: layouts(args.size, work, args.repeats),
+                    layouts=lambda: layouts(args.size, work, args.repeats, args.variant),
                     normalise=lambda: normalise_check(work))
     for name in args.sections:
         print(f"[{name}]", flush=True)
