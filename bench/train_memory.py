@@ -6,9 +6,10 @@ two clusters of points, one near the top-left corner of a square of the given si
 bottom-right corner, so the labels' window is the square. Each run is `hsigan train` (GAN none, 1 epoch,
 no validation) in a fresh process that reports its own peak resident memory (ru_maxrss).
 
-    .venv/bin/python bench/train_memory.py [--out bench] [--sides 145 1450 2900]
+    .venv/bin/python bench/train_memory.py [--out bench] [--sides 145 1450 2900] [--defaults]
 
-Prints a table and writes bench/RESULTS-train-memory.json. The helpers (make_large_vrt, write_points,
+Prints a table and writes bench/RESULTS-train-memory.json (with --defaults: every training parameter at its
+default, GAN ssgan since round 14, instead of GAN none, 1 epoch, no validation; RESULTS-train-memory-defaults.json). The helpers (make_large_vrt, write_points,
 run_measured) also serve tests/test_train_memory.py.
 """
 import argparse
@@ -146,7 +147,9 @@ def main():
     parser.add_argument("--sides", type=int, nargs="+", default=[145, 1450, 2900])
     parser.add_argument("--labels", type=int, nargs="+", default=[16, 160],
                         help="points per corner; the larger counts run at the largest side only")
+    parser.add_argument("--defaults", action="store_true", help="train at the defaults (see above)")
     args = parser.parse_args()
+    options = [] if args.defaults else ["--gan", "none", "--epochs", "1", "--validation-fraction", "0"]
     work = tempfile.mkdtemp(prefix="hsigan_train_memory_")
     big = make_large_vrt(indian_pines_tif(work), os.path.join(work, "big.vrt"), 20)
     cases = [(side, args.labels[0]) for side in args.sides] + [(max(args.sides), n) for n in args.labels[1:]]
@@ -156,8 +159,7 @@ def main():
         gpkg = write_points(os.path.join(work, f"labels_{side}_{per_corner}.gpkg"), big, r, c, k)
         model = os.path.join(work, f"m_{side}_{per_corner}.hsigan")
         peak, seconds, done = run_measured(["train", "--input", big, "--labels", gpkg, "--class-field", "cls",
-                                            "--gan", "none", "--epochs", "1", "--validation-fraction", "0",
-                                            "--output-model", model, "--device", "cpu", "--quiet"])
+                                            *options, "--output-model", model, "--device", "cpu", "--quiet"])
         if done.returncode != 0:
             raise SystemExit(f"train failed for side {side}: {done.stderr[-2000:]}")
         row = dict(spread=f"{side}x{side}", labels=int(len(r)), peak_rss_mib=round(peak, 1), seconds=round(seconds, 1),
@@ -167,9 +169,10 @@ def main():
     machine = dict(cpu=platform.processor() or platform.machine(), cores=os.cpu_count(), python=platform.python_version(),
                    omp_threads=os.environ.get("OMP_NUM_THREADS", "1"))
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "RESULTS-train-memory.json"), "w") as out:
+    name = "RESULTS-train-memory-defaults.json" if args.defaults else "RESULTS-train-memory.json"
+    with open(os.path.join(args.out, name), "w") as out:
         json.dump(dict(raster="Indian Pines repeated 20 x 20 in a VRT (of a VRT: 2900 x 2900 x 200, int16)",
-                       command="hsigan train --gan none --epochs 1 --validation-fraction 0 --device cpu",
+                       command="hsigan train " + " ".join(options + ["--device", "cpu"]),
                        machine=machine, runs=rows), out, indent=1)
     print("| label spread (px) | labels | peak RSS (MiB) | time (s) | label window as float32 (GiB) |")
     print("|---|---|---|---|---|")

@@ -3,7 +3,7 @@
 Why: in the three-scene benchmark (bench/RESULTS.md) neither mode wins everywhere: ssgan gained 6.6 OA
 over none on the agricultural Indian Pines at 15 px/class and lost 3 on the urban Berlin scene. The
 spatially disjoint validation blocks inside hsigan:train are the only honest judge a user has on their own
-scene, so auto trains both (about 7x the time of none alone) and keeps the better; a tie keeps none (the
+scene, so auto trains both (about 5x the time of none alone) and keeps the better; a tie keeps none (the
 cheaper). Not the default, and not benchmarked yet: at 15 px/class the validation set is small (at most 60
 pixels per class), so the choice is noisy.
 """

@@ -26,16 +26,20 @@ GP_WEIGHT = 10.0
 UNLABELLED_WEIGHT = 1.0  # weight of the real/fake (unsupervised) term of the SSGAN discriminator
 ENTROPY_WEIGHT = 0.0     # weight of the conditional-entropy term on unlabelled patches (ssgan)
 WGAN_STEPS = 200         # automatic generator updates of the WGAN-GP
-SSGAN_STEPS = 800        # automatic ssgan steps (each one labelled + unlabelled + fake batch)
+SSGAN_STEPS = 550        # automatic ssgan steps (each one labelled + unlabelled + fake batch; round 14)
 MIXUP_RATIO = 2.0        # automatic SYNTHETIC_RATIO of GAN mixup (round 10: 2 fresh mixes per real sample beat 1)
 FEW_LABELS = 20          # GAN mixup-if-few: mixup when the median class has at most this many training pixels
 
 
-def resolve_gan_mode(mode, counts):
+def resolve_gan_mode(mode, counts, from_samples=False):
     """(the mode that trains, why) for the requested mode and the training pixels per class. mixup-if-few
     becomes mixup when the median class (classes without training pixels left out) has at most FEW_LABELS
     training pixels, else none: in the benchmark mixup gained on every scene with 15 labels a class and lost
-    on the field scene with 50 or more (bench/RESULTS.md, round 12). Other modes train as requested (why: '')."""
+    on the field scene with 50 or more (bench/RESULTS.md, round 12). ssgan (the default) becomes none when
+    training from a sample file (from_samples), which holds no unlabelled pixels. Other modes train as
+    requested (why: '')."""
+    if mode == "ssgan" and from_samples:
+        return "none", "a sample file holds no unlabelled raster pixels for ssgan to learn from"
     if mode != "mixup-if-few":
         return mode, ""
     counts = np.asarray(counts)
@@ -48,10 +52,11 @@ def resolve_gan_mode(mode, counts):
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
-    """GAN steps to run; requested 0 = automatic. ssgan runs a fixed 800 steps whatever the number of
-    labels (its cost used to grow with them: 2,900 steps for 1,800 labelled pixels). 400 steps lost 8 OA
-    on the Berlin scene against 800 (bench/RESULTS.md); on Indian Pines at 50 px/class 800 instead of the
-    former 1,300 cost 1.3 OA on one seed. epochs, n_train and batch_size are kept for callers."""
+    """GAN steps to run; requested 0 = automatic. ssgan runs a fixed 550 steps whatever the number of
+    labels (its cost used to grow with them: 2,900 steps for 1,800 labelled pixels), so that training at 15
+    labels a class stays within a minute on 2 CPU cores; under the spectral kernel head 550 steps were as
+    accurate as 800 (bench/RESULTS.md, round 14; without the head 400 had lost 8 OA on Berlin against 800).
+    epochs, n_train and batch_size are kept for callers."""
     if mode in ("none", "spectral", "mixup"):  # no GAN is trained
         return 0
     if requested:

@@ -24,9 +24,6 @@ def validate(cfg: TrainConfig):
     if cfg.samples and cfg.pretrain_steps:
         raise InputError("PRETRAIN_STEPS", "scene pretraining learns from the raster's unlabelled pixels, which a "
                                            "sample file does not hold; set it to 0 with SAMPLES, or give INPUT and LABELS")
-    if cfg.samples and cfg.gan == "ssgan":
-        raise InputError("GAN", "ssgan learns from the raster's unlabelled pixels, which a sample file does not "
-                                "hold; use none or wgan with SAMPLES, or give INPUT and LABELS")
     if cfg.spectral_head and WINDOWS.get(cfg.spectral_head_window, 0) > cfg.patch_size // 2:
         raise InputError("SPECTRAL_HEAD_WINDOW", f"a {cfg.spectral_head_window} window does not fit in PATCH_SIZE "
                                                  f"{cfg.patch_size}; choose a smaller window or auto, or a larger "
@@ -144,9 +141,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     feedback.info(f"{len(train_px)} training and {len(val_px)} validation pixels (spatially disjoint blocks of "
                   f"{cfg.block_size} px), {len(classes.ids)} classes, {bands} bands, patch {cfg.patch_size}")
     requested = cfg.gan
-    mode, why = resolve_gan_mode(cfg.gan, counts)
-    if why:  # mixup-if-few: trains as mixup or none from here on
-        feedback.info(f"GAN {requested}: {mode}, because {why}")
+    mode, why = resolve_gan_mode(cfg.gan, counts, from_samples=bool(cfg.samples))
+    if why:  # mixup-if-few, or ssgan from a sample file: trains as `mode` from here on
+        (feedback.warning if requested == "ssgan" else feedback.info)(f"GAN {requested}: {mode}, because {why}")
         cfg = replace(cfg, gan=mode)
     if len(norm.bad_bands):
         feedback.warning(f"{len(norm.bad_bands)} bands are nodata or constant over the training pixels and are "

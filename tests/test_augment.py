@@ -116,8 +116,12 @@ def test_train_from_samples_and_refusals(samples, tmp_path):
     metadata, _ = load(model, with_tensors=False)
     assert metadata["training"]["samples"] == "s.hsamples" and metadata["bands"] == 204
     assert result.train_pixels + result.validation_pixels <= 6 * 25
-    with pytest.raises(InputError, match="GAN"):
-        train(TrainConfig(samples=path, output_model=model, gan="ssgan"))
+    # the default GAN, ssgan, needs the raster's unlabelled pixels, which a sample file lacks: none trains instead
+    fallback = train(TrainConfig(samples=path, output_model=str(tmp_path / "f.hsigan"), epochs=2, patch_size=5))
+    assert fallback.gan_chosen == "none"
+    metadata, _ = load(str(tmp_path / "f.hsigan"), with_tensors=False)
+    assert metadata["training"]["gan"] == "ssgan" and metadata["training"]["gan_steps"] == 0
+    assert "sample file" in metadata["training"]["gan_rule"]["reason"]
     with pytest.raises(InputError, match="PATCH_SIZE"):
         train(TrainConfig(samples=path, output_model=model, gan="none", patch_size=7))
     with pytest.raises(InputError, match="INPUT"):

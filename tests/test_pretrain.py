@@ -63,7 +63,7 @@ def test_train_with_pretraining_is_recorded_and_deterministic(tmp_path):
         log = Log()
         path = str(tmp_path / f"m{k}.hsigan")
         train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
-                          samples_per_class=10, epochs=2, pretrain_steps=steps, seed=2, device="cpu",
+                          samples_per_class=10, epochs=2, gan="none", pretrain_steps=steps, seed=2, device="cpu",
                           validation_fraction=0), log)
         metadata, tensors = model_file.load(path)
         assert metadata["training"]["pretrain_steps"] == steps
