@@ -303,7 +303,8 @@ def write_augment_report(path, metadata, figures):
 
 
 def _rule_note(rule):
-    """' (trained as mixup: the median class has 15 training pixels, at most 20)' for GAN=mixup-if-few."""
+    """' (trained as mixup: the median class has 15 training pixels, at most 20)' for GAN=mixup-if-few, or
+    ' (trained as none: a sample file holds no ...)' for ssgan from a sample file."""
     return f" (trained as {_e(rule['chosen'])}: {_e(rule['reason'])})" if rule else ""
 
 
