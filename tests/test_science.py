@@ -224,12 +224,12 @@ def test_class_balanced_is_used_and_recorded(tmp_path, gan):
 
 
 def test_automatic_gan_steps():
-    """GAN_STEPS 0 = automatic: wgan 200; ssgan 800 whatever the number of labels (bounded cost)."""
+    """GAN_STEPS 0 = automatic: wgan 200; ssgan 550 (round 14) whatever the number of labels (bounded cost)."""
     from hsigan_qgis.gan import resolve_gan_steps
 
-    assert resolve_gan_steps("ssgan", 0, 100, 211, 64) == 800
-    assert resolve_gan_steps("ssgan", 0, 100, 1796, 64) == 800  # was 2,900 (100 epochs x 29 batches)
-    assert resolve_gan_steps("ssgan", 0, 100, 100000, 64) == 800
+    assert resolve_gan_steps("ssgan", 0, 100, 211, 64) == 550
+    assert resolve_gan_steps("ssgan", 0, 100, 1796, 64) == 550  # was 2,900 (100 epochs x 29 batches)
+    assert resolve_gan_steps("ssgan", 0, 100, 100000, 64) == 550
     assert resolve_gan_steps("wgan", 0, 100, 1796, 64) == 200
     assert resolve_gan_steps("ssgan", 50, 100, 1796, 64) == 50  # an explicit value is kept
     assert resolve_gan_steps("none", 50, 100, 1796, 64) == 0
