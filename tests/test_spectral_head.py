@@ -126,7 +126,7 @@ def train_tiny(tmp_path, name, **extra):
 
     path, log = str(tmp_path / name), Log()
     train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
-                      samples_per_class=12, epochs=2, seed=1, device="cpu", **extra), log)
+                      samples_per_class=12, epochs=2, gan="none", seed=1, device="cpu", **extra), log)
     return path, log
 
 
