@@ -1,0 +1,176 @@
+"""The release table (issue 12): the default pipeline beside GAN none and the classical baselines, on seeds no
+decision used, from one command.
+
+  python bench/release.py --data DATA --seeds 1200 1201 ... 1209 --workers 2        # run, then report
+  python bench/release.py report --seeds ...                                        # tables from earlier runs
+
+DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
+every training pixel):
+  baselines   svm, rf                  RBF-SVM and random forest on spectra (benchmark draw)
+  none        choosekr:none:1000       GAN none's network on the engine draw, probabilities saved (--probs)
+  ssgan       choosekr:ssgan:550       the default's network (GAN=ssgan, 550 steps), the same
+The report scores each network as hsigan:train ships it, fused with the spectral kernel head whose window and
+weight are chosen on the validation blocks (bench/head_weight.py's window-auto, the engine's rule), and alone
+(fixed-0); OA, AA and kappa per scene and size (mean ± std over seeds), the mean of scenes, the issue's targets,
+and the median training seconds. Written to bench/RESULTS-release.md and bench/release-scored.json.
+Each `run` stage is skipped when its JSON already holds every scene, size and seed (a cut run reruns whole).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import head_weight  # noqa: E402
+import scenes  # noqa: E402
+from hsigan_qgis.metrics import confusion_matrix, summarise  # noqa: E402
+
+SIZES = ["15", "50", "all"]
+RUNS = {"baselines": ["svm", "rf"], "none": ["choosekr:none:1000"], "ssgan": ["choosekr:ssgan:550"]}
+NETS = {"none": "GAN none", "ssgan": "GAN ssgan (the default)"}
+
+
+def paths(tag):
+    root = os.path.dirname(HERE)
+    return dict(json={k: os.path.join(HERE, f"{tag}-{k}.json") for k in RUNS},
+                probs={k: os.path.join(root, ".devdata", f"probs-{tag}-{k}") for k in NETS},
+                scored=os.path.join(HERE, f"{tag}-scored.json"), md=os.path.join(HERE, "RESULTS-release.md"))
+
+
+def complete(path, seeds, methods):
+    if not os.path.exists(path):
+        return False
+    done = {(r["scene"], r["size"], r["seed"]) for r in json.load(open(path))["runs"]
+            if any(r["method"].startswith(m.split(":")[0]) for m in methods)}
+    return all((s, z, k) in done for s in scenes.SCENES for z in SIZES for k in seeds)
+
+
+def run(args, where):
+    for name, methods in RUNS.items():
+        if complete(where["json"][name], args.seeds, methods):
+            print(f"{name}: already complete in {where['json'][name]}", flush=True)
+            continue
+        argv = ["run", "--data", args.data, "--methods", *methods, "--workers", str(args.workers),
+                "--sizes", *SIZES, "--seeds", *map(str, args.seeds), "--json", where["json"][name]]
+        if name in NETS:
+            argv += ["--probs", where["probs"][name]]
+        print(f"{name}: bench/scenes.py {' '.join(argv)}", flush=True)
+        scenes.main(argv)
+
+
+def score(where, data):
+    """Rows (scene, size, seed, method, oa, aa, kappa, seconds) of every method of the table."""
+    rows = []
+    for net in NETS:
+        for path in sorted(os.listdir(where["probs"][net])):
+            d = dict(np.load(os.path.join(where["probs"][net], path), allow_pickle=False))
+            scene, size, seed = path[:-4].rsplit("_", 2)
+            truth = np.searchsorted(d["ids"], d["test_gt"])
+            heads = head_weight.window_heads(scene, size, int(seed), data, {})
+            window, weight = head_weight.window_rule(d, heads, "window-auto")
+            fused = head_weight.mix(d["net_test"], heads[window][1], weight)
+            for method, probs in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
+                figures = summarise(confusion_matrix(truth, probs.argmax(1), len(d["ids"])))
+                rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
+                                 aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
+                                 window=int(window), weight=float(weight)))
+    for name in RUNS:
+        for r in json.load(open(where["json"][name]))["runs"]:
+            if r["method"] in ("svm", "rf") or (name == "none" and r["method"] == "svm-engine-draw"):
+                rows.append({k: r[k] for k in ("scene", "size", "seed", "method", "oa", "aa", "kappa", "seconds")})
+    return rows
+
+
+ORDER = ["ssgan, default pipeline", "none, default pipeline", "ssgan, network alone", "none, network alone",
+         "svm", "svm-engine-draw", "rf"]
+LABEL = {"ssgan, default pipeline": "**default** (GAN ssgan 550 steps + kernel head, automatic)",
+         "none, default pipeline": "GAN none + kernel head, automatic",
+         "ssgan, network alone": "GAN ssgan, network alone (head off)",
+         "none, network alone": "GAN none, network alone (head off)",
+         "svm": "RBF-SVM on spectra", "svm-engine-draw": "RBF-SVM, engine draw", "rf": "random forest on spectra"}
+
+
+def table(rows, seeds):
+    rows = [r for r in rows if r["seed"] in seeds]
+    by = {}
+    for r in rows:
+        by.setdefault((r["scene"], r["size"], r["method"]), []).append(r)
+    for key, rs in by.items():
+        assert sorted(r["seed"] for r in rs) == sorted(seeds), f"{key}: seeds {sorted(r['seed'] for r in rs)}"
+
+    def mean(s, z, m, key="oa"):
+        return float(np.mean([r[key] for r in by[(s, z, m)]]))
+
+    names = [m for m in ORDER if any(k[2] == m for k in by)]
+    lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), used by no decision. OA % (mean of seeds) per scene and "
+             "the mean of scenes; train s: median seconds of one training on Indian Pines at that size (the network, "
+             "or the SVM's CV search).", ""]
+    for z in SIZES:
+        lines += [f"**{z if z == 'all' else z + ' px/class'}**", "",
+                  "| method | " + " | ".join(scenes.SCENES) + " | mean of scenes | AA (mean) | kappa (mean) | train s |",
+                  "|---|" + "---|" * (len(scenes.SCENES) + 4)]
+        for m in names:
+            per = [mean(s, z, m) for s in scenes.SCENES]
+            aa = np.mean([mean(s, z, m, "aa") for s in scenes.SCENES])
+            kappa = np.mean([mean(s, z, m, "kappa") for s in scenes.SCENES])
+            secs = np.median([r["seconds"] for r in by[("indian_pines", z, m)]])
+            lines.append(f"| {LABEL[m]} | " + " | ".join(f"{v:.2f}" for v in per) +
+                         f" | {np.mean(per):.2f} | {aa:.2f} | {kappa:.4f} | {secs:.1f} |")
+        lines.append("")
+    lines += ["**Per scene** (mean ± std over seeds)", "",
+              "| scene | size | method | OA % | AA % | kappa |", "|---|---|---|---|---|---|"]
+    for s in scenes.SCENES:
+        for z in SIZES:
+            for m in names:
+                rs = by[(s, z, m)]
+                f = {k: (np.mean([r[k] for r in rs]), np.std([r[k] for r in rs])) for k in ("oa", "aa", "kappa")}
+                lines.append(f"| {s} | {z} | {LABEL[m]} | {f['oa'][0]:.2f} ± {f['oa'][1]:.2f} | "
+                             f"{f['aa'][0]:.2f} ± {f['aa'][1]:.2f} | {f['kappa'][0]:.4f} |")
+    lines += ["", "**Issue 12's targets** (default pipeline; the SVM on the benchmark draw)", "",
+              "| scene | default - SVM at 15 px/class (target +10) | default - SVM, every pixel (target >= 0) | "
+              "default - GAN none, worst size (target >= -0.5) |", "|---|---|---|---|"]
+    d, n = "ssgan, default pipeline", "none, default pipeline"
+    for s in scenes.SCENES:
+        worst = min(SIZES, key=lambda z: mean(s, z, d) - mean(s, z, n))
+        lines.append(f"| {s} | {mean(s, '15', d) - mean(s, '15', 'svm'):+.2f} | "
+                     f"{mean(s, 'all', d) - mean(s, 'all', 'svm'):+.2f} | "
+                     f"{mean(s, worst, d) - mean(s, worst, n):+.2f} ({worst}) |")
+    return "\n".join(lines)
+
+
+def report(args, where):
+    rows = score(where, args.data)
+    with open(where["scored"], "w") as f:
+        json.dump(dict(seeds=args.seeds, rows=rows), f, indent=1)
+    meta = json.load(open(where["json"]["ssgan"]))["meta"]
+    text = table(rows, args.seeds)
+    print(text)
+    with open(where["md"] + ".part", "w") as f:
+        f.write("# Release table: the default pipeline on seeds no decision used (bench/release.py)\n\n"
+                "Written by `python bench/release.py` (its docstring: the runs and the scoring). Scenes, splits and "
+                "draws: bench/RESULTS.md, Design. Machine: " + f"{meta['machine']}, {meta['workers']} processes x "
+                f"{meta['threads']} torch thread.\n\n" + text + "\n")
+    os.replace(where["md"] + ".part", where["md"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report"])
+    parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1200, 1210)))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--tag", default="release", help="prefix of the run files (bench/TAG-*.json)")
+    args = parser.parse_args(argv)
+    where = paths(args.tag)
+    if args.step in ("all", "run"):
+        run(args, where)
+    if args.step in ("all", "report"):
+        report(args, where)
+
+
+if __name__ == "__main__":
+    main()
