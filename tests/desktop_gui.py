@@ -183,7 +183,10 @@ def scenario_dialogs(app, out):
     dialog = dialog_for("hsigan:train")
     preset = shown_values(dialog)
     report["train_preselected"] = {k: preset.get(k) for k in ("INPUT", "LABELS", "CLASS_FIELD", "OUTPUT_MODEL",
-                                                              "SYNTHETIC_RATIO")}
+                                                              "SYNTHETIC_RATIO", "GAN", "GAN_STEPS")}
+    samples_dialog = dialog_for("hsigan:train_samples", {"SAMPLES": os.path.join(out, "any.hsamples")})
+    report["train_samples_gan"] = shown_values(samples_dialog).get("GAN")
+    close(samples_dialog)
     from qgis.core import QgsProcessingParameterDefinition
     report["train_optional"] = [p.name() for p in dialog.algorithm().parameterDefinitions()
                                 if p.flags() & QgsProcessingParameterDefinition.FlagOptional]

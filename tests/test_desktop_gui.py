@@ -32,6 +32,10 @@ def test_each_algorithm_dialog_runs_without_warning(tmp_path):
     preset = report["train_preselected"]  # required inputs: the project's layers are preselected
     assert preset["INPUT"].startswith("salinas_a") and preset["LABELS"].startswith("training_labels")
     assert float(preset["SYNTHETIC_RATIO"]) == 0  # the widget shows the default, 0 = automatic
+    from hsigan_qgis.config import GAN_MODES
+    assert GAN_MODES[int(preset["GAN"])] == "ssgan"  # the GAN list preselects the default (round 14)
+    assert int(preset["GAN_STEPS"]) == 0  # automatic: 550 for ssgan
+    assert GAN_MODES[int(report["train_samples_gan"])] == "none"  # a sample file has no unlabelled pixels
     assert not {"INPUT", "LABELS", "CLASS_FIELD"} & set(report["train_optional"])  # no "[optional]"
     assert {"SAMPLES", "CLASS_NAME_FIELD"} <= set(report["train_optional"])
     refused = report["train_temporary"]
