@@ -60,10 +60,10 @@ fixed and scored whole. Methods:
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
                  with the best validation OA, 'choose-pre' none or none+pre, 'choose-all' any of the four.
-  The engine's defaults: GAN none, MAX_STEPS 1000, class-balanced, SPECTRAL_HEAD on with the weight chosen
-  on the validation blocks ('choosekr-nllz' on the engine draw since round 5, 'choosekr-m5' in round 4; on the
-  benchmark draw, which has no validation, its fixed-weight form none:1000+kr30); classify's TTA is off by
-  default (the '+tta' rows).
+  The engine's defaults: GAN ssgan with 550 steps (round 14; GAN none, MAX_STEPS 1000 before), class-balanced,
+  SPECTRAL_HEAD on with its window and weight chosen on the validation blocks (bench/head_weight.py's window-auto
+  on choosekr:ssgan:550's saved probabilities; bench/release.py scores it); classify's TTA is off by default
+  (the '+tta' rows).
 Every net is scored twice from the same weights: plain dense inference, and '+tta' (hsigan_qgis.tta:
 softmax averaged over the 8 flips/rotations). Nets run from arrays through the engine's training
 functions (hsigan_qgis/training.py, gan.py, sampling.py, models/), with the TrainConfig defaults (patch 7,
@@ -96,7 +96,8 @@ SCENES = ["indian_pines", "berlin_enmap", "salinas_a"]
 GAP = 4
 BERLIN_BAND = 16
 SALINAS_DROP = [b - 1 for b in list(range(108, 113)) + list(range(154, 168)) + [224]]
-# The final table's methods: the engine's defaults (GAN none, MAX_STEPS 1000, class-balanced) and the candidates.
+# Round 1's table's methods (the defaults then: GAN none, MAX_STEPS 1000, class-balanced) and its candidates;
+# the current default's table: bench/release.py.
 DEFAULT_METHODS = ["svm", "rf", "kernel", "none:1000", "none:1000+kr30", "none-u:1000", "ssgan:800"]
 PATCH, EPOCHS, BATCH, LR = 7, 100, 64, 1e-3
 PRETRAIN = 300  # scene pretraining steps of a '+pre' method (hsigan_qgis/pretrain.py)
@@ -117,13 +118,14 @@ method trains on the same pixels; no validation. *Engine draw* (round 2's `choos
 `choosekr` rows): the training side split as hsigan:train splits it (20 % of the 16-px blocks validate), SIZE
 px/class from the rest; `svm-engine-draw` is the SVM on the same pixels. Compare rows within one draw.
 
-Seeds: 0-9 decide (rounds 1-2 used 0-2, round 3 0-4, rounds 4-8 0-9); 100-102 were held out through round 3
+Seeds: 0-9 decide (rounds 1-2 used 0-2, round 3 0-4, rounds 4-14 0-9); 100-102 were held out through round 3
 (the tables below) and are seen since; 200-202 were round 4's held-out seeds (seen in round 5, as a hint
-only); 300-302 were round 5's held-out seeds (seen in round 6, as a hint only); 400-402 were round 6's; 500-502 round 7's (seen since); 600-602 are round 8's. Each
+only); 300-302 were round 5's held-out seeds (seen in round 6, as a hint only); 400-402 were round 6's; 500-502 round 7's (seen since); 600-602 round 8's (seen since); 700-704 round 10's; 800-804
+round 11's; 900-909 round 12's; 1000-1009 round 13's, 1100-1109 round 14's, 1200-1209 round 15's release table (bench/release.py; seen since: the next held-out set is 1300+). Each
 round's rule was committed before its held-out seeds ran.
 
-Machines: round 1 on a lent H100 (15 processes); rounds 2-8 on this project's 2-core CPU, one torch thread
-per process (rounds 2-5 one process, rounds 6-8 two). Methods and commands: `bench/scenes.py`; the kernel head's weight rules: `bench/head_weight.py`.
+Machines: round 1 on a lent H100 (15 processes); rounds 2-15 on this project's 2-core CPU, one torch thread
+per process (rounds 2-5 one process, rounds 6-15 two). Methods and commands: `bench/scenes.py`; the kernel head's weight rules: `bench/head_weight.py`.
 The tables below are round 1's (benchmark draw, seeds 100-102); the defaults they name have changed since
 (Findings)."""
 
