@@ -13,6 +13,11 @@ engine functions from outside (no engine change):
   first/last_chunk_done = seconds from the start of classify() at which the first/last chunk's read ended
 Usage: python bench/cuda_phases.py all 2048 OUT.json [cuda|cpu] [case,case...]   (one: internal)
 ALLOC=1 also times page-locked against ordinary allocations and pageable copies to the GPU.
+Case 'profile': the default run under torch.profiler; prints the busiest operators and writes a chrome trace
+(chrome://tracing, Perfetto) per layout to TRACE_DIR (default: the temporary folder), with the operator table beside it (.txt), to see whether the copies
+the reading threads queue on the default CUDA stream delay the forward passes (issue 15's open question).
+The GPU timeline (kernels, copies, their streams) is whole; the CPU operators are the main thread's only (torch
+2.13 on this CPU recorded none of the computing thread's), so read the CPU threads from the phases above.
 """
 import json, os, subprocess, sys, time, statistics, threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,9 +83,22 @@ def one(case):
         sys.setswitchinterval(0.0005)
     if dev == "cuda":
         torch.cuda.synchronize()
+    profiler = None
+    if case["name"] == "profile":  # a torch profiler trace of the run (CPU threads and the CUDA streams)
+        from torch.profiler import ProfilerActivity, profile
+        profiler = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else []))
+        profiler.__enter__()
     t0[0] = time.perf_counter()
     res = C.classify(ClassifyConfig(input=case["path"], model=case["model"], output=case["out"], device=dev, **kw), **tuning)
     wall = time.perf_counter() - t0[0]
+    if profiler is not None:
+        profiler.__exit__(None, None, None)
+        trace = os.path.join(os.environ.get("TRACE_DIR", os.path.dirname(case["out"])),
+                             "trace-" + "".join(c if c.isalnum() else "-" for c in case["layout"]))
+        with open(trace + ".txt", "w") as f:
+            f.write(profiler.key_averages().table(row_limit=30, sort_by="self_cuda_time_total" if dev == "cuda"
+                                                  else "self_cpu_time_total"))
+        profiler.export_chrome_trace(trace + ".json")
     import rasterio
     with rasterio.open(case["out"]) as d:
         labels = d.read(1)
@@ -124,8 +142,9 @@ CASES = {  # name: (cfg, tuning)
     "cpu_normalise": ({}, {"normalise_on_device": False}),  # run 8's path
     "zlevel6": ({}, {}, {"ZLEVEL": 6}),  # the map compressed at GDAL's DEFLATE level 6 (run 11's code)
     "switch": ({}, {}),  # Python's thread switch interval at 0.5 ms instead of 5 ms (run 13)
+    "profile": ({}, {}),  # the default under torch.profiler: a chrome trace in TRACE_DIR (slower: compare nothing)
 }
-BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise", "zlevel6", "switch")
+BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise", "zlevel6", "switch", "profile")
 
 
 def main_all(size, outjson, device, cases=None):
@@ -154,7 +173,7 @@ def main_all(size, outjson, device, cases=None):
             if layout["driver"] == "ENVI" and case not in BSQ_CASES:
                 continue
             cfg, tuning, *writer = CASES[case]
-            spec = dict(name=case, device=device, warm=warm, model=model, path=path,
+            spec = dict(name=case, layout=name, device=device, warm=warm, model=model, path=path,
                         out=os.path.join(work, "map_" + case + ".tif"), cfg=cfg, tuning=tuning,
                         writer=writer[0] if writer else {})
             sp = subprocess.run([sys.executable, __file__, "one", json.dumps(spec)], capture_output=True, text=True)
