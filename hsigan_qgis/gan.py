@@ -208,10 +208,16 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
-        g_loss = feature_matching_loss(pooled(x_u).detach(), pooled(x_f))
+        # The generator's update needs the discriminator's input gradients, not its weights' (opt_d zeroes
+        # them before its next step): freezing them skips that work, and the model is bit for bit the same.
+        classifier.requires_grad_(False)
+        with torch.no_grad():
+            target = pooled(x_u)
+        g_loss = feature_matching_loss(target, pooled(x_f))
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
+        classifier.requires_grad_(True)
         if not (math.isfinite(d_loss.item()) and math.isfinite(g_loss.item())):
             raise Diverged(f"the semi-supervised GAN's losses became non-finite at step {step + 1}")
         if step % 10 == 0 or step == steps - 1:

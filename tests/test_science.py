@@ -153,6 +153,25 @@ def test_ssgan_never_normalises_real_patches_together_with_fakes():
     assert all(real or fake for real, fake in kinds), [sum(b) for b in batches]
 
 
+def test_ssgan_generator_step_computes_no_discriminator_weight_gradients():
+    """The generator's update backpropagates through the discriminator for its input gradients only (the
+    weights' gradients would be zeroed unused); the weights stay trainable after."""
+    from hsigan_qgis.feedback import Feedback
+    from hsigan_qgis.gan import train_ssgan
+    from models.classifier import SpectralSpatialNet
+
+    block, field, _ = _toy(seed=2)
+    model = SpectralSpatialNet(12, 3, 3)
+    weight_gradients = []
+    for parameter in model.parameters():
+        parameter.register_hook(lambda grad: weight_gradients.append(1))
+    steps = 4
+    train_ssgan(model, block, np.ones(field.shape, bool), _pixels(field, 5, 0), 1, 3, steps, 1e-3, 0, Feedback(),
+                batch_size=8)
+    assert len(weight_gradients) == steps * len(list(model.parameters()))  # the discriminator's steps only
+    assert all(parameter.requires_grad for parameter in model.parameters())
+
+
 @pytest.mark.parametrize("gan", ["wgan", "ssgan"])
 def test_same_seed_gives_byte_identical_weights(tmp_path, gan):
     from hsigan_qgis import model_file
