@@ -64,7 +64,7 @@ def run(args, where):
 
 def score(where, data):
     """Rows (scene, size, seed, method, oa, aa, kappa, seconds) of every method of the table."""
-    rows, cache = [], {}
+    rows, cache, validation = [], {}, {}
     for net in NETS:
         for path in sorted(os.listdir(where["probs"][net])):
             d = dict(np.load(os.path.join(where["probs"][net], path), allow_pickle=False))
@@ -73,11 +73,14 @@ def score(where, data):
             heads = head_weight.window_heads(scene, size, int(seed), data, cache)
             window, weight = head_weight.window_rule(d, heads, "window-auto")
             fused = head_weight.mix(d["net_test"], heads[window][1], weight)
+            val = head_weight.oa(head_weight.mix(d["net_val"], heads[window][0], weight), d["val_labels"])
+            validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None
             for method, probs in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
                 figures = summarise(confusion_matrix(truth, probs.argmax(1), len(d["ids"])))
                 rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
                                  aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
                                  window=int(window), weight=float(weight)))
+    rows += auto_rows(rows, validation)
     for name in RUNS:
         for r in json.load(open(where["json"][name]))["runs"]:
             if r["method"] in ("svm", "rf") or (name == "none" and r["method"] == "svm-engine-draw"):
@@ -85,10 +88,28 @@ def score(where, data):
     return rows
 
 
-ORDER = ["ssgan, default pipeline", "none, default pipeline", "ssgan, network alone", "none, network alone",
+def auto_rows(rows, validation):
+    """GAN=auto (hsigan_qgis/auto_gan.py) from the two default pipelines: per draw, the one whose fused model has
+    the higher validation OA (a tie, or no validation pixel, keeps none), as hsigan:train would keep it."""
+    fused = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r for r in rows
+             if r["method"].endswith("default pipeline")}
+    out = []
+    for (scene, size, seed, net), row in fused.items():
+        if net != "none" or (scene, size, seed, "ssgan") not in fused:
+            continue
+        a, b = validation[(scene, size, seed, "none")], validation[(scene, size, seed, "ssgan")]
+        chosen = "ssgan" if a is not None and b is not None and b > a else "none"
+        both = fused[(scene, size, seed, "none")]["seconds"] + fused[(scene, size, seed, "ssgan")]["seconds"]
+        out.append(dict(fused[(scene, size, seed, chosen)], method="auto, default pipeline", chosen=chosen,
+                        seconds=both))
+    return out
+
+
+ORDER = ["ssgan, default pipeline", "none, default pipeline", "auto, default pipeline", "ssgan, network alone", "none, network alone",
          "svm", "svm-engine-draw", "rf"]
 LABEL = {"ssgan, default pipeline": "**default** (GAN ssgan 550 steps + kernel head, automatic)",
          "none, default pipeline": "GAN none + kernel head, automatic",
+         "auto, default pipeline": "GAN auto (none or ssgan by validation OA) + kernel head",
          "ssgan, network alone": "GAN ssgan, network alone (head off)",
          "none, network alone": "GAN none, network alone (head off)",
          "svm": "RBF-SVM on spectra", "svm-engine-draw": "RBF-SVM, engine draw", "rf": "random forest on spectra"}
