@@ -129,11 +129,12 @@ def table(rows, seeds):
     names = [m for m in ORDER if any(k[2] == m for k in by)]
     sizes = [z for z in SIZES if any(k[1] == z for k in by)]
     lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), used by no decision. OA % (mean of seeds) per scene and "
-             "the mean of scenes; train s: median seconds of one training on Indian Pines at that size (the network, "
-             "or the SVM's CV search).", ""]
+             "the mean of scenes; CPU s: median CPU seconds of one training on Indian Pines at that size (network, "
+             "kernel head and scoring on one torch thread; GAN auto: both candidates; the baselines: wall seconds of "
+             "the fit and CV search). The whole `bin/hsigan train` job on 2 cores: README, Speed.", ""]
     for z in sizes:
         lines += [f"**{z if z == 'all' else z + ' px/class'}**", "",
-                  "| method | " + " | ".join(scenes.SCENES) + " | mean of scenes | AA (mean) | kappa (mean) | train s |",
+                  "| method | " + " | ".join(scenes.SCENES) + " | mean of scenes | AA (mean) | kappa (mean) | CPU s |",
                   "|---|" + "---|" * (len(scenes.SCENES) + 4)]
         for m in names:
             per = [mean(s, z, m) for s in scenes.SCENES]
