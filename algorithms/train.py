@@ -60,7 +60,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "Typical: EPOCHS 30-100, PATCH_SIZE 5-9, SAMPLES_PER_CLASS 0 (all) or 15-50 to try few labels. "
             "Measured on Indian Pines (200 bands, 16 classes, 15 labelled pixels per class) on a 2-core CPU with "
             "one torch thread: 14 s of CPU time with GAN none; with both cores, the whole job 13 s with none, 23 s with "
-            "mixup, 56 s with ssgan (README, Accuracy); "
+            "mixup, 41 s with ssgan (README, Accuracy); "
             "MAX_STEPS caps the cost when labels are many. <b>Outputs</b>: the .hsigan model file "
             "for <i>Classify raster</i> (bands, wavelengths, classes, colours, normalisation, parameters, "
             "metrics), an optional HTML report (training curves, validation confusion matrix; JSON twin), and "
