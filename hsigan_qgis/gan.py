@@ -209,7 +209,8 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         d_loss.backward()
         opt_d.step()
         # The generator's update needs the discriminator's input gradients, not its weights' (opt_d zeroes
-        # them before its next step): freezing them skips that work, and the model is bit for bit the same.
+        # them before its next step): freezing them skips that work; the model is the same (bit for bit on
+        # the CPU at 60 and 550 steps, round 15).
         classifier.requires_grad_(False)
         with torch.no_grad():
             target = pooled(x_u)
