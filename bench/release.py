@@ -128,10 +128,10 @@ def table(rows, seeds):
 
     names = [m for m in ORDER if any(k[2] == m for k in by)]
     sizes = [z for z in SIZES if any(k[1] == z for k in by)]
-    lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), used by no decision. OA % (mean of seeds) per scene and "
+    lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}). OA % (mean of seeds) per scene and "
              "the mean of scenes; CPU s: median CPU seconds of one training on Indian Pines at that size (network, "
              "kernel head and scoring on one torch thread; GAN auto: both candidates; the baselines: wall seconds of "
-             "the fit and CV search). The whole `bin/hsigan train` job on 2 cores: README, Speed.", ""]
+             "the fit and CV search). The whole `bin/hsigan train` job on 2 cores: README, Accuracy.", ""]
     for z in sizes:
         lines += [f"**{z if z == 'all' else z + ' px/class'}**", "",
                   "| method | " + " | ".join(scenes.SCENES) + " | mean of scenes | AA (mean) | kappa (mean) | CPU s |",
@@ -175,7 +175,8 @@ def report(args, where):
     text = table(rows, args.seeds)
     print(text)
     with open(where["md"] + ".part", "w") as f:
-        f.write("# Release table: the default pipeline on seeds no decision used (bench/release.py)\n\n"
+        f.write("# Release table: the default pipeline beside GAN none and the classical baselines (bench/release.py)\n\n"
+                "Meant for seeds no decision used (round 15: 1200-1209; bench/RESULTS.md, Design, lists the seen ones). "
                 "Written by `python bench/release.py` (its docstring: the runs and the scoring). Scenes, splits and "
                 "draws: bench/RESULTS.md, Design. Machine: " + f"{meta['machine']}, {meta['workers']} processes x "
                 f"{meta['threads']} torch thread.\n\n" + text + "\n")
