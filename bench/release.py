@@ -105,8 +105,8 @@ def auto_rows(rows, validation):
     return out
 
 
-ORDER = ["ssgan, default pipeline", "none, default pipeline", "auto, default pipeline", "ssgan, network alone", "none, network alone",
-         "svm", "svm-engine-draw", "rf"]
+ORDER = ["ssgan, default pipeline", "none, default pipeline", "auto, default pipeline", "ssgan, network alone",
+         "none, network alone", "svm", "svm-engine-draw", "rf"]
 LABEL = {"ssgan, default pipeline": "**default** (GAN ssgan 550 steps + kernel head, automatic)",
          "none, default pipeline": "GAN none + kernel head, automatic",
          "auto, default pipeline": "GAN auto (none or ssgan by validation OA) + kernel head",
@@ -175,8 +175,9 @@ def report(args, where):
     text = table(rows, args.seeds)
     print(text)
     with open(where["md"] + ".part", "w") as f:
-        f.write("# Release table: the default pipeline beside GAN none and the classical baselines (bench/release.py)\n\n"
-                "Meant for seeds no decision used (round 15: 1200-1209; bench/RESULTS.md, Design, lists the seen ones). "
+        f.write("# Release table: the default pipeline beside GAN none and the classical baselines "
+                "(bench/release.py)\n\nMeant for seeds no decision used (round 15: 1200-1209; bench/RESULTS.md, "
+                "Design, lists the seen ones). "
                 "Written by `python bench/release.py` (its docstring: the runs and the scoring). Scenes, splits and "
                 "draws: bench/RESULTS.md, Design. Machine: " + f"{meta['machine']}, {meta['workers']} processes x "
                 f"{meta['threads']} torch thread.\n\n" + text + "\n")
