@@ -13,8 +13,8 @@ engine functions from outside (no engine change):
   first/last_chunk_done = seconds from the start of classify() at which the first/last chunk's read ended
 Usage: python bench/cuda_phases.py all 2048 OUT.json [cuda|cpu] [case,case...]   (one: internal)
 ALLOC=1 also times page-locked against ordinary allocations and pageable copies to the GPU.
-Case 'profile': the default run under torch.profiler; prints the busiest operators and writes a chrome trace
-(chrome://tracing, Perfetto) per layout to TRACE_DIR (default: the temporary folder), with the operator table beside it (.txt), to see whether the copies
+Case 'profile': the default run under torch.profiler; writes a chrome trace (chrome://tracing, Perfetto) and the
+busiest operators (.txt) per layout to TRACE_DIR (default: the temporary folder), to see whether the copies
 the reading threads queue on the default CUDA stream delay the forward passes (issue 15's open question).
 The GPU timeline (kernels, copies, their streams) is whole; the CPU operators are the main thread's only (torch
 2.13 on this CPU recorded none of the computing thread's), so read the CPU threads from the phases above.
@@ -84,7 +84,7 @@ def one(case):
     if dev == "cuda":
         torch.cuda.synchronize()
     profiler = None
-    if case["name"] == "profile":  # a torch profiler trace of the run (CPU threads and the CUDA streams)
+    if case["name"] == "profile":  # a torch profiler trace of the run (the main thread and the CUDA streams)
         from torch.profiler import ProfilerActivity, profile
         profiler = profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else []))
         profiler.__enter__()
