@@ -36,6 +36,9 @@ side without training anything again:
                               1.64 standard errors (round 8's first rule, not adopted)
                window-fnll    the same on the fused model's log-loss
                a suffix 3: over 1x1 and 3x3 only
+               window-auto-refit the engine since round 16: window-auto, then with every pixel ('all') the test
+                              side from the head refitted on the training and validation pixels together at
+                              the chosen window and weight (head_choice.refit_head)
 
 Usage:
   python bench/head_weight.py DIR [DIR ...] [--json OUT.json] [--md OUT.md] [--rules ...] [--runs SCENES.json]
@@ -260,9 +263,32 @@ def engine_train_labels(scene, size, seed, data):
     return engine_draw(size, seed, gt, train_mask, np.unique(gt[train_mask]))[0].labels
 
 
+def refitted_head(scene, size, seed, data, scenes_cache, window):
+    """Test-side class probabilities of the kernel head fitted again on the engine draw's training and validation
+    pixels together at this window, as hsigan:train does with every pixel since round 16 (head_choice.refit_head;
+    window_heads must have filled scenes_cache for this scene)."""
+    import torch
+    from hsigan_qgis.sampling import PixelSet
+    from scenes import PATCH, engine_draw, fit_head
+
+    arrays, block = scenes_cache[scene]
+    gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
+    pixels, validation = engine_draw(size, seed, gt, arrays["train"], ids)
+    both = PixelSet(*(np.concatenate([getattr(pixels, k), getattr(validation, k)]) for k in ("rows", "cols", "labels")))
+    tr, tc = np.nonzero(arrays["test"])
+    with torch.no_grad():
+        probs = torch.softmax(fit_head(block, both, PATCH // 2, len(ids), seed, window=window)(block[None]), 1)[0]
+    return probs[:, tr, tc].t().numpy()
+
+
+def refits(size, d):
+    """Whether hsigan:train refits the head on this draw: every pixel trains and there are validation pixels."""
+    return size == "all" and len(d["val_labels"]) > 0
+
+
 WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
                 "window-auto3": (0, 1), "window-headnll": (0, 1, 2), "window-headnll3": (0, 1),
-                "window-fnll": (0, 1, 2), "window-fnll3": (0, 1)}
+                "window-fnll": (0, 1, 2), "window-fnll3": (0, 1), "window-auto-refit": (0, 1, 2)}
 
 
 def window_heads(scene, size, seed, data, scenes_cache):
@@ -338,8 +364,11 @@ def evaluate(dirs, names=None, data=None):
             assert diff < 0.05, f"{path}: the 1x1 head is not the saved head ({diff:.2g})"
             for name in wanted:
                 window, w = window_rule(d, heads, name)
+                test = heads[window][1]
+                if name.endswith("-refit") and refits(size, d):
+                    test = refitted_head(scene, size, int(seed), data, cache, window)
                 rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
-                                 oa=round(oa(mix(d["net_test"], heads[window][1], w), truth), 2)))
+                                 oa=round(oa(mix(d["net_test"], test, w), truth), 2)))
     return rows
 
 

@@ -203,7 +203,10 @@ def _head_note(head):
     return (f"; fused with a spectral kernel head (weight {head['weight']:g}, {_e(str(head.get('weight_chosen', '')))}; "
             f"window {side}x{side}, {_e(str(head.get('window_chosen', 'before SPECTRAL_HEAD_WINDOW: 1x1')))}; "
             f"{head['support']} training spectra, leave-one-out accuracy {fmt(head.get('loo_oa'))}%"
-            + (f"; validation OA of the network alone {fmt(alone)}%" if alone is not None else "") + ")")
+            + (f"; validation OA of the network alone {fmt(alone)}%" if alone is not None else "")
+            + (f"; after validation refitted on the {head['refitted']['pixels']} training and validation pixels "
+               "together, as every pixel trains: the validation figures are those of the model before the refit"
+               if head.get("refitted") else "") + ")")
 
 
 def write_training_report(path, metadata):

@@ -10,7 +10,7 @@ from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
-from .head_choice import WINDOWS, spectral_head
+from .head_choice import WINDOWS, refit_head, refits_head, spectral_head
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
 from .results import TrainResult
@@ -202,6 +202,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
                                                          "figure)" if chose else ""))
     else:
         feedback.warning("no validation pixels (VALIDATION_FRACTION is 0 or every class sits in one block)")
+    if refits_head(cfg, head, val_px):
+        model, head = refit_head(cfg, classifier, head, block, train_px, val_px, radius, len(classes.ids), feedback)
     seconds = time.perf_counter() - started
     metadata = dict(
         hsigan_version=__version__, torch_version=torch.__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S"),

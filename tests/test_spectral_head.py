@@ -125,8 +125,9 @@ def train_tiny(tmp_path, name, **extra):
     from hsigan_qgis.train import train
 
     path, log = str(tmp_path / name), Log()
+    extra.setdefault("samples_per_class", 12)
     train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
-                      samples_per_class=12, epochs=2, gan="none", seed=1, device="cpu", **extra), log)
+                      epochs=2, gan="none", seed=1, device="cpu", **extra), log)
     return path, log
 
 
@@ -158,6 +159,74 @@ def test_model_with_spectral_head_trains_saves_loads_classifies_deterministicall
     assert "spectral_head" not in metadata0 and "spectral_head" not in tensors0
     assert all(np.array_equal(a, tensors0["classifier"][n]) for n, a in tensors["classifier"].items())
     assert (patch_labels(plain, RASTER)[0] != want).any()
+
+
+def test_refit_head_fits_the_validation_spectra_too_at_the_chosen_window_and_weight():
+    """refit_head: the refitted head's support spectra are those of the training and the validation pixels (at
+    the chosen window), its weight and window unchanged; the network is the same object, untouched."""
+    import torch
+    from types import SimpleNamespace
+    from hsigan_qgis.head_choice import refit_head
+    from hsigan_qgis.kernel_head import centre_spectra
+    from hsigan_qgis.sampling import PixelSet
+    from models.classifier import SpectralSpatialNet
+
+    rng = np.random.default_rng(4)
+    block = torch.from_numpy(rng.normal(size=(8, 20, 20)).astype(np.float32))
+    cells = rng.permutation(14 * 14)[:30]
+    rows, cols, labels = cells // 14, cells % 14, np.arange(30) % 3  # on a block with a 3-px halo
+    train_px, val_px = (PixelSet(rows[s], cols[s], labels[s]) for s in (slice(0, 18), slice(18, 30)))
+    net = SpectralSpatialNet(8, 3, 7).eval()
+    before = {n: t.clone() for n, t in net.state_dict().items()}
+    head = dict(name="SpectralKernelHead", weight=0.7, window=1, support=18, loo_oa=50.0)
+    model, refitted = refit_head(SimpleNamespace(seed=0), net, head, block, train_px, val_px, 3, 3, Log())
+    assert refitted["weight"] == 0.7 and refitted["window"] == 1 and float(model.weight) == pytest.approx(0.7)
+    assert model.net is net
+    assert refitted["support"] == 30 and refitted["refitted"] == dict(pixels=30, before=dict(support=18, loo_oa=50.0))
+    want = centre_spectra(block, PixelSet(rows, cols, labels), 3, window=1)
+    got = model.head.state_dict()["support"].numpy()
+    assert sorted(map(tuple, np.round(got, 5))) == sorted(map(tuple, np.round(want, 5)))
+    assert all(torch.equal(t, before[n]) for n, t in net.state_dict().items())
+
+
+def test_every_pixel_refits_the_head_on_training_and_validation_pixels_after_validation(tmp_path, monkeypatch):
+    """SAMPLES_PER_CLASS 0 (every pixel trains): after the validation figures, the head is fitted again on the
+    training and validation pixels together, at the chosen window and weight; the network and the validation
+    figures are those of the same run without the refit. With a cap per class the validation pixels stay out."""
+    from hsigan_qgis import model_file, train as train_module
+    from hsigan_qgis.kernel_head import MAX_SUPPORT
+
+    path, log = train_tiny(tmp_path, "all.hsigan", samples_per_class=0, output_report=str(tmp_path / "all.html"))
+    metadata, tensors = model_file.load(path)
+    head, training = metadata["spectral_head"], metadata["training"]
+    both = training["train_pixels"] + training["validation_pixels"]
+    assert training["validation_pixels"] > 0 and head["refitted"]["pixels"] == both
+    classes = len(metadata["class_ids"])
+
+    def capped(n):  # kernel_head.cap_support: every pixel up to MAX_SUPPORT, else class-stratified floor quotas
+        return (lambda support: support == n) if n <= MAX_SUPPORT else \
+            (lambda support: MAX_SUPPORT - classes <= support <= MAX_SUPPORT)
+
+    assert capped(both)(head["support"])
+    assert capped(training["train_pixels"])(head["refitted"]["before"]["support"])
+    assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
+    assert any(line.startswith("Spectral kernel head refitted on the ") for line in log.lines)
+    assert "refitted on the %d training and validation pixels" % both in (tmp_path / "all.html").read_text()
+
+    monkeypatch.setattr(train_module, "refits_head", lambda cfg, head, val_px: False)
+    plain, plain_log = train_tiny(tmp_path, "plain.hsigan", samples_per_class=0)
+    metadata0, tensors0 = model_file.load(plain)
+    assert metadata0["validation"] == metadata["validation"]
+    assert {k: v for k, v in metadata0["spectral_head"].items() if k in ("weight", "window")} == \
+        {k: head[k] for k in ("weight", "window")}
+    assert "refitted" not in metadata0["spectral_head"]
+    assert all(np.array_equal(a, tensors0["classifier"][n]) for n, a in tensors["classifier"].items())
+    assert not np.array_equal(tensors0["spectral_head"]["support"], tensors["spectral_head"]["support"])
+    monkeypatch.undo()
+
+    capped, capped_log = train_tiny(tmp_path, "capped.hsigan")  # 12 a class
+    capped_head = model_file.load(capped, with_tensors=False)[0]["spectral_head"]
+    assert "refitted" not in capped_head and not any("refitted" in line for line in capped_log.lines)
 
 
 def test_fixed_window_trains_classifies_as_its_patches_and_is_refused_when_it_does_not_fit(tmp_path):
