@@ -1,7 +1,7 @@
 """The release table (issue 12): the default pipeline beside GAN none and the classical baselines, on seeds no
 decision used, from one command.
 
-  python bench/release.py --data DATA --seeds 1200 1201 ... 1209 --workers 2        # run, then report
+  python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
 
 DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
@@ -180,7 +180,7 @@ def report(args, where):
     print(text)
     with open(where["md"] + ".part", "w") as f:
         f.write("# Release table: the default pipeline beside GAN none and the classical baselines "
-                "(bench/release.py)\n\nMeant for seeds no decision used (round 15: 1200-1209; bench/RESULTS.md, "
+                "(bench/release.py)\n\nMeant for seeds no decision used (round 16: 1300-1309; round 15: 1200-1209, bench/RESULTS-release15.md; bench/RESULTS.md, "
                 "Design, lists the seen ones). "
                 "Written by `python bench/release.py` (its docstring: the runs and the scoring). Scenes, splits and "
                 "draws: bench/RESULTS.md, Design. Machine: " + f"{meta['machine']}, {meta['workers']} processes x "
@@ -192,9 +192,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report"])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1200, 1210)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1300, 1310)))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tag", default="release", help="prefix of the run files (bench/TAG-*.json)")
+    parser.add_argument("--tag", default="release16", help="prefix of the run files (bench/TAG-*.json); round "
+                        "15's table: --tag release --seeds 1200 ... 1209 (bench/RESULTS-release15.md, scored before "
+                        "round 16's refit of the head)")
     args = parser.parse_args(argv)
     where = paths(args.tag)
     if args.step in ("all", "run"):

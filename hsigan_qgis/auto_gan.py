@@ -4,7 +4,7 @@ Why: in the three-scene benchmark (bench/RESULTS.md) neither mode wins everywher
 over none on the agricultural Indian Pines at 15 px/class and lost 3 on the urban Berlin scene. The
 spatially disjoint validation blocks inside hsigan:train are the only honest judge a user has on their own
 scene, so auto trains both (the time of both) and keeps the better; a tie keeps none (the cheaper). Not the
-default: in round 15's release table (bench/RESULTS-release.md) it led the default by 0.3-0.5 OA on the mean
+default: in round 15's release table (bench/RESULTS-release15.md) it led the default by 0.3-0.5 OA on the mean
 of scenes, but over all seeds seen it is level with it (at 15 px/class the validation set is small, at most
 60 pixels per class, so the choice is noisy), and it costs both trainings.
 """
