@@ -273,17 +273,19 @@ def refitted_head(scene, size, seed, data, scenes_cache, window):
 
     arrays, block = scenes_cache[scene]
     gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
-    pixels, validation = engine_draw(size, seed, gt, arrays["train"], ids)
-    both = PixelSet(*(np.concatenate([getattr(pixels, k), getattr(validation, k)]) for k in ("rows", "cols", "labels")))
+    both = PixelSet.joined(*engine_draw(size, seed, gt, arrays["train"], ids))
     tr, tc = np.nonzero(arrays["test"])
     with torch.no_grad():
         probs = torch.softmax(fit_head(block, both, PATCH // 2, len(ids), seed, window=window)(block[None]), 1)[0]
     return probs[:, tr, tc].t().numpy()
 
 
-def refits(size, d):
-    """Whether hsigan:train refits the head on this draw: every pixel trains and there are validation pixels."""
-    return size == "all" and len(d["val_labels"]) > 0
+def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d):
+    """Test-side class probabilities of the head hsigan:train ships at this window: refitted on the training and
+    validation pixels when every pixel trains and there are validation pixels (round 16), else as fitted."""
+    if size == "all" and len(d["val_labels"]) > 0:
+        return refitted_head(scene, size, seed, data, scenes_cache, window)
+    return heads[window][1]
 
 
 WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
@@ -364,9 +366,8 @@ def evaluate(dirs, names=None, data=None):
             assert diff < 0.05, f"{path}: the 1x1 head is not the saved head ({diff:.2g})"
             for name in wanted:
                 window, w = window_rule(d, heads, name)
-                test = heads[window][1]
-                if name.endswith("-refit") and refits(size, d):
-                    test = refitted_head(scene, size, int(seed), data, cache, window)
+                test = shipped_test_head(scene, size, int(seed), data, cache, heads, window, d) \
+                    if name.endswith("-refit") else heads[window][1]
                 rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
                                  oa=round(oa(mix(d["net_test"], test, w), truth), 2)))
     return rows

@@ -73,9 +73,7 @@ def score(where, data):
             truth = np.searchsorted(d["ids"], d["test_gt"])
             heads = head_weight.window_heads(scene, size, int(seed), data, cache)
             window, weight = head_weight.window_rule(d, heads, "window-auto")
-            test = heads[window][1]
-            if head_weight.refits(size, d):  # every pixel: the head refitted on training + validation pixels
-                test = head_weight.refitted_head(scene, size, int(seed), data, cache, window)
+            test = head_weight.shipped_test_head(scene, size, int(seed), data, cache, heads, window, d)
             fused = head_weight.mix(d["net_test"], test, weight)
             val = head_weight.oa(head_weight.mix(d["net_val"], heads[window][0], weight), d["val_labels"])
             validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None

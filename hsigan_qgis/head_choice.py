@@ -145,7 +145,7 @@ def refit_head(cfg, classifier, head, block, train_px, val_px, radius, n_classes
     from .kernel_head import fit_on_pixels, fused
     from .sampling import PixelSet
 
-    both = PixelSet(*(np.concatenate([getattr(train_px, k), getattr(val_px, k)]) for k in ("rows", "cols", "labels")))
+    both = PixelSet.joined(train_px, val_px)
     fitted = fit_on_pixels(block, both, radius, n_classes, cfg.seed, window=head["window"])
     refitted = dict(head, support=int(len(fitted["support"])), gamma=fitted["gamma"], ridge=fitted["ridge"],
                     temperature=fitted["temperature"], loo_oa=round(100.0 * (1 - fitted["loo_error"]), 2),

@@ -21,6 +21,11 @@ class PixelSet:
     def __len__(self):
         return len(self.labels)
 
+    @classmethod
+    def joined(cls, *sets):
+        """One PixelSet holding the pixels of several, in order."""
+        return cls(*(np.concatenate([getattr(s, k) for s in sets]) for k in ("rows", "cols", "labels")))
+
 
 def split_blocks(rows, cols, labels, width, validation_fraction, block_size, radius, rng):
     """Boolean masks (train, validation) over labelled pixels given as lists (row-major order) in the

@@ -203,12 +203,11 @@ def test_every_pixel_refits_the_head_on_training_and_validation_pixels_after_val
     assert training["validation_pixels"] > 0 and head["refitted"]["pixels"] == both
     classes = len(metadata["class_ids"])
 
-    def capped(n):  # kernel_head.cap_support: every pixel up to MAX_SUPPORT, else class-stratified floor quotas
-        return (lambda support: support == n) if n <= MAX_SUPPORT else \
-            (lambda support: MAX_SUPPORT - classes <= support <= MAX_SUPPORT)
+    def support_of(n, support):  # kernel_head.cap_support: all n up to MAX_SUPPORT, else class-stratified floors
+        return support == n if n <= MAX_SUPPORT else MAX_SUPPORT - classes <= support <= MAX_SUPPORT
 
-    assert capped(both)(head["support"])
-    assert capped(training["train_pixels"])(head["refitted"]["before"]["support"])
+    assert support_of(both, head["support"])
+    assert support_of(training["train_pixels"], head["refitted"]["before"]["support"])
     assert tensors["spectral_head"]["support"].shape == (head["support"], metadata["bands"])
     assert any(line.startswith("Spectral kernel head refitted on the ") for line in log.lines)
     assert "refitted on the %d training and validation pixels" % both in (tmp_path / "all.html").read_text()
