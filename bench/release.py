@@ -3,6 +3,7 @@ decision used, from one command.
 
   python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
+  python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (round 17)
 
 DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
 every training pixel):
@@ -28,6 +29,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import head_weight  # noqa: E402
 import scenes  # noqa: E402
+from hsigan_qgis.gan import FEW_LABELS  # noqa: E402
 from hsigan_qgis.metrics import confusion_matrix, summarise  # noqa: E402
 
 SIZES = ["15", "50", "all"]
@@ -65,24 +67,8 @@ def run(args, where):
 
 def score(where, data):
     """Rows (scene, size, seed, method, oa, aa, kappa, seconds) of every method of the table."""
-    rows, cache, validation = [], {}, {}
-    for net in NETS:
-        for path in sorted(os.listdir(where["probs"][net])):
-            d = dict(np.load(os.path.join(where["probs"][net], path), allow_pickle=False))
-            scene, size, seed = path[:-4].rsplit("_", 2)
-            truth = np.searchsorted(d["ids"], d["test_gt"])
-            heads = head_weight.window_heads(scene, size, int(seed), data, cache)
-            window, weight = head_weight.window_rule(d, heads, "window-auto")
-            test = head_weight.shipped_test_head(scene, size, int(seed), data, cache, heads, window, d)
-            fused = head_weight.mix(d["net_test"], test, weight)
-            val = head_weight.oa(head_weight.mix(d["net_val"], heads[window][0], weight), d["val_labels"])
-            validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None
-            for method, probs in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
-                figures = summarise(confusion_matrix(truth, probs.argmax(1), len(d["ids"])))
-                rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
-                                 aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
-                                 window=int(window), weight=float(weight)))
-    rows += auto_rows(rows, validation)
+    rows = [r for r in score_networks({net: [where["probs"][net]] for net in NETS}, data)
+            if not r["method"].startswith("auto-if-many")]  # round 17's rule, not adopted (rules below)
     for name in RUNS:
         for r in json.load(open(where["json"][name]))["runs"]:
             if r["method"] in ("svm", "rf") or (name == "none" and r["method"] == "svm-engine-draw"):
@@ -90,9 +76,37 @@ def score(where, data):
     return rows
 
 
-def auto_rows(rows, validation):
+def score_networks(probs, data):
+    """Rows of each network's saved probabilities (probs: {net: [folders]}), in the default pipeline and
+    alone, then the GAN rules that choose between the two networks (gan_rule_rows)."""
+    rows, cache, validation, medians = [], {}, {}, {}
+    for net in NETS:
+        for folder in probs[net]:
+            for path in sorted(os.listdir(folder)):
+                d = dict(np.load(os.path.join(folder, path), allow_pickle=False))
+                scene, size, seed = path[:-4].rsplit("_", 2)
+                truth = np.searchsorted(d["ids"], d["test_gt"])
+                heads = head_weight.window_heads(scene, size, int(seed), data, cache)
+                window, weight = head_weight.window_rule(d, heads, "window-auto")
+                test = head_weight.shipped_test_head(scene, size, int(seed), data, cache, heads, window, d)
+                fused = head_weight.mix(d["net_test"], test, weight)
+                val = head_weight.oa(head_weight.mix(d["net_val"], heads[window][0], weight), d["val_labels"])
+                validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None
+                counts = np.bincount(d["train_labels"])
+                medians[(scene, size, int(seed))] = float(np.median(counts[counts > 0]))
+                for method, probs_ in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
+                    figures = summarise(confusion_matrix(truth, probs_.argmax(1), len(d["ids"])))
+                    rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
+                                     aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
+                                     window=int(window), weight=float(weight)))
+    return rows + gan_rule_rows(rows, validation, medians)
+
+
+def gan_rule_rows(rows, validation, medians):
     """GAN=auto (hsigan_qgis/auto_gan.py) from the two default pipelines: per draw, the one whose fused model has
-    the higher validation OA (a tie, or no validation pixel, keeps none), as hsigan:train would keep it."""
+    the higher validation OA (a tie, or no validation pixel, keeps none), as hsigan:train would keep it. And
+    auto-if-many (round 17's candidate, not adopted): ssgan alone when the median class has at most
+    gan.FEW_LABELS training pixels, else auto."""
     fused = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r for r in rows
              if r["method"].endswith("default pipeline")}
     out = []
@@ -102,8 +116,12 @@ def auto_rows(rows, validation):
         a, b = validation[(scene, size, seed, "none")], validation[(scene, size, seed, "ssgan")]
         chosen = "ssgan" if a is not None and b is not None and b > a else "none"
         both = fused[(scene, size, seed, "none")]["seconds"] + fused[(scene, size, seed, "ssgan")]["seconds"]
-        out.append(dict(fused[(scene, size, seed, chosen)], method="auto, default pipeline", chosen=chosen,
-                        seconds=both))
+        auto = dict(fused[(scene, size, seed, chosen)], method="auto, default pipeline", chosen=chosen,
+                    seconds=both)
+        few = medians[(scene, size, seed)] <= FEW_LABELS
+        out += [auto, dict(fused[(scene, size, seed, "ssgan")], method="auto-if-many, default pipeline",
+                           chosen="ssgan", seconds=fused[(scene, size, seed, "ssgan")]["seconds"])
+                if few else dict(auto, method="auto-if-many, default pipeline")]
     return out
 
 
@@ -186,16 +204,69 @@ def report(args, where):
     os.replace(where["md"] + ".part", where["md"])
 
 
+def rules(args):
+    """Round 17's decision: GAN auto and auto-if-many against the default (ssgan) and GAN none, each scene and
+    size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
+    rows = [r for r in score_networks({"none": args.probs_none, "ssgan": args.probs_ssgan}, args.data)
+            if r["seed"] in args.seeds and r["method"].endswith("default pipeline")]
+    by = {}
+    for r in rows:
+        by.setdefault((r["scene"], r["size"], r["method"].split(",")[0]), []).append(r["oa"])
+    for key, oas in by.items():
+        assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
+    oa = {k: float(np.mean(v)) for k, v in by.items()}
+    methods = ("ssgan", "none", "auto", "auto-if-many")
+    lines = [f"Seeds {args.seeds[0]}-{args.seeds[-1]} ({len(args.seeds)}), OA % (mean of seeds), default pipeline "
+             "(kernel head automatic, refitted with every pixel); in brackets: minus ssgan (the default) / minus "
+             "GAN none.", "", "| size | GAN | " + " | ".join(scenes.SCENES) + " | mean of scenes |",
+             "|---|---|" + "---|" * (len(scenes.SCENES) + 1)]
+    for z in SIZES:
+        for m in methods:
+            cells = [f"{oa[(s, z, m)]:.2f}" + (f" ({oa[(s, z, m)] - oa[(s, z, 'ssgan')]:+.2f} / "
+                                                f"{oa[(s, z, m)] - oa[(s, z, 'none')]:+.2f})" if m != "ssgan" else "")
+                     for s in scenes.SCENES]
+            lines.append(f"| {z} | {m} | " + " | ".join(cells) +
+                         f" | {np.mean([oa[(s, z, m)] for s in scenes.SCENES]):.2f} |")
+    lines += ["", "| GAN rule | mean gain over ssgan (scenes and sizes) | worst scene and size | round 11's "
+              "criterion (>= +0.3, none below -0.5) | worst minus GAN none |", "|---|---|---|---|---|"]
+    verdict = {}
+    for m in ("auto", "auto-if-many"):
+        gains = {(s, z): oa[(s, z, m)] - oa[(s, z, "ssgan")] for s in scenes.SCENES for z in SIZES}
+        versus_none = {(s, z): oa[(s, z, m)] - oa[(s, z, "none")] for s in scenes.SCENES for z in SIZES}
+        worst, worst_none = min(gains, key=gains.get), min(versus_none, key=versus_none.get)
+        mean = float(np.mean(list(gains.values())))
+        verdict[m] = dict(mean_gain=mean, worst=[*worst, gains[worst]], passes=mean >= 0.3 and gains[worst] >= -0.5,
+                          worst_versus_none=[*worst_none, versus_none[worst_none]])
+        lines.append(f"| {m} | {mean:+.2f} | {gains[worst]:+.2f} ({' '.join(worst)}) | "
+                     f"{'passes' if verdict[m]['passes'] else 'fails'} | {versus_none[worst_none]:+.2f} "
+                     f"({' '.join(worst_none)}) |")
+    text = "\n".join(lines)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(seeds=args.seeds, probs_none=args.probs_none, probs_ssgan=args.probs_ssgan,
+                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict), f, indent=1)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write("# GAN rules from saved probabilities (`python bench/release.py rules`)\n\n" + text + "\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report"])
+    parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report", "rules"])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1300, 1310)))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--tag", default="release16", help="prefix of the run files (bench/TAG-*.json); round "
                         "15's table: --tag release --seeds 1200 ... 1209 (bench/RESULTS-release15.md, scored before "
                         "round 16's refit of the head)")
+    parser.add_argument("--probs-none", nargs="+", help="rules: folders of GAN none's saved probabilities")
+    parser.add_argument("--probs-ssgan", nargs="+", help="rules: folders of GAN ssgan's saved probabilities")
+    parser.add_argument("--json", help="rules: write the figures and the verdict here")
+    parser.add_argument("--md", help="rules: write the table here")
     args = parser.parse_args(argv)
+    if args.step == "rules":
+        return rules(args)
     where = paths(args.tag)
     if args.step in ("all", "run"):
         run(args, where)

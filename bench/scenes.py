@@ -301,7 +301,7 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     """Trained classifier (eval mode) and the resolved step count, through the engine's functions."""
     import torch
     from hsigan_qgis.feedback import Feedback
-    from hsigan_qgis.gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
+    from hsigan_qgis.gan import UNLABELLED_WEIGHT, draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
     from hsigan_qgis.training import fit_classifier, seed_everything
     from models.classifier import SpectralSpatialNet
 
@@ -340,10 +340,12 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
                        synthetic=synthetic, redraw=redraw)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
-    if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14)
+    if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14); '+uwW': the weight
+        # of the real/fake term (round 17's exploration)
         unlabelled_batch = int(method.split("+ub")[1].split("+")[0].split("@")[0]) if "+ub" in method else 0
+        weight = float(method.split("+uw")[1].split("+")[0].split("@")[0]) if "+uw" in method else UNLABELLED_WEIGHT
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced, unlabelled_batch=unlabelled_batch)
+                    balanced=balanced, unlabelled_batch=unlabelled_batch, unlabelled_weight=weight)
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)

@@ -152,11 +152,12 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64, balanced=False, unlabelled_batch=0):
+                feedback, batch_size=64, balanced=False, unlabelled_batch=0, unlabelled_weight=UNLABELLED_WEIGHT):
     """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
     balanced: labelled batches draw every class equally often (class_balanced in TrainConfig).
     unlabelled_batch: unlabelled and generated patches per step (0 = batch_size); they are most of a step's
-    cost, the labelled batch keeps batch_size."""
+    cost, the labelled batch keeps batch_size. unlabelled_weight: of the real/fake term (the benchmark's
+    '+uwW' methods)."""
     import torch
     import torch.nn.functional as F
     from .torch_modules import torch_module
@@ -201,7 +202,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         logits = classifier(torch.cat([x_l, x_u])).flatten(1)
         fake_logits = classifier(x_f.detach()).flatten(1)
         sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:], fake_logits)
-        d_loss = sup + UNLABELLED_WEIGHT * unsup
+        d_loss = sup + unlabelled_weight * unsup
         if ENTROPY_WEIGHT:  # Dai et al. 2017: confident predictions on real unlabelled patches
             p_u = F.log_softmax(logits[batch_size:], dim=1)
             d_loss = d_loss + ENTROPY_WEIGHT * -(p_u.exp() * p_u).sum(1).mean()
