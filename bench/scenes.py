@@ -341,11 +341,12 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14); '+uwW': the weight
-        # of the real/fake term (round 17's exploration)
+        # of the real/fake term, '+b1B': the classifier's Adam beta1 (round 17's exploration)
         unlabelled_batch = int(method.split("+ub")[1].split("+")[0].split("@")[0]) if "+ub" in method else 0
         weight = float(method.split("+uw")[1].split("+")[0].split("@")[0]) if "+uw" in method else UNLABELLED_WEIGHT
+        beta1 = float(method.split("+b1")[1].split("+")[0].split("@")[0]) if "+b1" in method else 0.5
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced, unlabelled_batch=unlabelled_batch, unlabelled_weight=weight)
+                    balanced=balanced, unlabelled_batch=unlabelled_batch, unlabelled_weight=weight, beta1=beta1)
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)

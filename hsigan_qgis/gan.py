@@ -152,12 +152,13 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64, balanced=False, unlabelled_batch=0, unlabelled_weight=UNLABELLED_WEIGHT):
+                feedback, batch_size=64, balanced=False, unlabelled_batch=0, unlabelled_weight=UNLABELLED_WEIGHT,
+                beta1=0.5):
     """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
     balanced: labelled batches draw every class equally often (class_balanced in TrainConfig).
     unlabelled_batch: unlabelled and generated patches per step (0 = batch_size); they are most of a step's
     cost, the labelled batch keeps batch_size. unlabelled_weight: of the real/fake term (the benchmark's
-    '+uwW' methods)."""
+    '+uwW' methods). beta1: Adam's first moment decay of the classifier's optimiser (the benchmark's '+b1B')."""
     import torch
     import torch.nn.functional as F
     from .torch_modules import torch_module
@@ -170,7 +171,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     rng = torch.Generator().manual_seed(seed + 3)
     torch.manual_seed(seed + 3)
     gen = ConditionalGenerator(bands, n_classes, patch).to(device)
-    opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(0.5, 0.999), weight_decay=1e-4)
+    opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(beta1, 0.999), weight_decay=1e-4)
     opt_g = torch.optim.Adam(gen.parameters(), lr=learning_rate, betas=(0.5, 0.999))
     labels_t = torch.as_tensor(train.labels, device=device)
     by_class = [np.flatnonzero(train.labels == c) for c in np.unique(train.labels)] if balanced else None
