@@ -215,6 +215,11 @@ def parse_method(method):
     return base, variant != "u", int(steps or 0)
 
 
+def option(method, tag, default):
+    """The number after TAG in a method name ('ssgan:550+ub32', '+ub' -> 32.0), or default without TAG."""
+    return float(method.split(tag)[1].split("+")[0].split("@")[0]) if tag in method else default
+
+
 def patch_of(method):
     return int(method.partition("@p")[2] or PATCH)
 
@@ -299,7 +304,6 @@ def resolved(method, n_train, quick):
 
 def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     """Trained classifier (eval mode) and the resolved step count, through the engine's functions."""
-    import torch
     from hsigan_qgis.feedback import Feedback
     from hsigan_qgis.gan import UNLABELLED_WEIGHT, draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
     from hsigan_qgis.training import fit_classifier, seed_everything
@@ -342,11 +346,9 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14); '+uwW': the weight
         # of the real/fake term, '+b1B': the classifier's Adam beta1 (round 17's exploration)
-        unlabelled_batch = int(method.split("+ub")[1].split("+")[0].split("@")[0]) if "+ub" in method else 0
-        weight = float(method.split("+uw")[1].split("+")[0].split("@")[0]) if "+uw" in method else UNLABELLED_WEIGHT
-        beta1 = float(method.split("+b1")[1].split("+")[0].split("@")[0]) if "+b1" in method else 0.5
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced, unlabelled_batch=unlabelled_batch, unlabelled_weight=weight, beta1=beta1)
+                    balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)),
+                    unlabelled_weight=option(method, "+uw", UNLABELLED_WEIGHT), beta1=option(method, "+b1", 0.5))
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)
