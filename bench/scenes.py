@@ -345,10 +345,12 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14); '+uwW': the weight
-        # of the real/fake term, '+b1B': the classifier's Adam beta1 (round 17's exploration)
+        # of the real/fake term, '+b1B': the classifier's Adam beta1, '+own': the labelled batch in its own
+        # BatchNorm pass (round 17's exploration)
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
                     balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)),
-                    unlabelled_weight=option(method, "+uw", UNLABELLED_WEIGHT), beta1=option(method, "+b1", 0.5))
+                    unlabelled_weight=option(method, "+uw", UNLABELLED_WEIGHT), beta1=option(method, "+b1", 0.5),
+                    labelled_pass="+own" in method)
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)
