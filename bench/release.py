@@ -67,8 +67,7 @@ def run(args, where):
 
 def score(where, data):
     """Rows (scene, size, seed, method, oa, aa, kappa, seconds) of every method of the table."""
-    rows = [r for r in score_networks({net: [where["probs"][net]] for net in NETS}, data)
-            if not r["method"].startswith("auto-if-many")]  # round 17's rule, not adopted (rules below)
+    rows, _ = score_networks({net: [where["probs"][net]] for net in NETS}, data)
     for name in RUNS:
         for r in json.load(open(where["json"][name]))["runs"]:
             if r["method"] in ("svm", "rf") or (name == "none" and r["method"] == "svm-engine-draw"):
@@ -77,8 +76,9 @@ def score(where, data):
 
 
 def score_networks(probs, data):
-    """Rows of each network's saved probabilities (probs: {net: [folders]}), in the default pipeline and
-    alone, then the GAN rules that choose between the two networks (gan_rule_rows)."""
+    """(rows, medians) from each network's saved probabilities (probs: {net: [folders]}): rows of both networks
+    in the default pipeline and alone, then GAN auto's (auto_rows); medians: each draw's median training pixels
+    per class (classes without any left out), for the rules that look at the number of labels."""
     rows, cache, validation, medians = [], {}, {}, {}
     for net in NETS:
         for folder in probs[net]:
@@ -99,14 +99,12 @@ def score_networks(probs, data):
                     rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
                                      aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
                                      window=int(window), weight=float(weight)))
-    return rows + gan_rule_rows(rows, validation, medians)
+    return rows + auto_rows(rows, validation), medians
 
 
-def gan_rule_rows(rows, validation, medians):
+def auto_rows(rows, validation):
     """GAN=auto (hsigan_qgis/auto_gan.py) from the two default pipelines: per draw, the one whose fused model has
-    the higher validation OA (a tie, or no validation pixel, keeps none), as hsigan:train would keep it. And
-    auto-if-many (round 17's candidate, not adopted): ssgan alone when the median class has at most
-    gan.FEW_LABELS training pixels, else auto."""
+    the higher validation OA (a tie, or no validation pixel, keeps none), as hsigan:train would keep it."""
     fused = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r for r in rows
              if r["method"].endswith("default pipeline")}
     out = []
@@ -116,12 +114,8 @@ def gan_rule_rows(rows, validation, medians):
         a, b = validation[(scene, size, seed, "none")], validation[(scene, size, seed, "ssgan")]
         chosen = "ssgan" if a is not None and b is not None and b > a else "none"
         both = fused[(scene, size, seed, "none")]["seconds"] + fused[(scene, size, seed, "ssgan")]["seconds"]
-        auto = dict(fused[(scene, size, seed, chosen)], method="auto, default pipeline", chosen=chosen,
-                    seconds=both)
-        few = medians[(scene, size, seed)] <= FEW_LABELS
-        out += [auto, dict(fused[(scene, size, seed, "ssgan")], method="auto-if-many, default pipeline",
-                           chosen="ssgan", seconds=fused[(scene, size, seed, "ssgan")]["seconds"])
-                if few else dict(auto, method="auto-if-many, default pipeline")]
+        out.append(dict(fused[(scene, size, seed, chosen)], method="auto, default pipeline", chosen=chosen,
+                        seconds=both))
     return out
 
 
@@ -207,11 +201,16 @@ def report(args, where):
 def rules(args):
     """Round 17's decision: GAN auto and auto-if-many against the default (ssgan) and GAN none, each scene and
     size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
-    rows = [r for r in score_networks({"none": args.probs_none, "ssgan": args.probs_ssgan}, args.data)
-            if r["seed"] in args.seeds and r["method"].endswith("default pipeline")]
+    rows, medians = score_networks({"none": args.probs_none, "ssgan": args.probs_ssgan}, args.data)
+    pipelines = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r["oa"] for r in rows
+                 if r["seed"] in args.seeds and r["method"].endswith("default pipeline")}
+    for (scene, size, seed, gan), oa in list(pipelines.items()):  # auto-if-many: ssgan with few labels, else auto
+        if gan == "auto":
+            few = medians[(scene, size, seed)] <= FEW_LABELS
+            pipelines[(scene, size, seed, "auto-if-many")] = pipelines[(scene, size, seed, "ssgan")] if few else oa
     by = {}
-    for r in rows:
-        by.setdefault((r["scene"], r["size"], r["method"].split(",")[0]), []).append(r["oa"])
+    for (scene, size, _, gan), oa in pipelines.items():
+        by.setdefault((scene, size, gan), []).append(oa)
     for key, oas in by.items():
         assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
     oa = {k: float(np.mean(v)) for k, v in by.items()}
@@ -266,6 +265,8 @@ def main(argv=None):
     parser.add_argument("--md", help="rules: write the table here")
     args = parser.parse_args(argv)
     if args.step == "rules":
+        if not (args.probs_none and args.probs_ssgan):
+            parser.error("rules needs --probs-none and --probs-ssgan")
         return rules(args)
     where = paths(args.tag)
     if args.step in ("all", "run"):
