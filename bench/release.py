@@ -4,6 +4,7 @@ decision used, from one command.
   python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
   python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (round 17)
+  python bench/release.py candidate --probs-candidate DIR --against RULES.json --seeds 0 ... 9  # (round 18)
 
 DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
 every training pixel):
@@ -14,7 +15,8 @@ The report scores each network as hsigan:train ships it, fused with the spectral
 weight are chosen on the validation blocks (bench/head_weight.py's window-auto-refit, the engine's rule: with
 every pixel the head is then refitted on the training and validation pixels together), and alone
 (fixed-0); OA, AA and kappa per scene and size (mean ± std over seeds), the mean of scenes, the issue's targets,
-and the median training seconds. Written to bench/RESULTS-release.md and bench/release-scored.json.
+and the median training seconds. Written to bench/RESULTS-release.md and bench/release-scored.json (which also
+holds GAN auto's rows and the ensemble's: the two default pipelines' probabilities averaged, round 19).
 Each `run` stage is skipped when its JSON already holds every scene, size and seed (a cut run reruns whole).
 """
 import argparse
@@ -79,7 +81,7 @@ def score_networks(probs, data):
     """(rows, medians) from each network's saved probabilities (probs: {net: [folders]}): rows of both networks
     in the default pipeline and alone, then GAN auto's (auto_rows); medians: each draw's median training pixels
     per class (classes without any left out), for the rules that look at the number of labels."""
-    rows, cache, validation, medians = [], {}, {}, {}
+    rows, cache, validation, medians, pipelines = [], {}, {}, {}, {}
     for net in NETS:
         for folder in probs[net]:
             for path in sorted(os.listdir(folder)):
@@ -94,12 +96,27 @@ def score_networks(probs, data):
                 validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None
                 counts = np.bincount(d["train_labels"])
                 medians[(scene, size, int(seed))] = float(np.median(counts[counts > 0]))
+                pipelines[(scene, size, int(seed), net)] = fused, truth, len(d["ids"]), float(d["seconds"])
                 for method, probs_ in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
                     figures = summarise(confusion_matrix(truth, probs_.argmax(1), len(d["ids"])))
                     rows.append(dict(scene=scene, size=size, seed=int(seed), method=method, oa=figures["oa"],
                                      aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]),
                                      window=int(window), weight=float(weight)))
-    return rows + auto_rows(rows, validation), medians
+    return rows + auto_rows(rows, validation) + ensemble_rows(pipelines), medians
+
+
+def ensemble_rows(pipelines):
+    """GAN none and ssgan averaged (round 19): per draw, the mean of the two default pipelines' class
+    probabilities; its seconds are both trainings'."""
+    out = []
+    for (scene, size, seed, net), (fused, truth, n_classes, seconds) in pipelines.items():
+        other = pipelines.get((scene, size, seed, "ssgan"))
+        if net != "none" or other is None:
+            continue
+        figures = summarise(confusion_matrix(truth, (fused + other[0]).argmax(1), n_classes))
+        out.append(dict(scene=scene, size=size, seed=seed, method="ensemble, default pipeline", oa=figures["oa"],
+                        aa=figures["aa"], kappa=figures["kappa"], seconds=seconds + other[3]))
+    return out
 
 
 def auto_rows(rows, validation):
@@ -198,6 +215,60 @@ def report(args, where):
     os.replace(where["md"] + ".part", where["md"])
 
 
+def against_default(oa, methods, candidates, seeds):
+    """(markdown, verdict) of candidates against the default (ssgan) and GAN none: oa {(scene, size, method): mean
+    OA over the seeds}; verdict per candidate: round 11's criterion (mean gain over the scenes and sizes >= +0.3,
+    none below -0.5) and its worst case against GAN none."""
+    lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), OA % (mean of seeds), default pipeline "
+             "(kernel head automatic, refitted with every pixel); in brackets: minus ssgan (the default) / minus "
+             "GAN none.", "", "| size | GAN | " + " | ".join(scenes.SCENES) + " | mean of scenes |",
+             "|---|---|" + "---|" * (len(scenes.SCENES) + 1)]
+    for z in SIZES:
+        for m in methods:
+            cells = [f"{oa[(s, z, m)]:.2f}" + (f" ({oa[(s, z, m)] - oa[(s, z, 'ssgan')]:+.2f} / "
+                                                f"{oa[(s, z, m)] - oa[(s, z, 'none')]:+.2f})" if m != "ssgan" else "")
+                     for s in scenes.SCENES]
+            lines.append(f"| {z} | {m} | " + " | ".join(cells) +
+                         f" | {np.mean([oa[(s, z, m)] for s in scenes.SCENES]):.2f} |")
+    lines += ["", "| GAN rule | mean gain over ssgan (scenes and sizes) | worst scene and size | round 11's "
+              "criterion (>= +0.3, none below -0.5) | worst minus GAN none |", "|---|---|---|---|---|"]
+    verdict = {}
+    for m in candidates:
+        gains = {(s, z): oa[(s, z, m)] - oa[(s, z, "ssgan")] for s in scenes.SCENES for z in SIZES}
+        versus_none = {(s, z): oa[(s, z, m)] - oa[(s, z, "none")] for s in scenes.SCENES for z in SIZES}
+        worst, worst_none = min(gains, key=gains.get), min(versus_none, key=versus_none.get)
+        mean = float(np.mean(list(gains.values())))
+        verdict[m] = dict(mean_gain=mean, worst=[*worst, gains[worst]], passes=mean >= 0.3 and gains[worst] >= -0.5,
+                          worst_versus_none=[*worst_none, versus_none[worst_none]])
+        lines.append(f"| {m} | {mean:+.2f} | {gains[worst]:+.2f} ({' '.join(worst)}) | "
+                     f"{'passes' if verdict[m]['passes'] else 'fails'} | {versus_none[worst_none]:+.2f} "
+                     f"({' '.join(worst_none)}) |")
+    return "\n".join(lines), verdict
+
+
+def candidate(args):
+    """Round 18's decision: a candidate ssgan network (its saved probabilities, scored in the default pipeline)
+    against the default and GAN none as an earlier `rules --json` recorded them on the same seeds."""
+    rows, _ = score_networks({"none": [], "ssgan": args.probs_candidate}, args.data)
+    committed = json.load(open(args.against))
+    assert committed["seeds"] == args.seeds, f"{args.against} holds seeds {committed['seeds']}, not {args.seeds}"
+    oa = {tuple(k.split("|")): v for k, v in committed["oa"].items() if k.endswith(("|ssgan", "|none"))}
+    by = {}
+    for r in rows:
+        if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline":
+            by.setdefault((r["scene"], r["size"], args.name), []).append(r["oa"])
+    for key, oas in by.items():
+        assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
+    oa.update({k: float(np.mean(v)) for k, v in by.items()})
+    text, verdict = against_default(oa, ("ssgan", "none", args.name), (args.name,), args.seeds)
+    seconds = [r["seconds"] for r in rows if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"
+               and r["scene"] == "indian_pines" and r["size"] == "15"]
+    text += f"\n\nMedian training seconds of {args.name}, Indian Pines 15 px/class: {np.median(seconds):.1f}"
+    write(args, text, dict(seeds=args.seeds, probs_candidate=args.probs_candidate, against=args.against,
+                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict),
+          f"{args.name} against the default (`python bench/release.py candidate`)")
+
+
 def rules(args):
     """Round 17's decision: GAN auto and auto-if-many against the default (ssgan) and GAN none, each scene and
     size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
@@ -214,45 +285,27 @@ def rules(args):
     for key, oas in by.items():
         assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
     oa = {k: float(np.mean(v)) for k, v in by.items()}
-    methods = ("ssgan", "none", "auto", "auto-if-many")
-    lines = [f"Seeds {args.seeds[0]}-{args.seeds[-1]} ({len(args.seeds)}), OA % (mean of seeds), default pipeline "
-             "(kernel head automatic, refitted with every pixel); in brackets: minus ssgan (the default) / minus "
-             "GAN none.", "", "| size | GAN | " + " | ".join(scenes.SCENES) + " | mean of scenes |",
-             "|---|---|" + "---|" * (len(scenes.SCENES) + 1)]
-    for z in SIZES:
-        for m in methods:
-            cells = [f"{oa[(s, z, m)]:.2f}" + (f" ({oa[(s, z, m)] - oa[(s, z, 'ssgan')]:+.2f} / "
-                                                f"{oa[(s, z, m)] - oa[(s, z, 'none')]:+.2f})" if m != "ssgan" else "")
-                     for s in scenes.SCENES]
-            lines.append(f"| {z} | {m} | " + " | ".join(cells) +
-                         f" | {np.mean([oa[(s, z, m)] for s in scenes.SCENES]):.2f} |")
-    lines += ["", "| GAN rule | mean gain over ssgan (scenes and sizes) | worst scene and size | round 11's "
-              "criterion (>= +0.3, none below -0.5) | worst minus GAN none |", "|---|---|---|---|---|"]
-    verdict = {}
-    for m in ("auto", "auto-if-many"):
-        gains = {(s, z): oa[(s, z, m)] - oa[(s, z, "ssgan")] for s in scenes.SCENES for z in SIZES}
-        versus_none = {(s, z): oa[(s, z, m)] - oa[(s, z, "none")] for s in scenes.SCENES for z in SIZES}
-        worst, worst_none = min(gains, key=gains.get), min(versus_none, key=versus_none.get)
-        mean = float(np.mean(list(gains.values())))
-        verdict[m] = dict(mean_gain=mean, worst=[*worst, gains[worst]], passes=mean >= 0.3 and gains[worst] >= -0.5,
-                          worst_versus_none=[*worst_none, versus_none[worst_none]])
-        lines.append(f"| {m} | {mean:+.2f} | {gains[worst]:+.2f} ({' '.join(worst)}) | "
-                     f"{'passes' if verdict[m]['passes'] else 'fails'} | {versus_none[worst_none]:+.2f} "
-                     f"({' '.join(worst_none)}) |")
-    text = "\n".join(lines)
+    text, verdict = against_default(oa, ("ssgan", "none", "auto", "auto-if-many", "ensemble"),
+                                    ("auto", "auto-if-many", "ensemble"), args.seeds)
+    write(args, text, dict(seeds=args.seeds, probs_none=args.probs_none, probs_ssgan=args.probs_ssgan,
+                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict),
+          "GAN rules from saved probabilities (`python bench/release.py rules`)")
+
+
+def write(args, text, payload, title):
+    """Print the table; write it (--md) and the figures with the verdict (--json) where asked."""
     print(text)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(seeds=args.seeds, probs_none=args.probs_none, probs_ssgan=args.probs_ssgan,
-                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict), f, indent=1)
+            json.dump(payload, f, indent=1)
     if args.md:
         with open(args.md, "w") as f:
-            f.write("# GAN rules from saved probabilities (`python bench/release.py rules`)\n\n" + text + "\n")
+            f.write(f"# {title}\n\n" + text + "\n")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report", "rules"])
+    parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report", "rules", "candidate"])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1300, 1310)))
     parser.add_argument("--workers", type=int, default=2)
@@ -261,13 +314,21 @@ def main(argv=None):
                         "round 16's refit of the head)")
     parser.add_argument("--probs-none", nargs="+", help="rules: folders of GAN none's saved probabilities")
     parser.add_argument("--probs-ssgan", nargs="+", help="rules: folders of GAN ssgan's saved probabilities")
-    parser.add_argument("--json", help="rules: write the figures and the verdict here")
-    parser.add_argument("--md", help="rules: write the table here")
+    parser.add_argument("--probs-candidate", nargs="+", help="candidate: folders of its saved probabilities")
+    parser.add_argument("--against", help="candidate: a rules --json file of the same seeds (the default and GAN "
+                        "none)")
+    parser.add_argument("--name", default="candidate", help="candidate: its name in the table")
+    parser.add_argument("--json", help="rules, candidate: write the figures and the verdict here")
+    parser.add_argument("--md", help="rules, candidate: write the table here")
     args = parser.parse_args(argv)
     if args.step == "rules":
         if not (args.probs_none and args.probs_ssgan):
             parser.error("rules needs --probs-none and --probs-ssgan")
         return rules(args)
+    if args.step == "candidate":
+        if not (args.probs_candidate and args.against):
+            parser.error("candidate needs --probs-candidate and --against")
+        return candidate(args)
     where = paths(args.tag)
     if args.step in ("all", "run"):
         run(args, where)
