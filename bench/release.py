@@ -3,7 +3,7 @@ decision used, from one command.
 
   python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
-  python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (round 17)
+  python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (17, 19)
   python bench/release.py candidate --probs-candidate DIR --against RULES.json --seeds 0 ... 9  # (round 18)
 
 DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
@@ -79,8 +79,9 @@ def score(where, data):
 
 def score_networks(probs, data):
     """(rows, medians) from each network's saved probabilities (probs: {net: [folders]}): rows of both networks
-    in the default pipeline and alone, then GAN auto's (auto_rows); medians: each draw's median training pixels
-    per class (classes without any left out), for the rules that look at the number of labels."""
+    in the default pipeline and alone, then GAN auto's (auto_rows) and the ensemble's (ensemble_rows); medians:
+    each draw's median training pixels per class (classes without any left out), for the rules that look at the
+    number of labels."""
     rows, cache, validation, medians, pipelines = [], {}, {}, {}, {}
     for net in NETS:
         for folder in probs[net]:
@@ -215,6 +216,16 @@ def report(args, where):
     os.replace(where["md"] + ".part", where["md"])
 
 
+def seed_means(pairs, seeds):
+    """{(scene, size, method): mean OA} from ((scene, size, method), OA) pairs, one per seed of seeds."""
+    by = {}
+    for key, oa in pairs:
+        by.setdefault(key, []).append(oa)
+    for key, oas in by.items():
+        assert len(oas) == len(seeds), f"{key}: {len(oas)} draws, {len(seeds)} seeds"
+    return {k: float(np.mean(v)) for k, v in by.items()}
+
+
 def against_default(oa, methods, candidates, seeds):
     """(markdown, verdict) of candidates against the default (ssgan) and GAN none: oa {(scene, size, method): mean
     OA over the seeds}; verdict per candidate: round 11's criterion (mean gain over the scenes and sizes >= +0.3,
@@ -253,13 +264,8 @@ def candidate(args):
     committed = json.load(open(args.against))
     assert committed["seeds"] == args.seeds, f"{args.against} holds seeds {committed['seeds']}, not {args.seeds}"
     oa = {tuple(k.split("|")): v for k, v in committed["oa"].items() if k.endswith(("|ssgan", "|none"))}
-    by = {}
-    for r in rows:
-        if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline":
-            by.setdefault((r["scene"], r["size"], args.name), []).append(r["oa"])
-    for key, oas in by.items():
-        assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
-    oa.update({k: float(np.mean(v)) for k, v in by.items()})
+    oa.update(seed_means((((r["scene"], r["size"], args.name), r["oa"]) for r in rows
+                          if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"), args.seeds))
     text, verdict = against_default(oa, ("ssgan", "none", args.name), (args.name,), args.seeds)
     seconds = [r["seconds"] for r in rows if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"
                and r["scene"] == "indian_pines" and r["size"] == "15"]
@@ -270,8 +276,8 @@ def candidate(args):
 
 
 def rules(args):
-    """Round 17's decision: GAN auto and auto-if-many against the default (ssgan) and GAN none, each scene and
-    size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
+    """Rounds 17 and 19: GAN auto, auto-if-many and the ensemble against the default (ssgan) and GAN none, each
+    scene and size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
     rows, medians = score_networks({"none": args.probs_none, "ssgan": args.probs_ssgan}, args.data)
     pipelines = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r["oa"] for r in rows
                  if r["seed"] in args.seeds and r["method"].endswith("default pipeline")}
@@ -279,12 +285,7 @@ def rules(args):
         if gan == "auto":
             few = medians[(scene, size, seed)] <= FEW_LABELS
             pipelines[(scene, size, seed, "auto-if-many")] = pipelines[(scene, size, seed, "ssgan")] if few else oa
-    by = {}
-    for (scene, size, _, gan), oa in pipelines.items():
-        by.setdefault((scene, size, gan), []).append(oa)
-    for key, oas in by.items():
-        assert len(oas) == len(args.seeds), f"{key}: {len(oas)} draws, {len(args.seeds)} seeds"
-    oa = {k: float(np.mean(v)) for k, v in by.items()}
+    oa = seed_means((((scene, size, gan), oa) for (scene, size, _, gan), oa in pipelines.items()), args.seeds)
     text, verdict = against_default(oa, ("ssgan", "none", "auto", "auto-if-many", "ensemble"),
                                     ("auto", "auto-if-many", "ensemble"), args.seeds)
     write(args, text, dict(seeds=args.seeds, probs_none=args.probs_none, probs_ssgan=args.probs_ssgan,
