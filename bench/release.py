@@ -264,15 +264,13 @@ def candidate(args):
     committed = json.load(open(args.against))
     assert committed["seeds"] == args.seeds, f"{args.against} holds seeds {committed['seeds']}, not {args.seeds}"
     oa = {tuple(k.split("|")): v for k, v in committed["oa"].items() if k.endswith(("|ssgan", "|none"))}
-    oa.update(seed_means((((r["scene"], r["size"], args.name), r["oa"]) for r in rows
-                          if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"), args.seeds))
+    shipped = [r for r in rows if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"]
+    oa.update(seed_means((((r["scene"], r["size"], args.name), r["oa"]) for r in shipped), args.seeds))
     text, verdict = against_default(oa, ("ssgan", "none", args.name), (args.name,), args.seeds)
-    seconds = [r["seconds"] for r in rows if r["seed"] in args.seeds and r["method"] == "ssgan, default pipeline"
-               and r["scene"] == "indian_pines" and r["size"] == "15"]
+    seconds = [r["seconds"] for r in shipped if r["scene"] == "indian_pines" and r["size"] == "15"]
     text += f"\n\nMedian training seconds of {args.name}, Indian Pines 15 px/class: {np.median(seconds):.1f}"
-    write(args, text, dict(seeds=args.seeds, probs_candidate=args.probs_candidate, against=args.against,
-                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict),
-          f"{args.name} against the default (`python bench/release.py candidate`)")
+    write(args, text, f"{args.name} against the default (`python bench/release.py candidate`)", oa, verdict,
+          probs_candidate=args.probs_candidate, against=args.against)
 
 
 def rules(args):
@@ -288,17 +286,17 @@ def rules(args):
     oa = seed_means((((scene, size, gan), oa) for (scene, size, _, gan), oa in pipelines.items()), args.seeds)
     text, verdict = against_default(oa, ("ssgan", "none", "auto", "auto-if-many", "ensemble"),
                                     ("auto", "auto-if-many", "ensemble"), args.seeds)
-    write(args, text, dict(seeds=args.seeds, probs_none=args.probs_none, probs_ssgan=args.probs_ssgan,
-                           oa={"|".join(k): v for k, v in oa.items()}, verdict=verdict),
-          "GAN rules from saved probabilities (`python bench/release.py rules`)")
+    write(args, text, "GAN rules from saved probabilities (`python bench/release.py rules`)", oa, verdict,
+          probs_none=args.probs_none, probs_ssgan=args.probs_ssgan)
 
 
-def write(args, text, payload, title):
-    """Print the table; write it (--md) and the figures with the verdict (--json) where asked."""
+def write(args, text, title, oa, verdict, **sources):
+    """Print the table; write it (--md) and the seeds, sources, figures and verdict (--json) where asked."""
     print(text)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1)
+            json.dump(dict(seeds=args.seeds, **sources, oa={"|".join(k): v for k, v in oa.items()},
+                           verdict=verdict), f, indent=1)
     if args.md:
         with open(args.md, "w") as f:
             f.write(f"# {title}\n\n" + text + "\n")
