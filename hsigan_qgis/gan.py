@@ -152,15 +152,11 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64, balanced=False, unlabelled_batch=0, unlabelled_weight=UNLABELLED_WEIGHT,
-                beta1=0.5, labelled_pass=False):
+                feedback, batch_size=64, balanced=False, unlabelled_batch=0):
     """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
     balanced: labelled batches draw every class equally often (class_balanced in TrainConfig).
     unlabelled_batch: unlabelled and generated patches per step (0 = batch_size); they are most of a step's
-    cost, the labelled batch keeps batch_size. unlabelled_weight: of the real/fake term (the benchmark's
-    '+uwW' methods). beta1: Adam's first moment decay of the classifier's optimiser (the benchmark's '+b1B').
-    labelled_pass: the labelled batch in its own forward pass, so BatchNorm normalises it by its own
-    statistics (the benchmark's '+own')."""
+    cost, the labelled batch keeps batch_size."""
     import torch
     import torch.nn.functional as F
     from .torch_modules import torch_module
@@ -173,7 +169,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
     rng = torch.Generator().manual_seed(seed + 3)
     torch.manual_seed(seed + 3)
     gen = ConditionalGenerator(bands, n_classes, patch).to(device)
-    opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(beta1, 0.999), weight_decay=1e-4)
+    opt_d = torch.optim.Adam(classifier.parameters(), lr=learning_rate, betas=(0.5, 0.999), weight_decay=1e-4)
     opt_g = torch.optim.Adam(gen.parameters(), lr=learning_rate, betas=(0.5, 0.999))
     labels_t = torch.as_tensor(train.labels, device=device)
     by_class = [np.flatnonzero(train.labels == c) for c in np.unique(train.labels)] if balanced else None
@@ -202,13 +198,10 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         # Real patches (labelled + unlabelled) share one pass, fakes take their own: in a mixed batch the
         # fakes' statistics leak into BatchNorm and the real patches are normalised with them (on Indian
         # Pines, 15 px/class, mixing cost several OA points; see bench/RESULTS-indian-pines.md).
-        if labelled_pass:
-            logits = torch.cat([classifier(x_l).flatten(1), classifier(x_u).flatten(1)])
-        else:
-            logits = classifier(torch.cat([x_l, x_u])).flatten(1)
+        logits = classifier(torch.cat([x_l, x_u])).flatten(1)
         fake_logits = classifier(x_f.detach()).flatten(1)
         sup, unsup = ssgan_discriminator_loss(logits[:batch_size], y_l, logits[batch_size:], fake_logits)
-        d_loss = sup + unlabelled_weight * unsup
+        d_loss = sup + UNLABELLED_WEIGHT * unsup
         if ENTROPY_WEIGHT:  # Dai et al. 2017: confident predictions on real unlabelled patches
             p_u = F.log_softmax(logits[batch_size:], dim=1)
             d_loss = d_loss + ENTROPY_WEIGHT * -(p_u.exp() * p_u).sum(1).mean()
