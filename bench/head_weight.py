@@ -39,6 +39,11 @@ side without training anything again:
                window-auto-refit the engine since round 16: window-auto, then with every pixel ('all') the test
                               side from the head refitted on the training and validation pixels together at
                               the chosen window and weight (head_choice.refit_head)
+               window-auto-topup round 20's candidate: window-auto-refit, and at 15 and 50 px/class the head
+                              refitted on the training pixels and validation pixels up to the cap per class
+                              (topped_up; not adopted)
+               window-auto-refitall round 21's candidate: window-auto-refit, the head refitted on every pixel of
+                              the label layer (the training pixels dropped beside validation blocks too)
 
 Usage:
   python bench/head_weight.py DIR [DIR ...] [--json OUT.json] [--md OUT.md] [--rules ...] [--runs SCENES.json]
@@ -256,44 +261,76 @@ def rules():
 
 
 def engine_train_labels(scene, size, seed, data):
-    """The engine draw's training labels (bench/scenes.engine_draw), for probabilities saved without them."""
+    """The engine draw's training labels (bench/scenes.engine_draw), for probabilities saved without them (and
+    without a 'draw': all of them are of the engine draw)."""
     from scenes import engine_draw
 
     gt, train_mask = (np.load(os.path.join(data, f"{scene}_{k}.npy")) for k in ("gt", "train"))
     return engine_draw(size, seed, gt, train_mask, np.unique(gt[train_mask]))[0].labels
 
 
-def refitted_head(scene, size, seed, data, scenes_cache, window):
-    """Test-side class probabilities of the kernel head fitted again on the engine draw's training and validation
-    pixels together at this window, as hsigan:train does with every pixel since round 16 (head_choice.refit_head;
-    window_heads must have filled scenes_cache for this scene)."""
+def topped_up(train_px, val_px, cap, seed):
+    """The pixels the head is refitted on: every validation pixel with cap 0 (hsigan:train with every pixel,
+    head_choice.refit_head); with a cap (round 20's candidate, not adopted), per class validation pixels (a seeded
+    draw) until the class has `cap`, so no class goes over it and every training pixel stays in."""
+    from hsigan_qgis.sampling import PixelSet, cap_per_class
+
+    if cap == 0:
+        return PixelSet.joined(train_px, val_px)
+    rng = np.random.default_rng(seed)
+    extra = [cap_per_class(val_px.rows[val_px.labels == c], val_px.cols[val_px.labels == c],
+                           val_px.labels[val_px.labels == c], cap - int((train_px.labels == c).sum()), rng)
+             for c in np.unique(val_px.labels) if (train_px.labels == c).sum() < cap]
+    return PixelSet.joined(train_px, *extra)
+
+
+def refitted_head(scene, size, seed, data, scenes_cache, window, labels_only=False, every=False):
+    """Test-side class probabilities of the kernel head fitted again on the engine draw's training pixels and
+    validation pixels up to the cap (every validation pixel with 'all'; topped_up) at this window,
+    as hsigan:train refits it (head_choice.refit_head; window_heads must have filled scenes_cache for this scene).
+    labels_only: scenes.py's '--draw labels' (SAMPLES_PER_CLASS 0: every validation pixel). every (round 21's
+    candidate): on every pixel of the label layer, the training pixels dropped beside validation blocks too."""
     import torch
     from hsigan_qgis.sampling import PixelSet
     from scenes import PATCH, engine_draw, fit_head
 
     arrays, block = scenes_cache[scene]
     gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
-    both = PixelSet.joined(*engine_draw(size, seed, gt, arrays["train"], ids))
+    if every:  # in the engine's order (head_choice.refit_head): training, validation, the rest
+        both = PixelSet.joined(*engine_draw(size, seed, gt, arrays["train"], ids, labels_only, with_rest=True))
+    else:
+        both = topped_up(*engine_draw(size, seed, gt, arrays["train"], ids, labels_only),
+                         0 if size == "all" or labels_only else int(size), seed)
     tr, tc = np.nonzero(arrays["test"])
     with torch.no_grad():
         probs = torch.softmax(fit_head(block, both, PATCH // 2, len(ids), seed, window=window)(block[None]), 1)[0]
     return probs[:, tr, tc].t().numpy()
 
 
-def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d):
+def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d, topup=False, every=False):
     """Test-side class probabilities of the head hsigan:train ships at this window: refitted on the training and
-    validation pixels when every pixel trains and there are validation pixels (round 16), else as fitted."""
-    if size == "all" and len(d["val_labels"]) > 0:
-        return refitted_head(scene, size, seed, data, scenes_cache, window)
+    validation pixels when every pixel trains and there are validation pixels (round 16), else as fitted;
+    topup (round 20's candidate): refitted up to the cap at 15 and 50 px/class too. On the labels-only draw
+    SAMPLES_PER_CLASS is 0 at every size, so the head is always refitted. every: round 21's candidate
+    (refitted_head)."""
+    labels_only = draw_of(d) == "labels"
+    if (size == "all" or topup or labels_only) and len(d["val_labels"]) > 0:
+        return refitted_head(scene, size, seed, data, scenes_cache, window, labels_only, every and not topup)
     return heads[window][1]
 
 
 WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
                 "window-auto3": (0, 1), "window-headnll": (0, 1, 2), "window-headnll3": (0, 1),
-                "window-fnll": (0, 1, 2), "window-fnll3": (0, 1), "window-auto-refit": (0, 1, 2)}
+                "window-fnll": (0, 1, 2), "window-fnll3": (0, 1), "window-auto-refit": (0, 1, 2),
+                "window-auto-topup": (0, 1, 2), "window-auto-refitall": (0, 1, 2)}
 
 
-def window_heads(scene, size, seed, data, scenes_cache):
+def draw_of(d):
+    """'engine' or 'labels': the draw of saved probabilities (scenes.py '--draw'; older files: engine)."""
+    return str(d["draw"]) if "draw" in d else "engine"
+
+
+def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
     """{half-width w: (validation, test) class probabilities of the kernel head fitted on the (2w+1)^2 local mean
     spectra} on the engine draw, through the engine's fit and the head's dense forward (scenes.fit_head)."""
     import torch
@@ -305,7 +342,7 @@ def window_heads(scene, size, seed, data, scenes_cache):
         scenes_cache[scene] = arrays, scene_block(arrays["cube"], PATCH // 2, torch.device("cpu"))
     arrays, block = scenes_cache[scene]
     gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
-    pixels, validation = engine_draw(size, seed, gt, arrays["train"], ids)
+    pixels, validation = engine_draw(size, seed, gt, arrays["train"], ids, labels_only)
     tr, tc = np.nonzero(arrays["test"])
     out = {}
     for w in (0, 1, 2):
@@ -359,15 +396,16 @@ def evaluate(dirs, names=None, data=None):
                              oa=round(oa(fuse(d["net_test"], d["kernel_test"], w), truth), 2)))
         wanted = [n for n in WINDOW_RULES if names and n in names]
         if wanted:
-            heads = window_heads(scene, size, int(seed), data, cache)
+            heads = window_heads(scene, size, int(seed), data, cache, draw_of(d) == "labels")
             diff = float(np.abs(heads[0][1] - d["kernel_test"]).max())
             # float32: the saved probabilities may come from the head's convolution form, these from its CPU form;
             # with ridge 1e-3 both differ from float64 by up to about 0.01 (Indian Pines, every pixel)
             assert diff < 0.05, f"{path}: the 1x1 head is not the saved head ({diff:.2g})"
             for name in wanted:
                 window, w = window_rule(d, heads, name)
-                test = shipped_test_head(scene, size, int(seed), data, cache, heads, window, d) \
-                    if name.endswith("-refit") else heads[window][1]
+                test = shipped_test_head(scene, size, int(seed), data, cache, heads, window, d,
+                                         name.endswith("-topup"), name.endswith("-refitall")) \
+                    if name.endswith(("-refit", "-topup", "-refitall")) else heads[window][1]
                 rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
                                  oa=round(oa(mix(d["net_test"], test, w), truth), 2)))
     return rows

@@ -305,7 +305,7 @@ def resolved(method, n_train, quick):
 def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     """Trained classifier (eval mode) and the resolved step count, through the engine's functions."""
     from hsigan_qgis.feedback import Feedback
-    from hsigan_qgis.gan import UNLABELLED_WEIGHT, draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
+    from hsigan_qgis.gan import draw_synthetic, resolve_gan_steps, train_ssgan, train_wgan
     from hsigan_qgis.training import fit_classifier, seed_everything
     from models.classifier import SpectralSpatialNet
 
@@ -344,13 +344,10 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
                        synthetic=synthetic, redraw=redraw)
         return model, epochs * batches, block
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
-    if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14); '+uwW': the weight
-        # of the real/fake term, '+b1B': the classifier's Adam beta1, '+own': the labelled batch in its own
-        # BatchNorm pass (round 17's exploration)
+    if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14). Rounds 17-18's
+        # '+uwW', '+b1B' and '+own' (rejected) were removed after commit 4113d1a, which reproduces their runs.
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)),
-                    unlabelled_weight=option(method, "+uw", UNLABELLED_WEIGHT), beta1=option(method, "+b1", 0.5),
-                    labelled_pass="+own" in method)
+                    balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)))
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)
@@ -510,15 +507,29 @@ KR_WEIGHTS = [0.3, 0.5, 0.7, 0.0, 1.0]  # order breaks ties: the first wins
 KR_CHOICES = {"2": [0.3, 0.7], "3": [0.3, 0.5, 0.7], "all": KR_WEIGHTS}
 
 
-def engine_draw(size, seed, gt, train_mask, ids):
+def engine_draw(size, seed, gt, train_mask, ids, labels_only=False, with_rest=False):
     """(train PixelSet, validation PixelSet) as hsigan:train draws them from the training side (module
-    docstring, 'choose')."""
+    docstring, 'choose'). labels_only ('--draw labels'): the user's label layer holds only the benchmark draw's
+    SIZE px/class (the pixels the SVM trains on), and hsigan:train splits them at its defaults
+    (SAMPLES_PER_CLASS 0: every label not held out for validation trains). with_rest: sampling.choose_labelled's
+    third set too."""
     from hsigan_qgis.sampling import choose_labelled
 
-    rows, cols = np.nonzero(train_mask)
-    labels = np.searchsorted(ids, gt[rows, cols]).astype(np.int64)
-    return choose_labelled(rows, cols, labels, np.ones(len(rows), bool), gt.shape[1],
-                           0 if size == "all" else int(size), 0.2, 16, PATCH // 2, seed, [str(i) for i in ids])
+    layer = label_layer(size, seed, gt, train_mask, ids, labels_only)
+    return choose_labelled(layer.rows, layer.cols, layer.labels, np.ones(len(layer), bool), gt.shape[1],
+                           0 if labels_only or size == "all" else int(size), 0.2, 16, PATCH // 2, seed,
+                           [str(i) for i in ids], with_rest)
+
+
+def label_layer(size, seed, gt, train_mask, ids, labels_only=False):
+    """PixelSet of the labelled pixels hsigan:train is given (engine_draw): the whole training side, or with
+    labels_only the benchmark draw's SIZE px/class."""
+    from accuracy import draw
+    from hsigan_qgis.sampling import PixelSet
+
+    rows, cols = draw(train_mask, gt, 0 if size == "all" else int(size), seed) if labels_only \
+        else np.nonzero(train_mask)
+    return PixelSet(rows, cols, np.searchsorted(ids, gt[rows, cols]).astype(np.int64))
 
 
 def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
@@ -531,7 +542,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     from hsigan_qgis.predict import dense_logits, prepare_model
 
     size, seed, name = job["size"], job["seed"], job["scene"]
-    pixels, validation = engine_draw(size, seed, gt, train_mask, ids)
+    pixels, validation = engine_draw(size, seed, gt, train_mask, ids, job.get("draw") == "labels")
     unlabelled = np.ones(gt.shape, bool)
     unlabelled[pixels.rows, pixels.cols] = False
     started = time.process_time()
@@ -550,7 +561,8 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
                             kernel_val=at(kernel, validation.rows, validation.cols), val_labels=validation.labels,
                             train_labels=pixels.labels,
                             net_test=at(net, tr, tc), kernel_test=at(kernel, tr, tc), test_gt=gt[tr, tc],
-                            seconds=seconds, separability=np.nan if separability is None else separability)
+                            seconds=seconds, separability=np.nan if separability is None else separability,
+                            draw=job.get("draw", "engine"))
     scored = {}
 
     def score(w):
@@ -600,12 +612,12 @@ def run(args):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     jobs = [dict(scene=s, size=z, seed=seed, methods=args.methods, data=args.data, device=args.device,
-                 threads=args.threads, quick=args.quick, probs=args.probs)
+                 threads=args.threads, quick=args.quick, probs=args.probs, draw=args.draw)
             for z in args.sizes for s in args.scenes for seed in args.seeds]
     # seed by seed (a run cut short still has whole seeds), the longest jobs first within a seed
     jobs.sort(key=lambda j: (j["seed"], j["size"] != "all", j["scene"] != "salinas_a"))
     results, started = [], time.perf_counter()
-    meta = dict(device=args.device, workers=args.workers, threads=args.threads, quick=args.quick,
+    meta = dict(device=args.device, workers=args.workers, threads=args.threads, quick=args.quick, draw=args.draw,
                 machine=machine(args.device))
 
     def save():
@@ -724,6 +736,9 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="tiny settings to check the pipeline")
     parser.add_argument("--probs", help="choosekr: save the net's and the head's probabilities at the validation "
                         "and test pixels here (bench/head_weight.py studies weight rules on them)")
+    parser.add_argument("--draw", default="engine", choices=["engine", "labels"],
+                        help="choosekr's draw: 'engine' (SAMPLES_PER_CLASS = SIZE from the whole training side) or "
+                        "'labels' (the label layer holds only the SVM's SIZE px/class; SAMPLES_PER_CLASS 0)")
     parser.add_argument("--json", nargs="+", default=[os.path.join(HERE, "scenes.json")])
     parser.add_argument("--md", default=os.path.join(HERE, "RESULTS.md"))
     args = parser.parse_args(argv)
