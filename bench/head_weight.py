@@ -292,12 +292,16 @@ def refitted_head(scene, size, seed, data, scenes_cache, window, labels_only=Fal
     candidate): on every pixel of the label layer, the training pixels dropped beside validation blocks too."""
     import torch
     from hsigan_qgis.sampling import PixelSet
-    from scenes import PATCH, engine_draw, fit_head
+    from scenes import PATCH, engine_draw, fit_head, label_layer
 
     arrays, block = scenes_cache[scene]
     gt, ids = arrays["gt"], np.unique(arrays["gt"][arrays["gt"] > 0])
-    if every:  # in the engine's order (head_choice.refit_head): training, validation, the rest
-        both = PixelSet.joined(*engine_draw(size, seed, gt, arrays["train"], ids, labels_only, with_rest=True))
+    if every:  # training, validation, then the rest of the label layer in row-major order
+        train_px, val_px = engine_draw(size, seed, gt, arrays["train"], ids, labels_only)
+        layer = label_layer(size, seed, gt, arrays["train"], ids, labels_only)
+        key = lambda p: p.rows * gt.shape[1] + p.cols  # noqa: E731
+        rest = ~np.isin(key(layer), np.concatenate([key(train_px), key(val_px)]))
+        both = PixelSet.joined(train_px, val_px, PixelSet(layer.rows[rest], layer.cols[rest], layer.labels[rest]))
     else:
         both = topped_up(*engine_draw(size, seed, gt, arrays["train"], ids, labels_only),
                          0 if size == "all" or labels_only else int(size), seed)

@@ -507,18 +507,17 @@ KR_WEIGHTS = [0.3, 0.5, 0.7, 0.0, 1.0]  # order breaks ties: the first wins
 KR_CHOICES = {"2": [0.3, 0.7], "3": [0.3, 0.5, 0.7], "all": KR_WEIGHTS}
 
 
-def engine_draw(size, seed, gt, train_mask, ids, labels_only=False, with_rest=False):
+def engine_draw(size, seed, gt, train_mask, ids, labels_only=False):
     """(train PixelSet, validation PixelSet) as hsigan:train draws them from the training side (module
     docstring, 'choose'). labels_only ('--draw labels'): the user's label layer holds only the benchmark draw's
     SIZE px/class (the pixels the SVM trains on), and hsigan:train splits them at its defaults
-    (SAMPLES_PER_CLASS 0: every label not held out for validation trains). with_rest: sampling.choose_labelled's
-    third set too."""
+    (SAMPLES_PER_CLASS 0: every label not held out for validation trains)."""
     from hsigan_qgis.sampling import choose_labelled
 
     layer = label_layer(size, seed, gt, train_mask, ids, labels_only)
     return choose_labelled(layer.rows, layer.cols, layer.labels, np.ones(len(layer), bool), gt.shape[1],
                            0 if labels_only or size == "all" else int(size), 0.2, 16, PATCH // 2, seed,
-                           [str(i) for i in ids], with_rest)
+                           [str(i) for i in ids])
 
 
 def label_layer(size, seed, gt, train_mask, ids, labels_only=False):

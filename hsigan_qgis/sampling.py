@@ -78,11 +78,9 @@ def cap_per_class(rows, cols, labels, samples_per_class, rng):
 
 
 def choose_labelled(rows, cols, labels, valid, width, samples_per_class, validation_fraction, block_size, radius,
-                    seed, class_names, with_rest=False):
+                    seed, class_names):
     """(train PixelSet, validation PixelSet) from labelled pixels given as lists in row-major order, in the
-    coordinates of a label window `width` px wide; `valid` says which hold data in the raster. with_rest: a
-    third PixelSet, with SAMPLES_PER_CLASS 0 the valid labelled pixels in neither (those dropped beside the
-    validation blocks, which head_choice.refit_head learns after validation), else empty."""
+    coordinates of a label window `width` px wide; `valid` says which hold data in the raster."""
     rng = np.random.default_rng(seed)
     rows, cols, labels = (np.asarray(a)[np.asarray(valid, bool)] for a in (rows, cols, labels))
     if not len(labels):
@@ -95,10 +93,7 @@ def choose_labelled(rows, cols, labels, valid, width, samples_per_class, validat
     train = cap_per_class(rows[train_mask], cols[train_mask], labels[train_mask], samples_per_class, rng)
     cap_val = samples_per_class * 4 if samples_per_class > 0 else 0  # bounded cost, enough to judge
     validation = cap_per_class(rows[val_mask], cols[val_mask], labels[val_mask], cap_val, rng)
-    if not with_rest:
-        return train, validation
-    rest = ~train_mask & ~val_mask & (samples_per_class == 0)
-    return train, validation, cap_per_class(rows[rest], cols[rest], labels[rest], 0, rng)
+    return train, validation
 
 
 def choose_pixels(index, valid, samples_per_class, validation_fraction, block_size, radius, seed,
