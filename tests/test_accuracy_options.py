@@ -120,6 +120,32 @@ def test_berlin_split_is_disjoint_with_a_gap():
     assert not np.isin(gt[test], (5, 6)).any() and np.isin(gt[train], (5, 6)).sum() == 17
 
 
+def test_labels_only_draw_splits_exactly_the_svms_pixels():
+    """bench/scenes.py --draw labels (round 21): hsigan:train is given the SVM's draw and nothing else; its split
+    (SAMPLES_PER_CLASS 0) trains and validates on those pixels only, disjoint, every class kept; the engine draw
+    takes SIZE a class from the whole training side instead."""
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import accuracy
+    import scenes
+
+    rng = np.random.default_rng(3)
+    gt = np.kron(rng.integers(1, 5, (6, 6)), np.ones((10, 10), int))
+    train_mask = np.zeros(gt.shape, bool)
+    train_mask[:, :30] = True
+    ids = np.unique(gt[train_mask])
+    layer = scenes.label_layer("15", 7, gt, train_mask, ids, labels_only=True)
+    rows, cols = accuracy.draw(train_mask, gt, 15, 7)
+    assert np.array_equal(layer.rows, rows) and np.array_equal(layer.cols, cols)
+    assert np.array_equal(ids[layer.labels], gt[rows, cols]) and np.bincount(layer.labels).tolist() == [15] * 4
+    train, validation = scenes.engine_draw("15", 7, gt, train_mask, ids, labels_only=True)
+    key = lambda p: set((p.rows * gt.shape[1] + p.cols).tolist())  # noqa: E731
+    assert key(train) | key(validation) <= key(layer) and not key(train) & key(validation)
+    assert len(validation) and set(train.labels.tolist()) == {0, 1, 2, 3}
+    engine_train, _ = scenes.engine_draw("15", 7, gt, train_mask, ids)
+    assert np.bincount(engine_train.labels).max() == 15 and not key(engine_train) <= key(layer)
+
+
 def test_gan_auto_keeps_the_candidate_with_the_better_validation_and_is_deterministic(tmp_path):
     from hsigan_qgis import model_file
     from hsigan_qgis.config import TrainConfig
