@@ -319,7 +319,7 @@ def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d, t
     (refitted_head)."""
     labels_only = draw_of(d) == "labels"
     if (size == "all" or topup or labels_only) and len(d["val_labels"]) > 0:
-        return refitted_head(scene, size, seed, data, scenes_cache, window, labels_only, every and not topup)
+        return refitted_head(scene, size, seed, data, scenes_cache, window, labels_only, every)
     return heads[window][1]
 
 
@@ -336,7 +336,8 @@ def draw_of(d):
 
 def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
     """{half-width w: (validation, test) class probabilities of the kernel head fitted on the (2w+1)^2 local mean
-    spectra} on the engine draw, through the engine's fit and the head's dense forward (scenes.fit_head)."""
+    spectra} on the engine draw (labels_only: the labels-only draw), through the engine's fit and the head's
+    dense forward (scenes.fit_head)."""
     import torch
     from scenes import PATCH, engine_draw, fit_head, scene_block
 

@@ -55,7 +55,8 @@ fixed and scored whole. Methods:
                  validation pixel), 'svm-engine-draw': the SVM on that draw's training
                  pixels. '--probs DIR' saves both softmaxes at the validation and test pixels, for
                  bench/head_weight.py (weight rules studied offline). 'choosekr:NET' does the same with net
-                 method NET instead of none:1000 (e.g. choosekr:none:1000+mix1, round 9).
+                 method NET instead of none:1000 (e.g. choosekr:none:1000+mix1, round 9). '--draw labels': on
+                 the labels-only draw (round 21; Design) instead of the engine draw.
   choose         the choice hsigan:train could make on its own validation blocks: the training side split
                  as the engine splits labels (20 % of 16 px blocks validate); none, none@p5, none@p3,
                  none+pre train on the rest; 'val-M' rows score candidate M, 'choose-patch' the patch size
@@ -116,7 +117,9 @@ and 'all' (every training pixel). The test side is fixed and scored whole (OA, A
 Two draws. *Benchmark draw* (rounds 1-3, the tables below): SIZE px/class from the whole training side; every
 method trains on the same pixels; no validation. *Engine draw* (round 2's `choose` rows, rounds 3-8's
 `choosekr` rows): the training side split as hsigan:train splits it (20 % of the 16-px blocks validate), SIZE
-px/class from the rest; `svm-engine-draw` is the SVM on the same pixels. Compare rows within one draw.
+px/class from the rest; `svm-engine-draw` is the SVM on the same pixels. Compare rows within one draw. Since
+round 21 a third, *labels-only* (`--draw labels`): hsigan:train is given only the benchmark draw's pixels and
+splits them at its defaults (SAMPLES_PER_CLASS 0), so it and the SVM have the same labels.
 
 Seeds: 0-9 decide (rounds 1-2 used 0-2, round 3 0-4, rounds 4-14 0-9); 100-102 were held out through round 3
 (the tables below) and are seen since; 200-202 were round 4's held-out seeds (seen in round 5, as a hint
