@@ -124,7 +124,7 @@ splits them at its defaults (SAMPLES_PER_CLASS 0), so it and the SVM have the sa
 Seeds: 0-9 decide (rounds 1-2 used 0-2, round 3 0-4, rounds 4-14 0-9); 100-102 were held out through round 3
 (the tables below) and are seen since; 200-202 were round 4's held-out seeds (seen in round 5, as a hint
 only); 300-302 were round 5's held-out seeds (seen in round 6, as a hint only); 400-402 were round 6's; 500-502 round 7's (seen since); 600-602 round 8's (seen since); 700-704 round 10's; 800-804
-round 11's; 900-909 round 12's; 1000-1009 round 13's, 1100-1109 round 14's, 1200-1209 round 15's release table and 1300-1309 round 16's (bench/release.py; seen since: the next held-out set is 1400+). Each
+round 11's; 900-909 round 12's; 1000-1009 round 13's, 1100-1109 round 14's, 1200-1209 round 15's release table and 1300-1309 round 16's (bench/release.py; seen since: the next held-out set is 1400-1409); 1500-1509 measured the labels-only draw once (round 21). Each
 round's rule was committed before its held-out seeds ran.
 
 Machines: round 1 on a lent H100 (15 processes); rounds 2-15 on this project's 2-core CPU, one torch thread
