@@ -254,18 +254,6 @@ def pretrain_of(method):
     return 0, None
 
 
-def ssgan_mix_of(method, pixels, n_classes):
-    """Share of ssgan's labelled batch that is within-class mixup: 'ssgan+smix' (2/3: two mixes per real
-    patch, as GAN mixup's ratio 2), 'ssgan+smixS' (S), 'ssgan+fewsmix' (2/3 only when the median class has at
-    most gan.FEW_LABELS training pixels, mixup-if-few's rule; round 22); 0 without."""
-    from hsigan_qgis.gan import resolve_gan_mode
-    if "+fewsmix" in method:
-        mode, _ = resolve_gan_mode("mixup-if-few", np.bincount(pixels.labels, minlength=n_classes))
-        return 2 / 3 if mode == "mixup" else 0.0
-    share = method.partition("+smix")[2].split("+")[0].split("@")[0]
-    return (float(share) if share else 2 / 3) if "+smix" in method else 0.0
-
-
 def kernel_weight_of(method):
     """Weight of the kernel head in 'none+kr' (0.5) or 'none+kr30' (0.3); 0 without."""
     head, found, tail = method.partition("@p")[0].partition("+kr")
@@ -307,8 +295,6 @@ def resolved(method, n_train, quick):
         base = f"{base}@p{patch_of(method)}"
     if pretrain_of(method)[0]:
         base = f"{base}+pre{pretrain_of(method)}"
-    if "smix" in method:  # ssgan_mix_of
-        base = f"{base}+{method.partition('+')[2].partition('@')[0]}"
     if synthetic_of(method):
         tag = next(t for t in ("+omix", "+mix", "+syn") if t in method)
         base = f"{base}{tag}{synthetic_of(method)}"
@@ -363,13 +349,8 @@ def train_net(method, blocks, pixels, unlabelled, n_classes, seed, quick):
     gan_steps = 5 if quick else resolve_gan_steps(base, steps, epochs, len(pixels), BATCH)
     if base == "ssgan":  # '+ubN': N unlabelled and N generated patches a step (round 14). Rounds 17-18's
         # '+uwW', '+b1B' and '+own' (rejected) were removed after commit 4113d1a, which reproduces their runs.
-        if ssgan_mix_of(method, pixels, n_classes):  # the mixes' fidelity, as GAN mixup's (centre spectra)
-            from hsigan_qgis.spectral_synthesis import centre_separability, mix_patches
-            counts = np.ceil(np.bincount(pixels.labels, minlength=n_classes) * 2).astype(int)
-            model.synthetic_separability = centre_separability(
-                block, pixels, mix_patches(block, pixels, radius, n_classes, counts, seed), seed)
         train_ssgan(model, block, unlabelled, pixels, radius, n_classes, gan_steps, LR, seed, quiet, BATCH,
-                    balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)), mix_share=ssgan_mix_of(method, pixels, n_classes))
+                    balanced=balanced, unlabelled_batch=int(option(method, "+ub", 0)))
     elif base == "wgan":
         gen, _ = train_wgan(block, pixels, radius, n_classes, gan_steps, seed, quiet)
         counts = np.bincount(pixels.labels, minlength=n_classes)

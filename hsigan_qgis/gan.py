@@ -74,11 +74,9 @@ def resolve_synthetic_ratio(mode, requested):
     return MIXUP_RATIO if mode == "mixup" else 1.0
 
 
-def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class=None, mix_share=0.0):
+def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class=None):
     """A random batch of labelled patches (flipped/rotated alike); with by_class (pixel indices of each
-    class), class-balanced: a class drawn uniformly, then one of its pixels. mix_share: that share of the
-    batch is within-class mixup instead, lam * A + (1 - lam) * B with B another pixel of A's class and lam
-    uniform in [0.2, 0.8] (as spectral_synthesis.mix_patches)."""
+    class), class-balanced: a class drawn uniformly, then one of its pixels."""
     import torch
 
     if by_class is None:
@@ -88,13 +86,6 @@ def _real_batch(block, pixels, labels_t, radius, batch_size, generator, by_class
         within = torch.rand(batch_size, generator=generator, dtype=torch.float64).numpy()
         idx = np.array([by_class[c][int(u * len(by_class[c]))] for c, u in zip(classes, within)])
     x = gather_patches(block, pixels.rows[idx], pixels.cols[idx], radius)
-    n_mix = int(round(mix_share * batch_size))
-    if n_mix:
-        members = {c: np.flatnonzero(pixels.labels == c) for c in np.unique(pixels.labels[idx[:n_mix]])}
-        within = torch.rand(n_mix, generator=generator, dtype=torch.float64).numpy()
-        partner = np.array([members[c][int(u * len(members[c]))] for c, u in zip(pixels.labels[idx[:n_mix]], within)])
-        lam = (0.2 + 0.6 * torch.rand(n_mix, generator=generator)).to(x.device)[:, None, None, None]
-        x[:n_mix] = lam * x[:n_mix] + (1 - lam) * gather_patches(block, pixels.rows[partner], pixels.cols[partner], radius)
     return random_dihedral(x, generator), labels_t[idx]
 
 
@@ -161,12 +152,11 @@ def draw_synthetic(gen, counts, seed, batch=256):
 
 
 def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps, learning_rate, seed,
-                feedback, batch_size=64, balanced=False, unlabelled_batch=0, mix_share=0.0):
+                feedback, batch_size=64, balanced=False, unlabelled_batch=0):
     """Semi-supervised GAN: trains `classifier` in place as the discriminator; returns history.
     balanced: labelled batches draw every class equally often (class_balanced in TrainConfig).
     unlabelled_batch: unlabelled and generated patches per step (0 = batch_size); they are most of a step's
-    cost, the labelled batch keeps batch_size. mix_share: that share of each labelled batch is within-class
-    mixup (_real_batch)."""
+    cost, the labelled batch keeps batch_size."""
     import torch
     import torch.nn.functional as F
     from .torch_modules import torch_module
@@ -201,7 +191,7 @@ def train_ssgan(classifier, block, valid_block, train, radius, n_classes, steps,
         for group in opt_d.param_groups:
             group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
         classifier.train()
-        x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng, by_class, mix_share)
+        x_l, y_l = _real_batch(block, train, labels_t, radius, batch_size, rng, by_class)
         x_u = unlabelled(n_u)
         y_f = torch.randint(0, n_classes, (n_u,), generator=rng).to(device)
         x_f = gen(torch.randn(n_u, gen.noise_dim, generator=rng).to(device), y_f)
