@@ -42,8 +42,6 @@ side without training anything again:
                window-auto-topup round 20's candidate: window-auto-refit, and at 15 and 50 px/class the head
                               refitted on the training pixels and validation pixels up to the cap per class
                               (topped_up; not adopted)
-               window-auto-refit-g1 round 23's candidate: window-auto-refit with 1.0 (the head alone) in the
-                              automatic weight's grid (0.1 ... 1.0 instead of 0.1 ... 0.9)
                window-auto-refitall round 21's candidate: window-auto-refit, the head refitted on every pixel of
                               the label layer (the training pixels dropped beside validation blocks too)
 
@@ -328,8 +326,7 @@ def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d, t
 WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
                 "window-auto3": (0, 1), "window-headnll": (0, 1, 2), "window-headnll3": (0, 1),
                 "window-fnll": (0, 1, 2), "window-fnll3": (0, 1), "window-auto-refit": (0, 1, 2),
-                "window-auto-topup": (0, 1, 2), "window-auto-refitall": (0, 1, 2), "window-auto-refit-g1": (0, 1, 2)}
-GRID_WITH_HEAD_ALONE = tuple(round(0.1 * i, 1) for i in range(1, 11))  # round 23's candidate: 0.1 ... 1.0
+                "window-auto-topup": (0, 1, 2), "window-auto-refitall": (0, 1, 2)}
 
 
 def draw_of(d):
@@ -362,11 +359,10 @@ def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
 
 def window_rule(d, heads, name):
     """(window, weight) of a window-* rule; every window's fused weight is the engine's automatic one."""
-    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_Z, automatic_head_weight, automatic_head_window, log_losses
+    from hsigan_qgis.head_choice import HEAD_Z, automatic_head_weight, automatic_head_window, log_losses
 
     labels, windows = d["val_labels"], WINDOW_RULES[name]
-    grid = GRID_WITH_HEAD_ALONE if name.endswith("-g1") else HEAD_GRID
-    weight = {w: automatic_head_weight(d["net_val"], heads[w][0], labels, grid)[0] for w in windows}
+    weight = {w: automatic_head_weight(d["net_val"], heads[w][0], labels)[0] for w in windows}
     if len(windows) == 1:
         return windows[0], weight[windows[0]]
     if name.startswith("window-auto"):  # the engine's rule
@@ -414,7 +410,7 @@ def evaluate(dirs, names=None, data=None):
                 window, w = window_rule(d, heads, name)
                 test = shipped_test_head(scene, size, int(seed), data, cache, heads, window, d,
                                          name.endswith("-topup"), name.endswith("-refitall")) \
-                    if name.endswith(("-refit", "-topup", "-refitall", "-refit-g1")) else heads[window][1]
+                    if name.endswith(("-refit", "-topup", "-refitall")) else heads[window][1]
                 rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
                                  oa=round(oa(mix(d["net_test"], test, w), truth), 2)))
     return rows

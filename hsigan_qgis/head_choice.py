@@ -18,9 +18,9 @@ def log_losses(probabilities, labels):
     return -np.log(np.clip(probabilities[np.arange(len(labels)), labels], 1e-12, None))
 
 
-def automatic_head_weight(net, head, labels, grid=HEAD_GRID):
+def automatic_head_weight(net, head, labels):
     """SPECTRAL_HEAD_WEIGHT 0: (weight, why) from the validation pixels' class probabilities of the network and
-    of the kernel head ((n, classes) each) and their class indices. The weight of `grid` whose fused
+    of the kernel head ((n, classes) each) and their class indices. The weight of HEAD_GRID whose fused
     probabilities have the lowest validation log-loss, but only when that loss beats HEAD_WEIGHT's by HEAD_Z
     standard errors of the per-pixel difference; else HEAD_WEIGHT. The evidence needed shrinks with the number
     of validation pixels: round 5 (seeds 0-9, 15 / 50 px/class and every pixel) chose this over round 4's
@@ -36,11 +36,11 @@ def automatic_head_weight(net, head, labels, grid=HEAD_GRID):
     def mixed(w):
         return (1 - w) * net + w * head
 
-    losses = {w: log_losses(mixed(w), labels) for w in grid}
-    best = min(grid, key=lambda w: losses[w].mean())
+    losses = {w: log_losses(mixed(w), labels) for w in HEAD_GRID}
+    best = min(HEAD_GRID, key=lambda w: losses[w].mean())
     if best == HEAD_WEIGHT:
         return HEAD_WEIGHT, (f"automatic, validation log-loss {losses[best].mean():.3f} at {HEAD_WEIGHT:g}, the "
-                             f"lowest of {grid[0]:g}-{grid[-1]:g}, over {n} validation pixels")
+                             f"lowest of {HEAD_GRID[0]:g}-{HEAD_GRID[-1]:g}, over {n} validation pixels")
     gain = losses[HEAD_WEIGHT] - losses[best]
     se = float(gain.std(ddof=1)) / np.sqrt(n)
     z = float(gain.mean()) / se if gain.mean() > 1e-6 and se > 0 else 0.0  # not rounding noise
