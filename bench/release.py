@@ -3,7 +3,7 @@ decision used, from one command.
 
   python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
-  python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (17, 19)
+  python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (17, 19, 24)
   python bench/release.py candidate --probs-candidate DIR --against RULES.json --seeds 0 ... 9  # (round 18)
 
 DATA: `bench/scenes.py export`'s arrays. The runs (bench/scenes.py run, every scene at 15 and 50 px/class and
@@ -35,6 +35,7 @@ from hsigan_qgis.gan import FEW_LABELS  # noqa: E402
 from hsigan_qgis.metrics import confusion_matrix, summarise  # noqa: E402
 
 SIZES = ["15", "50", "all"]
+NONE_IF_HEAD = 0.9  # round 24's rule: GAN none's automatic head weight from which it keeps GAN none
 RUNS = {"baselines": ["svm", "rf"], "none": ["choosekr:none:1000"], "ssgan": ["choosekr:ssgan:550"]}
 NETS = {"none": "GAN none", "ssgan": "GAN ssgan (the default)"}
 
@@ -230,23 +231,25 @@ def against_default(oa, methods, candidates, seeds):
     """(markdown, verdict) of candidates against the default (ssgan) and GAN none: oa {(scene, size, method): mean
     OA over the seeds}; verdict per candidate: round 11's criterion (mean gain over the scenes and sizes >= +0.3,
     none below -0.5) and its worst case against GAN none."""
+    present = [s for s in scenes.SCENES if any(k[0] == s for k in oa)]  # a scene-only set (round 24): its cells
+    sizes = [z for z in SIZES if any(k[1] == z for k in oa)]
     lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}), OA % (mean of seeds), default pipeline "
              "(kernel head automatic, refitted with every pixel); in brackets: minus ssgan (the default) / minus "
-             "GAN none.", "", "| size | GAN | " + " | ".join(scenes.SCENES) + " | mean of scenes |",
-             "|---|---|" + "---|" * (len(scenes.SCENES) + 1)]
-    for z in SIZES:
+             "GAN none.", "", "| size | GAN | " + " | ".join(present) + " | mean of scenes |",
+             "|---|---|" + "---|" * (len(present) + 1)]
+    for z in sizes:
         for m in methods:
             cells = [f"{oa[(s, z, m)]:.2f}" + (f" ({oa[(s, z, m)] - oa[(s, z, 'ssgan')]:+.2f} / "
                                                 f"{oa[(s, z, m)] - oa[(s, z, 'none')]:+.2f})" if m != "ssgan" else "")
-                     for s in scenes.SCENES]
+                     for s in present]
             lines.append(f"| {z} | {m} | " + " | ".join(cells) +
-                         f" | {np.mean([oa[(s, z, m)] for s in scenes.SCENES]):.2f} |")
+                         f" | {np.mean([oa[(s, z, m)] for s in present]):.2f} |")
     lines += ["", "| GAN rule | mean gain over ssgan (scenes and sizes) | worst scene and size | round 11's "
               "criterion (>= +0.3, none below -0.5) | worst minus GAN none |", "|---|---|---|---|---|"]
     verdict = {}
     for m in candidates:
-        gains = {(s, z): oa[(s, z, m)] - oa[(s, z, "ssgan")] for s in scenes.SCENES for z in SIZES}
-        versus_none = {(s, z): oa[(s, z, m)] - oa[(s, z, "none")] for s in scenes.SCENES for z in SIZES}
+        gains = {(s, z): oa[(s, z, m)] - oa[(s, z, "ssgan")] for s in present for z in sizes}
+        versus_none = {(s, z): oa[(s, z, m)] - oa[(s, z, "none")] for s in present for z in sizes}
         worst, worst_none = min(gains, key=gains.get), min(versus_none, key=versus_none.get)
         mean = float(np.mean(list(gains.values())))
         verdict[m] = dict(mean_gain=mean, worst=[*worst, gains[worst]], passes=mean >= 0.3 and gains[worst] >= -0.5,
@@ -274,18 +277,24 @@ def candidate(args):
 
 
 def rules(args):
-    """Rounds 17 and 19: GAN auto, auto-if-many and the ensemble against the default (ssgan) and GAN none, each
-    scene and size, from saved probabilities of the two networks on the same draws (no training, no baselines)."""
+    """Rounds 17, 19 and 24: GAN auto, auto-if-many, the ensemble and none-if-head against the default (ssgan) and
+    GAN none, each scene and size, from saved probabilities of the two networks on the same draws (no training, no
+    baselines)."""
     rows, medians = score_networks({"none": args.probs_none, "ssgan": args.probs_ssgan}, args.data)
     pipelines = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r["oa"] for r in rows
                  if r["seed"] in args.seeds and r["method"].endswith("default pipeline")}
-    for (scene, size, seed, gan), oa in list(pipelines.items()):  # auto-if-many: ssgan with few labels, else auto
-        if gan == "auto":
-            few = medians[(scene, size, seed)] <= FEW_LABELS
+    none_weight = {(r["scene"], r["size"], r["seed"]): r["weight"] for r in rows
+                   if r["method"] == "none, default pipeline"}
+    for (scene, size, seed, gan), oa in list(pipelines.items()):
+        few = medians[(scene, size, seed)] <= FEW_LABELS
+        if gan == "auto":  # auto-if-many: ssgan with few labels, else auto
             pipelines[(scene, size, seed, "auto-if-many")] = pipelines[(scene, size, seed, "ssgan")] if few else oa
+        if gan == "none":  # none-if-head (round 24): none with many labels where its head weight is 0.9 or more
+            head = not few and none_weight[(scene, size, seed)] >= NONE_IF_HEAD
+            pipelines[(scene, size, seed, "none-if-head")] = oa if head else pipelines[(scene, size, seed, "ssgan")]
     oa = seed_means((((scene, size, gan), oa) for (scene, size, _, gan), oa in pipelines.items()), args.seeds)
-    text, verdict = against_default(oa, ("ssgan", "none", "auto", "auto-if-many", "ensemble"),
-                                    ("auto", "auto-if-many", "ensemble"), args.seeds)
+    text, verdict = against_default(oa, ("ssgan", "none", "auto", "auto-if-many", "ensemble", "none-if-head"),
+                                    ("auto", "auto-if-many", "ensemble", "none-if-head"), args.seeds)
     write(args, text, "GAN rules from saved probabilities (`python bench/release.py rules`)", oa, verdict,
           probs_none=args.probs_none, probs_ssgan=args.probs_ssgan)
 
