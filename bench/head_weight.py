@@ -42,6 +42,8 @@ side without training anything again:
                window-auto-topup round 20's candidate: window-auto-refit, and at 15 and 50 px/class the head
                               refitted on the training pixels and validation pixels up to the cap per class
                               (topped_up; not adopted)
+               window-auto-refit-acc round 25's candidate: window-auto-refit, each window's weight by
+                              weight_or_accuracy (the engine's, or an accuracy sign test where it keeps 0.3)
                window-auto-refitall round 21's candidate: window-auto-refit, the head refitted on every pixel of
                               the label layer (the training pixels dropped beside validation blocks too)
 
@@ -326,7 +328,7 @@ def shipped_test_head(scene, size, seed, data, scenes_cache, heads, window, d, t
 WINDOW_RULES = {"window-1x1": (0,), "window-3x3": (1,), "window-5x5": (2,), "window-auto": (0, 1, 2),
                 "window-auto3": (0, 1), "window-headnll": (0, 1, 2), "window-headnll3": (0, 1),
                 "window-fnll": (0, 1, 2), "window-fnll3": (0, 1), "window-auto-refit": (0, 1, 2),
-                "window-auto-topup": (0, 1, 2), "window-auto-refitall": (0, 1, 2)}
+                "window-auto-topup": (0, 1, 2), "window-auto-refitall": (0, 1, 2), "window-auto-refit-acc": (0, 1, 2)}
 
 
 def draw_of(d):
@@ -357,12 +359,28 @@ def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
     return out
 
 
+def weight_or_accuracy(net, head, labels, z=1.64):
+    """Round 25's candidate: the engine's automatic weight (head_choice.automatic_head_weight); where it keeps 0.3,
+    the grid weight of highest validation OA (ties: nearest 0.3) if a sign test on the validation pixels where
+    the fused models at 0.3 and at that weight differ in right / wrong favours it by z: (b - c) / sqrt(b + c)."""
+    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_WEIGHT, automatic_head_weight
+
+    weight = automatic_head_weight(net, head, labels)[0]
+    if weight != HEAD_WEIGHT or len(labels) < 2:
+        return weight
+    right = {w: ((1 - w) * net + w * head).argmax(1) == labels for w in HEAD_GRID}
+    best = max(HEAD_GRID, key=lambda w: (right[w].mean(), -abs(w - HEAD_WEIGHT)))
+    b, c = int((right[best] & ~right[HEAD_WEIGHT]).sum()), int((right[HEAD_WEIGHT] & ~right[best]).sum())
+    return best if b + c and (b - c) / np.sqrt(b + c) >= z else HEAD_WEIGHT
+
+
 def window_rule(d, heads, name):
     """(window, weight) of a window-* rule; every window's fused weight is the engine's automatic one."""
     from hsigan_qgis.head_choice import HEAD_Z, automatic_head_weight, automatic_head_window, log_losses
 
     labels, windows = d["val_labels"], WINDOW_RULES[name]
-    weight = {w: automatic_head_weight(d["net_val"], heads[w][0], labels)[0] for w in windows}
+    choose = weight_or_accuracy if name.endswith("-acc") else lambda *a: automatic_head_weight(*a)[0]
+    weight = {w: choose(d["net_val"], heads[w][0], labels) for w in windows}
     if len(windows) == 1:
         return windows[0], weight[windows[0]]
     if name.startswith("window-auto"):  # the engine's rule
@@ -410,7 +428,7 @@ def evaluate(dirs, names=None, data=None):
                 window, w = window_rule(d, heads, name)
                 test = shipped_test_head(scene, size, int(seed), data, cache, heads, window, d,
                                          name.endswith("-topup"), name.endswith("-refitall")) \
-                    if name.endswith(("-refit", "-topup", "-refitall")) else heads[window][1]
+                    if name.endswith(("-refit", "-topup", "-refitall", "-refit-acc")) else heads[window][1]
                 rows.append(dict(common, rule=name, weight=round(w, 3), window=window,
                                  oa=round(oa(mix(d["net_test"], test, w), truth), 2)))
     return rows
