@@ -375,7 +375,8 @@ def weight_or_accuracy(net, head, labels, z=1.64):
 
 
 def window_rule(d, heads, name):
-    """(window, weight) of a window-* rule; every window's fused weight is the engine's automatic one."""
+    """(window, weight) of a window-* rule; every window's fused weight is the engine's automatic one (-acc: round
+    25's weight_or_accuracy)."""
     from hsigan_qgis.head_choice import HEAD_Z, automatic_head_weight, automatic_head_window, log_losses
 
     labels, windows = d["val_labels"], WINDOW_RULES[name]
