@@ -359,11 +359,12 @@ def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
     return out
 
 
-def weight_or_accuracy(net, head, labels, z=1.64):
+def weight_or_accuracy(net, head, labels):
     """Round 25's candidate: the engine's automatic weight (head_choice.automatic_head_weight); where it keeps 0.3,
     the grid weight of highest validation OA (ties: nearest 0.3) if a sign test on the validation pixels where
-    the fused models at 0.3 and at that weight differ in right / wrong favours it by z: (b - c) / sqrt(b + c)."""
-    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_WEIGHT, automatic_head_weight
+    the fused models at 0.3 and at that weight differ in right / wrong favours it by HEAD_Z: (b - c) / sqrt(b + c),
+    as head_choice.automatic_head_window's test."""
+    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_WEIGHT, HEAD_Z, automatic_head_weight
 
     weight = automatic_head_weight(net, head, labels)[0]
     if weight != HEAD_WEIGHT or len(labels) < 2:
@@ -371,7 +372,7 @@ def weight_or_accuracy(net, head, labels, z=1.64):
     right = {w: ((1 - w) * net + w * head).argmax(1) == labels for w in HEAD_GRID}
     best = max(HEAD_GRID, key=lambda w: (right[w].mean(), -abs(w - HEAD_WEIGHT)))
     b, c = int((right[best] & ~right[HEAD_WEIGHT]).sum()), int((right[HEAD_WEIGHT] & ~right[best]).sum())
-    return best if b + c and (b - c) / np.sqrt(b + c) >= z else HEAD_WEIGHT
+    return best if b + c and (b - c) / np.sqrt(b + c) >= HEAD_Z else HEAD_WEIGHT
 
 
 def window_rule(d, heads, name):

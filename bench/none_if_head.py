@@ -60,15 +60,15 @@ def main(argv=None):
     parser.add_argument("--cell", nargs=4, action="append", required=True, metavar=("DRAW", "SSGAN", "NONE", "PROBS"))
     parser.add_argument("--berlin", nargs=3, metavar=("SSGAN", "NONE", "PROBS"))
     args = parser.parse_args(argv)
+    berlin = (rows_of(args.berlin[0]), rows_of(args.berlin[1]), args.berlin[2]) if args.berlin else None
     gains, versus_none = [], []
     for draw, ssgan_path, none_path, folder in args.cell:
         ssgan, none = rows_of(ssgan_path), rows_of(none_path)
         for size in sorted({k[1] for k in ssgan}, key=["15", "50", "all"].index):
             for scene in SCENES:
                 rows = draws(ssgan, none, folder, scene, size)
-                if args.berlin and draw == "engine" and scene == "berlin_enmap" and size != "15":
-                    extra_ssgan, extra_none = rows_of(args.berlin[0]), rows_of(args.berlin[1])
-                    rows += draws(extra_ssgan, extra_none, args.berlin[2], scene, size)
+                if berlin and draw == "engine" and scene == "berlin_enmap" and size != "15":
+                    rows += draws(*berlin, scene, size)
                 today, candidate, none_oa = np.mean([r[:3] for r in rows], axis=0)
                 gains.append(candidate - today)
                 if draw == "engine":
