@@ -15,7 +15,7 @@ side without training anything again:
   nll-2        0.3 or 0.7 by validation log-loss
   nll-lo       the grid 0.1 ... 0.5 by validation log-loss
   nll-zZ       nll-grid's weight only when its validation log-loss beats 0.3's by Z standard errors of the
-               per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, head_choice.automatic_head_weight)
+               per-pixel difference, else 0.3 (round 5's engine rule: nll-z1.64, head_choice.log_loss_weight)
   nll-zZ-fewer nll-zZ's weight only when its validation OA is also strictly higher than 0.3's (fewer
                validation errors), else 0.3 (round 6's guard)
   nll-zZ-perfect nll-zZ, but `base` (0.3) when the fused model at 0.3 already classifies every validation
@@ -29,21 +29,23 @@ side without training anything again:
   loglin-W     log-linear fusion, p ~ net^(1-W) * head^W, fixed W; loglin-nll: W by validation log-loss
   window-S     round 8: the head refitted on the local mean spectra of an SxS window (S = 1x1, 3x3, 5x5;
                kernel_head.fit_on_pixels on scenes.py's scene block, needs --data), fused with the engine's weight
-               rule (head_choice.automatic_head_weight). Windows chosen on validation (each with that weight):
+               rule of rounds 5-25 (head_choice.log_loss_weight). Windows chosen on validation (each with that
+               weight):
                window-auto    the engine's SPECTRAL_HEAD_WINDOW auto (head_choice.automatic_head_window: a sign
                               test on the validation pixels where the fused models disagree) over 1x1, 3x3, 5x5
                window-headnll the wider window whose head alone has a validation log-loss lower than 1x1's by
                               1.64 standard errors (round 8's first rule, not adopted)
                window-fnll    the same on the fused model's log-loss
                a suffix 3: over 1x1 and 3x3 only
-               window-auto-refit the engine since round 16: window-auto, then with every pixel ('all') the test
+               window-auto-refit the engine in rounds 16-25: window-auto, then with every pixel ('all') the test
                               side from the head refitted on the training and validation pixels together at
                               the chosen window and weight (head_choice.refit_head)
                window-auto-topup round 20's candidate: window-auto-refit, and at 15 and 50 px/class the head
                               refitted on the training pixels and validation pixels up to the cap per class
                               (topped_up; not adopted)
-               window-auto-refit-acc round 25's candidate: window-auto-refit, each window's weight by
-                              weight_or_accuracy (the engine's, or an accuracy sign test where it keeps 0.3)
+               window-auto-refit-acc the engine since round 26: window-auto-refit, each window's weight by
+                              head_choice.automatic_head_weight (log_loss_weight, then an accuracy sign test
+                              where it keeps 0.3; round 25's candidate)
                window-auto-refitall round 21's candidate: window-auto-refit, the head refitted on every pixel of
                               the label layer (the training pixels dropped beside validation blocks too)
 
@@ -359,29 +361,14 @@ def window_heads(scene, size, seed, data, scenes_cache, labels_only=False):
     return out
 
 
-def weight_or_accuracy(net, head, labels):
-    """Round 25's candidate: the engine's automatic weight (head_choice.automatic_head_weight); where it keeps 0.3,
-    the grid weight of highest validation OA (ties: nearest 0.3) if a sign test on the validation pixels where
-    the fused models at 0.3 and at that weight differ in right / wrong favours it by HEAD_Z: (b - c) / sqrt(b + c),
-    as head_choice.automatic_head_window's test."""
-    from hsigan_qgis.head_choice import HEAD_GRID, HEAD_WEIGHT, HEAD_Z, automatic_head_weight
-
-    weight = automatic_head_weight(net, head, labels)[0]
-    if weight != HEAD_WEIGHT or len(labels) < 2:
-        return weight
-    right = {w: ((1 - w) * net + w * head).argmax(1) == labels for w in HEAD_GRID}
-    best = max(HEAD_GRID, key=lambda w: (right[w].mean(), -abs(w - HEAD_WEIGHT)))
-    b, c = int((right[best] & ~right[HEAD_WEIGHT]).sum()), int((right[HEAD_WEIGHT] & ~right[best]).sum())
-    return best if b + c and (b - c) / np.sqrt(b + c) >= HEAD_Z else HEAD_WEIGHT
-
-
 def window_rule(d, heads, name):
-    """(window, weight) of a window-* rule; every window's fused weight is the engine's automatic one (-acc: round
-    25's weight_or_accuracy)."""
-    from hsigan_qgis.head_choice import HEAD_Z, automatic_head_weight, automatic_head_window, log_losses
+    """(window, weight) of a window-* rule; every window's fused weight is the log-loss rule of rounds 5-25
+    (head_choice.log_loss_weight; -acc: the engine's since round 26, head_choice.automatic_head_weight)."""
+    from hsigan_qgis.head_choice import (HEAD_Z, automatic_head_weight, automatic_head_window, log_loss_weight,
+                                         log_losses)
 
     labels, windows = d["val_labels"], WINDOW_RULES[name]
-    choose = weight_or_accuracy if name.endswith("-acc") else lambda *a: automatic_head_weight(*a)[0]
+    choose = lambda *a: (automatic_head_weight if name.endswith("-acc") else log_loss_weight)(*a)[0]  # noqa: E731
     weight = {w: choose(d["net_val"], heads[w][0], labels) for w in windows}
     if len(windows) == 1:
         return windows[0], weight[windows[0]]

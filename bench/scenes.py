@@ -49,7 +49,7 @@ fixed and scored whole. Methods:
   choosekr       SPECTRAL_HEAD's weight chosen on the same validation blocks as 'choose' (choose_kernel_weight):
                  'valkr-W' rows: weight W fixed, 'choosekr-G': the weight of group G with the best validation OA,
                  'choosekr-m5': round 4's engine rule (0.7 only when its validation OA beats 0.3's by 5
-                 points), 'choosekr-nllz': the engine's rule since round 5 (head_choice.automatic_head_weight: the
+                 points), 'choosekr-nllz': the engine's rule in rounds 5-25 (head_choice.log_loss_weight: the
                  weight of 0.1-0.9 with the lowest validation log-loss when it beats 0.3's by 1.64 standard
                  errors, else 0.3; since round 7 also 0.3 when the fused model at 0.3 is right on every
                  validation pixel), 'svm-engine-draw': the SVM on that draw's training
@@ -583,7 +583,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     out = [dict(scene=name, size=size, seed=seed, method="svm-engine-draw", seconds=round(svm["seconds"], 3),
                 train_pixels=int(len(pixels)), device=job["device"], **{k: svm[k] for k in ("oa", "aa", "kappa")})]
     print(f"{name:>12} {size:>3} seed {seed} svm-engine-draw: OA {svm['oa']:.2f}", flush=True)
-    from hsigan_qgis.head_choice import HEAD_WEIGHT, automatic_head_weight
+    from hsigan_qgis.head_choice import HEAD_WEIGHT, log_loss_weight
 
     def best_of(candidates):
         return lambda: max(candidates, key=lambda w: (scored[w][0], -candidates.index(w)))
@@ -591,7 +591,7 @@ def choose_kernel_weight(job, gt, train_mask, ids, blocks, tr, tc, device):
     def engine_rule():
         if not len(validation):
             return HEAD_WEIGHT
-        return automatic_head_weight(at(net, validation.rows, validation.cols),
+        return log_loss_weight(at(net, validation.rows, validation.cols),
                                      at(kernel, validation.rows, validation.cols), validation.labels)[0]
     groups = [(f"valkr-{w:g}", best_of([w])) for w in KR_WEIGHTS] + \
         [("choosekr-" + g, best_of(c)) for g, c in KR_CHOICES.items()] + \

@@ -38,7 +38,7 @@ def train_auto(cfg, feedback, train):
             feedback.info(f"GAN auto: training candidate {k + 1}/{len(CANDIDATES)}, GAN {mode}")
             part = feedback.span(100.0 * k / len(CANDIDATES), 100.0 * (k + 1) / len(CANDIDATES))
             results[mode] = train(replace(cfg, gan=mode, output_model=os.path.join(temporary, f"{mode}.hsigan"),
-                                          output_report=""), part)
+                                          output_report=""), part, none_first=False)
             seconds += results[mode].seconds
         scores = {mode: results[mode].oa for mode in CANDIDATES}
         if any(score is None for score in scores.values()):  # every class in one block: nothing to judge on

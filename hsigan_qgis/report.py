@@ -221,7 +221,7 @@ def write_training_report(path, metadata):
              f"{_head_note(metadata.get('spectral_head'))}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
     if validation.get("chose"):
-        body += (f'<p class="note">The validation pixels also chose {_e(" and ".join(validation["chose"]))}, so '
+        body += (f'<p class="note">The validation pixels also chose {_e(listed(validation["chose"]))}, so '
                  "the validation figures are slightly optimistic; Assess accuracy (hsigan:assess) on reference "
                  "data kept out of training gives an unbiased figure.</p>")
     validation_counts = [sum(row) for row in validation["confusion"]] if validation.get("confusion") else None
@@ -303,6 +303,11 @@ def write_augment_report(path, metadata, figures):
     data = dict(metadata, spectra=[{k: r[k] for k in ("class_name", "real_mean", "real_std", "synthetic_mean",
                                                          "synthetic_std")} for r in figures["per_class"]])
     write(path, "HSI-GAN synthetic samples", body, data)
+
+
+def listed(items):
+    """'a, b and c'."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
 def _rule_note(rule):

@@ -21,7 +21,7 @@ class TrainResult:
     validation_pixels: int
     seconds: float
     metadata: dict = field(repr=False)  # as written into the model file
-    gan_chosen: Optional[str] = None  # auto: the candidate kept; mixup-if-few: mixup or none; ssgan, SAMPLES: none
+    gan_chosen: Optional[str] = None  # auto: the candidate kept; mixup-if-few: mixup or none; ssgan: none or ssgan
 
 
 @dataclass

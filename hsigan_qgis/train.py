@@ -2,6 +2,7 @@
 import os
 import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from .feedback import Feedback
 from .head_choice import WINDOWS, refit_head, refits_head, spectral_head
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
+from .report import listed
 from .results import TrainResult
 from .styling import parse_colours, resolve_colours, resolve_names
 
@@ -98,12 +100,90 @@ def synthetic_samples(cfg, ratio, block, train_px, radius, counts, file_syntheti
     return joined(synthetic), separability, redraw
 
 
-def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
-    """Run the whole training job; returns the model's path and validation figures."""
+def fit_network(cfg, inputs, feedback):
+    """The network of GAN mode cfg.gan trained on the training pixels (inputs: train's SimpleNamespace),
+    from a fresh seed: SimpleNamespace(classifier, history, gan_history, pretrain_history, generator, gan_steps,
+    ratio, separability)."""
     import torch
-    from .gan import (draw_synthetic, resolve_gan_mode, resolve_gan_steps, resolve_synthetic_ratio, train_ssgan,
-                      train_wgan)
-    from .training import fit_classifier, predict_indices, seed_everything
+    from .gan import draw_synthetic, resolve_gan_steps, resolve_synthetic_ratio, train_ssgan, train_wgan
+    from .training import fit_classifier, seed_everything
+
+    block, train_px, val_px, radius, counts = inputs.block, inputs.train, inputs.validation, inputs.radius, inputs.counts
+    seed_everything(cfg.seed)
+    classifier = build_classifier(inputs.bands, inputs.classes, cfg.patch_size).to(inputs.device)
+    gan_history, synthetic, generator = [], None, None
+    pretrain_history, feedback = pretrain(cfg, classifier, block, inputs.store, radius, feedback)
+    gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
+    file_synthetic = None
+    if inputs.stored and inputs.stored["synthetic"] is not None:
+        file_synthetic = tuple(torch.from_numpy(a).to(inputs.device) for a in inputs.stored["synthetic"])
+        if cfg.gan == "wgan":
+            feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
+    separability = redraw = None
+    ratio = resolve_synthetic_ratio(cfg.gan, cfg.synthetic_ratio)
+    if cfg.gan in ("spectral", "mixup"):  # synthetic patches, then as GAN none
+        file_synthetic, separability, redraw = synthetic_samples(cfg, ratio, block, train_px, radius, counts,
+                                                                 file_synthetic, feedback)
+    if cfg.gan == "wgan" and file_synthetic is None:
+        feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
+        generator, gan_history = train_wgan(block, train_px, radius, inputs.classes, gan_steps, cfg.seed,
+                                            feedback.span(0, 40))
+        synthetic = draw_synthetic(generator, np.ceil(counts * ratio).astype(int), cfg.seed)
+        feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
+        epochs = run_epochs(cfg, len(train_px) + len(synthetic[1]), feedback)
+        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
+                                 cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic,
+                                 balanced=cfg.class_balanced)
+    elif cfg.gan == "ssgan":
+        feedback.info(f"Training the semi-supervised GAN ({gan_steps} steps, unlabelled pixels from the raster)")
+        gan_history = train_ssgan(classifier, block, inputs.store.unlabelled, train_px, radius, inputs.classes,
+                                  gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size,
+                                  balanced=cfg.class_balanced)
+        history = []
+    else:
+        epochs = run_epochs(cfg, len(train_px) + (0 if file_synthetic is None else len(file_synthetic[1])), feedback)
+        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
+                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
+                                 balanced=cfg.class_balanced, redraw=redraw)
+    return SimpleNamespace(classifier=classifier, history=history, gan_history=gan_history,
+                           pretrain_history=pretrain_history, generator=generator, gan_steps=gan_steps, ratio=ratio,
+                           separability=separability)
+
+
+def ssgan_or_none(cfg, inputs, feedback):
+    """GAN ssgan with many labels (gan.tries_none_first): GAN none's network first, kept where its automatic kernel
+    head weight is at least NONE_IF_HEAD (the head carries the model there, and round 26 found ssgan's network
+    no better); else ssgan's, trained from the same seed as without the rule. Returns (network, fused model,
+    head metadata, mode, why)."""
+    from .gan import FEW_LABELS, NONE_IF_HEAD
+
+    def fused(cfg, net, feedback):
+        return spectral_head(cfg, net.classifier, inputs.block, inputs.train, inputs.validation, inputs.radius,
+                             inputs.classes, feedback)
+
+    none_cfg = replace(cfg, gan="none")
+    feedback.info("GAN ssgan with more labels: training GAN none first; its network is kept if the validation "
+                  f"pixels give the spectral kernel head a weight of {NONE_IF_HEAD:g} or more")
+    net = fit_network(none_cfg, inputs, feedback.span(0, 15))
+    model, head = fused(none_cfg, net, feedback)
+    if head["weight"] >= NONE_IF_HEAD:
+        why = (f"the median class has more than {FEW_LABELS} training pixels and GAN none's kernel head weight is "
+               f"{head['weight']:g}, at least {NONE_IF_HEAD:g}")
+        feedback.info(f"GAN ssgan: none, because {why}")
+        return net, model, head, "none", why
+    why = (f"GAN none's kernel head weight is {head['weight']:g}, below {NONE_IF_HEAD:g}; ssgan trains")
+    feedback.info(f"GAN ssgan: ssgan, because {why}")
+    net = fit_network(cfg, inputs, feedback.span(15, 100))
+    model, head = fused(cfg, net, feedback)
+    return net, model, head, "ssgan", why
+
+
+def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) -> TrainResult:
+    """Run the whole training job; returns the model's path and validation figures. none_first=False: GAN ssgan
+    trains ssgan whatever the labels (GAN auto's candidate)."""
+    import torch
+    from .gan import resolve_gan_mode, tries_none_first
+    from .training import predict_indices
 
     feedback = feedback or Feedback()
     validate(cfg)
@@ -148,58 +228,33 @@ def train(cfg: TrainConfig, feedback: Feedback = None) -> TrainResult:
     if len(norm.bad_bands):
         feedback.warning(f"{len(norm.bad_bands)} bands are nodata or constant over the training pixels and are "
                          f"ignored (set to 0) in training and classification: {(norm.bad_bands + 1).tolist()}")
-    seed_everything(cfg.seed)
     block = store.to(device)
-    classifier = build_classifier(bands, len(classes.ids), cfg.patch_size).to(device)
-    gan_history, synthetic, generator = [], None, None
-    pretrain_history, feedback = pretrain(cfg, classifier, block, store, radius, feedback)
-    gan_steps = resolve_gan_steps(cfg.gan, cfg.gan_steps, cfg.epochs, len(train_px), cfg.batch_size)
-    file_synthetic = None
-    if stored and stored["synthetic"] is not None:
-        file_synthetic = tuple(torch.from_numpy(a).to(device) for a in stored["synthetic"])
-        if cfg.gan == "wgan":
-            feedback.info("the sample file's synthetic samples join the training set; no second GAN is trained")
-    separability = redraw = None
-    ratio = resolve_synthetic_ratio(cfg.gan, cfg.synthetic_ratio)
-    if cfg.gan in ("spectral", "mixup"):  # synthetic patches, then as GAN none
-        file_synthetic, separability, redraw = synthetic_samples(cfg, ratio, block, train_px, radius, counts,
-                                                                 file_synthetic, feedback)
-    if cfg.gan == "wgan" and file_synthetic is None:
-        feedback.info(f"Training the conditional WGAN-GP ({gan_steps} generator steps)")
-        generator, gan_history = train_wgan(block, train_px, radius, len(classes.ids), gan_steps, cfg.seed,
-                                            feedback.span(0, 40))
-        synthetic = draw_synthetic(generator, np.ceil(counts * ratio).astype(int), cfg.seed)
-        feedback.info(f"{len(synthetic[1])} synthetic labelled patches join the training set")
-        epochs = run_epochs(cfg, len(train_px) + len(synthetic[1]), feedback)
-        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
-                                 cfg.learning_rate, cfg.seed, feedback.span(40, 95), synthetic=synthetic,
-                                 balanced=cfg.class_balanced)
-    elif cfg.gan == "ssgan":
-        feedback.info(f"Training the semi-supervised GAN ({gan_steps} steps, unlabelled pixels from the raster)")
-        gan_history = train_ssgan(classifier, block, store.unlabelled, train_px, radius, len(classes.ids),
-                                  gan_steps, cfg.learning_rate, cfg.seed, feedback.span(0, 95), cfg.batch_size,
-                                  balanced=cfg.class_balanced)
-        history = []
+    inputs = SimpleNamespace(block=block, store=store, stored=stored, train=train_px, validation=val_px,
+                             counts=counts, classes=len(classes.ids), bands=bands, radius=radius, device=device)
+    gan_chosen_on_validation = none_first and tries_none_first(cfg, counts, len(val_px))
+    if gan_chosen_on_validation:
+        net, model, head, mode, why = ssgan_or_none(cfg, inputs, feedback)
+        cfg = replace(cfg, gan=mode)
     else:
-        epochs = run_epochs(cfg, len(train_px) + (0 if file_synthetic is None else len(file_synthetic[1])), feedback)
-        history = fit_classifier(classifier, block, train_px, val_px, radius, epochs, cfg.batch_size,
-                                 cfg.learning_rate, cfg.seed, feedback.span(0, 95), synthetic=file_synthetic,
-                                 balanced=cfg.class_balanced, redraw=redraw)
-    model, head = spectral_head(cfg, classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
+        net = fit_network(cfg, inputs, feedback)
+        model, head = spectral_head(cfg, net.classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
+    classifier, history, gan_history, generator = net.classifier, net.history, net.gan_history, net.generator
+    gan_steps, ratio, separability, pretrain_history = net.gan_steps, net.ratio, net.separability, net.pretrain_history
     figures = {}
     if len(val_px):
         predicted = predict_indices(model, block, val_px, radius)
         matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
         summary = summarise(matrix)
-        chose = [name for name, key in (("window", "window_chosen"), ("weight", "weight_chosen"))
+        chose = [f"the spectral kernel head's {name}" for name, key in (("window", "window_chosen"),
+                                                                         ("weight", "weight_chosen"))
                  if head and head[key].startswith("automatic,")]
+        chose += ["the GAN mode"] if gan_chosen_on_validation else []
         figures = dict(oa=float(summary["oa"]), aa=float(summary["aa"]), kappa=float(summary["kappa"]),
-                       confusion=matrix.tolist(), chose=[f"the spectral kernel head's {c}" for c in chose])
+                       confusion=matrix.tolist(), chose=chose)
         feedback.info(f"Validation on held-out blocks: OA {summary['oa']:.2f}%, AA {summary['aa']:.2f}%, "
                       f"kappa {summary['kappa']:.4f}" + (f" (slightly optimistic: these pixels also chose "
-                                                         f"{' and '.join(figures['chose'])}; hsigan:assess on "
-                                                         "reference data kept out of training gives an unbiased "
-                                                         "figure)" if chose else ""))
+                                                         f"{listed(chose)}; hsigan:assess on reference data kept out "
+                                                         "of training gives an unbiased figure)" if chose else ""))
     else:
         feedback.warning("no validation pixels (VALIDATION_FRACTION is 0 or every class sits in one block)")
     if refits_head(cfg, head, val_px):

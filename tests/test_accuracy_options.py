@@ -195,3 +195,76 @@ def test_command_line_yes_no_options_default_as_in_qgis():
     train = ["train", "--output-model", "m.hsigan"]
     assert parser.parse_args(train).class_balanced is TrainConfig.class_balanced is True
     assert parser.parse_args(train + ["--no-class-balanced"]).class_balanced is False
+
+
+def ssgan_job(tmp_path, name, **extra):
+    """GAN ssgan (the default) on the sample with 30 training pixels a class: many labels (median above 20)."""
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train import train
+
+    log, none_first = Log(), extra.pop("none_first", True)
+    settings = {**dict(samples_per_class=30, epochs=2, gan_steps=4, seed=1, device="cpu"), **extra}
+    result = train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",
+                               output_model=str(tmp_path / name), **settings), log, none_first=none_first)
+    metadata, tensors = model_file.load(result.output_model)
+    return result, metadata, tensors, log
+
+
+def same_tensors(a, b):
+    return a.keys() == b.keys() and all(a[m].keys() == b[m].keys() and all(np.array_equal(t, b[m][n])
+                                                                            for n, t in a[m].items()) for m in a)
+
+
+def test_ssgan_with_many_labels_keeps_gan_none_only_where_its_head_weight_reaches_0_9(tmp_path):
+    """GAN ssgan with a median class above 20 training pixels trains GAN none first, and keeps it when the
+    validation pixels give its kernel head a weight of 0.9 or more (round 26); otherwise ssgan trains, and the
+    model is exactly the one ssgan trains without the rule. The choice, logged and recorded, follows the head
+    weight GAN none got, whichever way it falls here."""
+    from hsigan_qgis.gan import NONE_IF_HEAD
+
+    result, metadata, tensors, log = ssgan_job(tmp_path, "rule.hsigan", output_report=str(tmp_path / "rule.html"))
+    training = metadata["training"]
+    assert training["gan"] == "ssgan" and training["gan_rule"]["chosen"] == result.gan_chosen
+    first = [line for line in log.lines if line.startswith("Spectral kernel head:")][0]
+    none_weight = float(first.split("fused with weight ")[1].split(" ")[0])  # GAN none's head, logged first
+    assert any(line.startswith("GAN ssgan with more labels: training GAN none first") for line in log.lines)
+    assert "the GAN mode" in metadata["validation"]["chose"]
+    assert f"trained as {result.gan_chosen}: " in (tmp_path / "rule.html").read_text()
+    plain = ssgan_job(tmp_path, "plain.hsigan", none_first=False)
+    none = ssgan_job(tmp_path, "none.hsigan", gan="none")
+    if none_weight >= NONE_IF_HEAD:
+        assert result.gan_chosen == "none" and same_tensors(tensors, none[2]) and not metadata["gan_history"]
+        assert f"GAN none's kernel head weight is {none_weight:g}, at least 0.9" in training["gan_rule"]["reason"]
+    else:
+        assert result.gan_chosen == "ssgan" and same_tensors(tensors, plain[2]) and metadata["gan_history"]
+        assert training["gan_rule"]["reason"] == f"GAN none's kernel head weight is {none_weight:g}, below 0.9; ssgan trains"
+        assert metadata["spectral_head"] == plain[1]["spectral_head"]
+    assert "gan_rule" not in plain[1]["training"] and plain[1]["gan_history"]
+
+
+@pytest.mark.parametrize("weight, kept", [(0.9, "none"), (0.8, "ssgan")])
+def test_ssgan_rule_switches_at_0_9(tmp_path, monkeypatch, weight, kept):
+    """Both sides of the rule on the same draw: the automatic head weight held at 0.9 keeps GAN none's network
+    (bit for bit the model GAN none trains, with no GAN history); at 0.8 ssgan's, as without the rule."""
+    from hsigan_qgis import head_choice
+
+    monkeypatch.setattr(head_choice, "automatic_head_weight", lambda *a: (weight, "automatic, held for the test"))
+    result, metadata, tensors, log = ssgan_job(tmp_path, "rule.hsigan")
+    reference = ssgan_job(tmp_path, "ref.hsigan", **({"gan": "none"} if kept == "none" else {"none_first": False}))
+    assert result.gan_chosen == kept and metadata["training"]["gan_rule"]["chosen"] == kept
+    assert same_tensors(tensors, reference[2]) and bool(metadata["gan_history"]) == (kept == "ssgan")
+    assert any(line == f"GAN ssgan: {kept}, because " + metadata["training"]["gan_rule"]["reason"] for line in log.lines)
+
+
+@pytest.mark.parametrize("extra", [dict(samples_per_class=12), dict(spectral_head_weight=0.5),
+                                   dict(spectral_head=False), dict(validation_fraction=0.0)])
+def test_ssgan_rule_stays_out_with_few_labels_a_fixed_weight_no_head_or_no_validation(tmp_path, monkeypatch, extra):
+    """The rule needs many labels (median class above 20), the head at an automatic weight and validation pixels
+    to choose it; otherwise GAN ssgan trains as it always did, even where the head would get 0.9."""
+    from hsigan_qgis import head_choice
+
+    monkeypatch.setattr(head_choice, "automatic_head_weight", lambda *a: (0.9, "automatic, held for the test"))
+    result, metadata, _, log = ssgan_job(tmp_path, "m.hsigan", **extra)
+    assert result.gan_chosen is None and "gan_rule" not in metadata["training"] and metadata["gan_history"]
+    assert not any("training GAN none first" in line for line in log.lines)

@@ -311,6 +311,28 @@ def test_automatic_weight_stays_at_0_3_when_0_3_is_right_on_every_validation_pix
     assert automatic_head_weight(np.tile(head, (200, 1)), np.tile(net, (200, 1)), np.tile(labels, 200))[0] == 0.3
 
 
+def test_automatic_weight_moves_where_the_log_loss_keeps_0_3_but_a_weight_is_right_on_clearly_more_pixels():
+    """SPECTRAL_HEAD_WEIGHT 0, the second step (round 26): an unsure network keeps the fused log-loss lowest near
+    0.3, yet 0.4 is right on k validation pixels where 0.3 is wrong and wrong on none where 0.3 is right; the
+    weight moves to 0.4 when the sign test's z = k / sqrt(k) reaches 1.64 (k = 3), not before."""
+    from hsigan_qgis.head_choice import automatic_head_weight, log_loss_weight
+
+    def pixels(k):  # k pixels the net gets narrowly wrong and the head narrowly right, k / 4 the reverse, surely
+        net = np.array([[0.45, 0.55]] * k + [[0.9, 0.1]] * (k // 4 or 1))
+        head = np.array([[0.6, 0.4]] * k + [[0.001, 0.999]] * (k // 4 or 1))
+        return net, head, np.zeros(len(net), int)
+
+    for k in (2, 8):
+        net, head, labels = pixels(k)
+        assert log_loss_weight(net, head, labels)[0] == 0.3
+    weight, why = automatic_head_weight(*pixels(2))  # z 1.41
+    assert weight == 0.3 and why == log_loss_weight(*pixels(2))[1]
+    weight, why = automatic_head_weight(*pixels(8))
+    assert weight == 0.4 and why.startswith(log_loss_weight(*pixels(8))[1] + "; but the fused model at 0.4 is right")
+    assert why.endswith("right on 8 validation pixels where 0.3 is wrong and wrong on 0 where it is right (sign test "
+                        "z 2.83, 1.64 needed): 0.4")
+
+
 def test_automatic_weight_is_chosen_on_validation_and_recorded(tmp_path):
     """SPECTRAL_HEAD_WEIGHT 0 (the default): the weight comes from the validation log-loss; the choice, the
     losses and the evidence are logged and stored, and agree with the rule's threshold."""
