@@ -1,7 +1,7 @@
 """The release table (issue 12): the default pipeline beside GAN none and the classical baselines, on seeds no
 decision used, from one command.
 
-  python bench/release.py --data DATA --seeds 1300 1301 ... 1309 --workers 2        # run, then report
+  python bench/release.py --data DATA --seeds 2040 2041 ... 2049 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
   python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (17, 19, 24)
   python bench/release.py candidate --probs-candidate DIR --against RULES.json --seeds 0 ... 9  # (round 18)
@@ -231,7 +231,7 @@ def report(args, where):
     print(text)
     with open(where["md"] + ".part", "w") as f:
         f.write("# Release table: the default pipeline beside GAN none and the classical baselines "
-                "(bench/release.py)\n\nMeant for seeds no decision used (round 16: 1300-1309; round 15: 1200-1209, bench/RESULTS-release15.md; bench/RESULTS.md, "
+                "(bench/release.py)\n\nMeant for seeds no decision used (round 26: 2040-2049, `--tag release26`; round 16: 1300-1309, `--tag release16`, commit 2ea4aa3; round 15: 1200-1209, bench/RESULTS-release15.md; bench/RESULTS.md, "
                 "Design, lists the seen ones). "
                 "Written by `python bench/release.py` (its docstring: the runs and the scoring). Scenes, splits and "
                 "draws: bench/RESULTS.md, Design. Machine: " + f"{meta['machine']}, {meta['workers']} processes x "
@@ -337,9 +337,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", nargs="?", default="all", choices=["all", "run", "report", "rules", "candidate"])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1300, 1310)))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(2040, 2050)))
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--tag", default="release16", help="prefix of the run files (bench/TAG-*.json); round "
+    parser.add_argument("--tag", default="release26", help="prefix of the run files (bench/TAG-*.json); round "
                         "15's table: --tag release --seeds 1200 ... 1209 (bench/RESULTS-release15.md, scored before "
                         "round 16's refit of the head)")
     parser.add_argument("--probs-none", nargs="+", help="rules: folders of GAN none's saved probabilities")
