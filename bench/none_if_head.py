@@ -25,8 +25,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from hsigan_qgis.gan import FEW_LABELS  # noqa: E402
-from release import NONE_IF_HEAD  # noqa: E402  (GAN none's head weight from which its pipeline is kept, round 24)
+from hsigan_qgis.gan import FEW_LABELS, NONE_IF_HEAD, median_class  # noqa: E402
 from scenes import SCENES  # noqa: E402
 
 
@@ -38,10 +37,9 @@ def rows_of(path):
     return out
 
 
-def median_class(folder, scene, size, seed):
-    """Median training pixels per class (classes without any left out) of a saved draw."""
-    counts = np.bincount(np.load(os.path.join(folder, f"{scene}_{size}_{seed}.npz"))["train_labels"])
-    return float(np.median(counts[counts > 0]))
+def median_of_draw(folder, scene, size, seed):
+    """Median training pixels per class of a saved draw."""
+    return median_class(np.bincount(np.load(os.path.join(folder, f"{scene}_{size}_{seed}.npz"))["train_labels"]))
 
 
 def draws(ssgan, none, folder, scene, size):
@@ -49,7 +47,7 @@ def draws(ssgan, none, folder, scene, size):
     out = []
     for seed, (today, _) in sorted(ssgan[(scene, size, "window-auto-refit")].items()):
         none_oa, none_weight = none[(scene, size, "window-auto-refit-acc")][seed]
-        switched = median_class(folder, scene, size, seed) > FEW_LABELS and none_weight >= NONE_IF_HEAD
+        switched = median_of_draw(folder, scene, size, seed) > FEW_LABELS and none_weight >= NONE_IF_HEAD
         ssgan_oa = ssgan[(scene, size, "window-auto-refit-acc")][seed][0]
         out.append((today, none_oa if switched else ssgan_oa, none_oa, switched))
     return out

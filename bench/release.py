@@ -33,7 +33,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import head_weight  # noqa: E402
 import scenes  # noqa: E402
-from hsigan_qgis.gan import FEW_LABELS, NONE_IF_HEAD  # noqa: E402
+from hsigan_qgis.gan import FEW_LABELS, NONE_IF_HEAD, median_class  # noqa: E402
 from hsigan_qgis.metrics import confusion_matrix, summarise  # noqa: E402
 
 SIZES = ["15", "50", "all"]
@@ -97,8 +97,7 @@ def score_networks(probs, data):
                 fused = head_weight.mix(d["net_test"], test, weight)
                 val = head_weight.oa(head_weight.mix(d["net_val"], heads[window][0], weight), d["val_labels"])
                 validation[(scene, size, int(seed), net)] = val if len(d["val_labels"]) else None
-                counts = np.bincount(d["train_labels"])
-                medians[(scene, size, int(seed))] = float(np.median(counts[counts > 0]))
+                medians[(scene, size, int(seed))] = median_class(np.bincount(d["train_labels"]))
                 pipelines[(scene, size, int(seed), net)] = fused, truth, len(d["ids"]), float(d["seconds"])
                 for method, probs_ in ((f"{net}, default pipeline", fused), (f"{net}, network alone", d["net_test"])):
                     figures = summarise(confusion_matrix(truth, probs_.argmax(1), len(d["ids"])))

@@ -32,6 +32,12 @@ FEW_LABELS = 20          # GAN mixup-if-few: mixup when the median class has at 
 NONE_IF_HEAD = 0.9       # GAN ssgan with more labels keeps GAN none where its kernel head weight reaches this
 
 
+def median_class(counts):
+    """Median training pixels per class, classes without any left out; None when no class has any."""
+    counts = np.asarray(counts)
+    return float(np.median(counts[counts > 0])) if counts.any() else None
+
+
 def resolve_gan_mode(mode, counts, from_samples=False):
     """(the mode that trains, why) for the requested mode and the training pixels per class. mixup-if-few
     becomes mixup when the median class (classes without training pixels left out) has at most FEW_LABELS
@@ -43,10 +49,9 @@ def resolve_gan_mode(mode, counts, from_samples=False):
         return "none", "a sample file holds no unlabelled raster pixels for ssgan to learn from"
     if mode != "mixup-if-few":
         return mode, ""
-    counts = np.asarray(counts)
-    if not counts.any():
+    median = median_class(counts)
+    if median is None:
         return "none", "no class has training pixels"
-    median = float(np.median(counts[counts > 0]))
     if median <= FEW_LABELS:
         return "mixup", f"the median class has {median:g} training pixels, at most {FEW_LABELS}"
     return "none", f"the median class has {median:g} training pixels, more than {FEW_LABELS}"
@@ -59,9 +64,9 @@ def tries_none_first(cfg, counts, n_validation):
     px/class and every pixel the default had stayed 0.6-1.3 OA below GAN none; where GAN none's head weight reached
     0.9 the head carried the model and ssgan's network did not help. With few labels ssgan's gain is largest
     (+4 OA on Indian Pines at 15 px/class), so the rule leaves them alone."""
-    counts = np.asarray(counts)
+    median = median_class(counts)
     return (cfg.gan == "ssgan" and cfg.spectral_head and not cfg.spectral_head_weight and n_validation > 0
-            and counts.any() and float(np.median(counts[counts > 0])) > FEW_LABELS)
+            and median is not None and median > FEW_LABELS)
 
 
 def resolve_gan_steps(mode, requested, epochs, n_train, batch_size):
