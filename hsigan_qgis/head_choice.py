@@ -105,28 +105,39 @@ def automatic_head_window(net, heads, labels, weights):
                   f"leave 1x1: {size(best)}")
 
 
-def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, feedback):
-    """(model to validate and save, the head's metadata or None): with SPECTRAL_HEAD the network fused with a
-    spectral kernel head fitted on the training pixels' spectra or their local means (kernel_head.py), its
-    window and weight fixed or chosen on the validation blocks (automatic_head_window, automatic_head_weight)."""
-    if not cfg.spectral_head or len(train_px) < 2:
-        return classifier, None
-    from .kernel_head import fit_on_pixels, fused, head_module
+def head_candidates(cfg, block, train_px, val_px, radius, n_classes):
+    """{window half-width: (the head fitted on the training pixels, its validation probabilities or None)} for
+    each window SPECTRAL_HEAD_WINDOW allows. They do not depend on the network, so a job that fuses two networks
+    (train.ssgan_or_none) fits them once."""
+    from .kernel_head import fit_on_pixels, head_module
     from .training import predict_probabilities
 
-    device = next(classifier.parameters()).device
+    windows = [w for w in WINDOWS.values() if w <= radius] if cfg.spectral_head_window == "auto" else \
+        [WINDOWS[cfg.spectral_head_window]]
+    out = {}
+    for w in windows:
+        fitted = fit_on_pixels(block, train_px, radius, n_classes, cfg.seed, window=w)
+        out[w] = fitted, (predict_probabilities(head_module(fitted, radius).to(block.device), block, val_px, radius)
+                          if len(val_px) else None)
+    return out
+
+
+def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, feedback, candidates=None, network=""):
+    """(model to validate and save, the head's metadata or None): with SPECTRAL_HEAD the network fused with a
+    spectral kernel head fitted on the training pixels' spectra or their local means (kernel_head.py), its
+    window and weight fixed or chosen on the validation blocks (automatic_head_window, automatic_head_weight).
+    candidates: head_candidates' result for these pixels, when the caller already has it; network: which network
+    the log line names, when a job fuses more than one."""
+    if not cfg.spectral_head or len(train_px) < 2:
+        return classifier, None
+    from .kernel_head import fused
+    from .training import predict_probabilities
+
     labels = np.asarray(val_px.labels)
-
-    def on_validation(model):
-        return predict_probabilities(model, block, val_px, radius) if len(val_px) else None
-
-    if cfg.spectral_head_window == "auto":
-        candidates = [w for w in WINDOWS.values() if w <= radius]
-    else:
-        candidates = [WINDOWS[cfg.spectral_head_window]]
-    fits = {w: fit_on_pixels(block, train_px, radius, n_classes, cfg.seed, window=w) for w in candidates}
-    heads = {w: on_validation(head_module(f, radius).to(device)) for w, f in fits.items()}
-    net = on_validation(classifier)
+    candidates = candidates or head_candidates(cfg, block, train_px, val_px, radius, n_classes)
+    fits = {w: fitted for w, (fitted, _) in candidates.items()}
+    heads = {w: probabilities for w, (_, probabilities) in candidates.items()}
+    net = predict_probabilities(classifier, block, val_px, radius) if len(val_px) else None
 
     def weight_of(head):
         """(weight, why) of the head with these validation probabilities."""
@@ -136,8 +147,8 @@ def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, f
             automatic_head_weight(net, head, labels)
 
     weights = {w: weight_of(head) for w, head in heads.items()}  # (weight, why) of each candidate window
-    window, window_why = candidates[0], "SPECTRAL_HEAD_WINDOW"
-    if len(candidates) > 1:
+    window, window_why = min(fits), "SPECTRAL_HEAD_WINDOW"
+    if len(fits) > 1:
         window, window_why = (0, "automatic, no validation pixels: 1x1") if net is None else \
             automatic_head_window(net, heads, labels, {w: weight for w, (weight, _) in weights.items()})
     fitted = fits[window]
@@ -148,7 +159,7 @@ def spectral_head(cfg, classifier, block, train_px, val_px, radius, n_classes, f
                 ridge=fitted["ridge"], temperature=fitted["temperature"],
                 loo_oa=round(100.0 * (1 - fitted["loo_error"]), 2),
                 network_validation_oa=None if alone is None else round(alone, 2))
-    feedback.info(f"Spectral kernel head: {head['support']} training spectra, window {2 * window + 1}x{2 * window + 1} "
+    feedback.info(f"Spectral kernel head{f' with {network}' if network else ''}: {head['support']} training spectra, window {2 * window + 1}x{2 * window + 1} "
                   f"({window_why}), leave-one-out class-balanced accuracy {head['loo_oa']:.1f}%, fused with weight "
                   f"{weight:g} ({why})" + (f"; validation OA of the network alone: {alone:.2f}%" if alone is not None else ""))
     return fused(classifier, fitted, weight), head

@@ -11,7 +11,7 @@ from .config import TrainConfig, check
 from .device import choose
 from .errors import InputError
 from .feedback import Feedback
-from .head_choice import WINDOWS, refit_head, refits_head, spectral_head
+from .head_choice import WINDOWS, head_candidates, refit_head, refits_head, spectral_head
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
 from .report import listed
@@ -157,9 +157,11 @@ def ssgan_or_none(cfg, inputs, feedback):
     head metadata, mode, why)."""
     from .gan import FEW_LABELS, NONE_IF_HEAD
 
+    candidates = head_candidates(cfg, inputs.block, inputs.train, inputs.validation, inputs.radius, inputs.classes)
+
     def fused(cfg, net, feedback):
         return spectral_head(cfg, net.classifier, inputs.block, inputs.train, inputs.validation, inputs.radius,
-                             inputs.classes, feedback)
+                             inputs.classes, feedback, candidates, network=f"GAN {cfg.gan}'s network")
 
     none_cfg = replace(cfg, gan="none")
     feedback.info("GAN ssgan with more labels: training GAN none first; its network is kept if the validation "

@@ -226,7 +226,7 @@ def test_ssgan_with_many_labels_keeps_gan_none_only_where_its_head_weight_reache
     result, metadata, tensors, log = ssgan_job(tmp_path, "rule.hsigan", output_report=str(tmp_path / "rule.html"))
     training = metadata["training"]
     assert training["gan"] == "ssgan" and training["gan_rule"]["chosen"] == result.gan_chosen
-    first = [line for line in log.lines if line.startswith("Spectral kernel head:")][0]
+    first = [line for line in log.lines if line.startswith("Spectral kernel head with GAN none's network: ")][0]
     none_weight = float(first.split("fused with weight ")[1].split(" ")[0])  # GAN none's head, logged first
     assert any(line.startswith("GAN ssgan with more labels: training GAN none first") for line in log.lines)
     assert "the GAN mode" in metadata["validation"]["chose"]
@@ -246,12 +246,18 @@ def test_ssgan_with_many_labels_keeps_gan_none_only_where_its_head_weight_reache
 @pytest.mark.parametrize("weight, kept", [(0.9, "none"), (0.8, "ssgan")])
 def test_ssgan_rule_switches_at_0_9(tmp_path, monkeypatch, weight, kept):
     """Both sides of the rule on the same draw: the automatic head weight held at 0.9 keeps GAN none's network
-    (bit for bit the model GAN none trains, with no GAN history); at 0.8 ssgan's, as without the rule."""
-    from hsigan_qgis import head_choice
+    (bit for bit the model GAN none trains, with no GAN history); at 0.8 ssgan's, as without the rule. Either way
+    the kernel heads are fitted once: as many fits as the one network's job."""
+    from hsigan_qgis import head_choice, kernel_head
 
+    fits = []
+    fit_on_pixels = kernel_head.fit_on_pixels
+    monkeypatch.setattr(kernel_head, "fit_on_pixels", lambda *a, **k: fits.append(1) or fit_on_pixels(*a, **k))
     monkeypatch.setattr(head_choice, "automatic_head_weight", lambda *a: (weight, "automatic, held for the test"))
     result, metadata, tensors, log = ssgan_job(tmp_path, "rule.hsigan")
+    fits_with_rule = len(fits)
     reference = ssgan_job(tmp_path, "ref.hsigan", **({"gan": "none"} if kept == "none" else {"none_first": False}))
+    assert fits_with_rule == len(fits) - fits_with_rule == 3  # windows 1x1, 3x3 and 5x5; no refit with a cap
     assert result.gan_chosen == kept and metadata["training"]["gan_rule"]["chosen"] == kept
     assert same_tensors(tensors, reference[2]) and bool(metadata["gan_history"]) == (kept == "ssgan")
     assert any(line == f"GAN ssgan: {kept}, because " + metadata["training"]["gan_rule"]["reason"] for line in log.lines)
