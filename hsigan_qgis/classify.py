@@ -3,10 +3,11 @@
 Tiles and halo: the raster is read in the file's own block order by block_reader (strips of block rows,
 left to right; every block decoded once, the halo rows and columns carried from one chunk to the next) and
 cut into tiles of up to TILE_SIZE px (0 = automatic: about 256 on a CPU, 512 on a GPU, rounded to the
-file's blocks). Each tile comes with a halo of r = PATCH_SIZE // 2 pixels on every side, the classifier
-runs fully convolutionally on the (tile + 2r)^2 block (no copy of a patch per pixel: every unpadded 3x3
-layer shrinks the block by one pixel per side, so the output is exactly the tile), and the result is
-written to the tile's window.
+file's blocks). Each tile comes with a halo of r = PATCH_SIZE // 2 pixels on every side (plus half the
+model's SMOOTHING box, which averages the class probabilities over it), the classifier runs fully
+convolutionally on the (tile + 2r)^2 block (no copy of a patch per pixel: every unpadded 3x3 layer shrinks
+the block by one pixel per side, so the output is exactly the tile), and the result is written to the
+tile's window.
 
 Edge rule: outside the raster the halo is filled by reflection about the edge pixel (numpy 'reflect':
 the row at -1 is row 1, at -2 row 2), the same rule raster.read_window applies to training patches.
@@ -45,7 +46,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import check_job_files
-from .predict import CLASS_NODATA, CONFIDENCE_NODATA, load_classifier, prepare_model, tile_results
+from .predict import CLASS_NODATA, CONFIDENCE_NODATA, halo, load_classifier, prepare_model, tile_results
 from .results import ClassifyResult
 from .raster import band_wavelengths, open_raster
 from .sampling import Normalisation
@@ -172,7 +173,7 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
 
     # on a Dask cluster the workers load the model; this process only writes what they return
     model = None if cfg.dask else prepare_model(load_classifier(metadata, tensors, device), device)
-    radius = metadata["patch_size"] // 2
+    radius = halo(metadata)  # the patch radius, plus half the smoothing box
     bad_bands = [int(b) for b in metadata.get("bad_bands", [])]  # in range: model_file.load checked them
     norm = Normalisation(metadata["mean"], metadata["std"], bad_bands)
     class_ids = np.asarray(metadata["class_ids"], dtype=np.int64)

@@ -76,10 +76,10 @@ def classify_chunk(input_path, model_path, digest, device_name, window, tile, dt
     import torch
 
     from . import block_reader
-    from .predict import tile_results
+    from .predict import halo, tile_results
 
     model, metadata, norm, lookup, device = load_model(model_path, digest, device_name)
-    radius = metadata["patch_size"] // 2
+    radius = halo(metadata)
     row, col, h, w = window
     plan = block_reader.Plan(h, w, tile)
     labels = np.empty((h, w), dtype=dtype)

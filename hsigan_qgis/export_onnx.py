@@ -8,7 +8,8 @@ What the ONNX model computes (dense, as the Deepness QGIS plugin runs models; ti
                           are therefore mean/255 and std/255.
   inside the graph:       bad bands (model's bad_bands) and non-finite values (NaN nodata) set to 0, as
                           hsigan:classify does; the edge of the tile extended by reflection by
-                          r = patch_size // 2 pixels; the classifier (batch norms folded) and a softmax.
+                          r = patch_size // 2 pixels (plus half the SMOOTHING box when the model has one);
+                          the classifier (batch norms folded), its box mean if any, and a softmax.
   output "probabilities": float32 (N, classes, T, T), class probabilities; channel k is class
                           class_ids[k] (Deepness: class_names {"k": name}).
 
@@ -37,6 +38,7 @@ from .config import ExportOnnxConfig, check
 from .errors import InputError
 from .feedback import Feedback
 from .outputs import atomic_path, check_job_files
+from .predict import halo
 from .results import ExportOnnxResult
 
 OPSET = 17
@@ -53,7 +55,7 @@ def dense_module(metadata, tensors):
 
     net = prepare_model(load_classifier(metadata, tensors, torch.device("cpu")), torch.device("cpu"))
     net = net.to(memory_format=torch.contiguous_format)
-    radius = metadata["patch_size"] // 2
+    radius = halo(metadata)
     keep = torch.ones(metadata["bands"])
     keep[[int(b) for b in metadata.get("bad_bands", [])]] = 0.0
 
@@ -74,7 +76,7 @@ def dense_module(metadata, tensors):
 
 def deepness_metadata(metadata, tile_size, resolution_cm=0.0):
     """{key: JSON text}: Deepness's keys and hsigan_* keys (see the module docstring)."""
-    radius = metadata["patch_size"] // 2
+    radius = halo(metadata)
     mean = [float(v) for v in metadata["mean"]]
     std = [float(v) for v in metadata["std"]]
     names = list(metadata["class_names"])
@@ -126,7 +128,7 @@ def export_onnx(cfg: ExportOnnxConfig, feedback: Feedback = None) -> ExportOnnxR
     check(cfg)  # bounds from the config metadata (TILE_SIZE, RESOLUTION)
     check_job_files([("OUTPUT", cfg.output)], (cfg.model,))
     metadata, tensors = model_file.load(cfg.model)
-    radius = metadata["patch_size"] // 2
+    radius = halo(metadata)
     if cfg.tile_size < 4 * radius + 1:
         raise InputError("TILE_SIZE", f"{cfg.tile_size} is too small for this model's {metadata['patch_size']} px "
                                       f"patches; use at least {4 * radius + 1} (256 is typical)")

@@ -90,6 +90,7 @@ def open_archive(path, parameter, file_format, max_version, noun, missing_hint, 
 MAX_MODEL_BYTES = 512 << 20  # all tensors together; a model of this plugin is a few MB
 MAX_WIDTH = 4096  # layer widths a model may declare
 MAX_SUPPORT = 100000  # support spectra a spectral kernel head may declare (training caps them at 1000)
+MAX_BOX = 9  # the side of the smoothing box a model may declare (training chooses 3 or 5)
 
 
 def expected_tensors(metadata, declared, parameter, bad, again):
@@ -239,6 +240,10 @@ def _check_metadata(metadata, parameter, bad):
                                  and _is_number(head.get("weight")) and 0 <= head["weight"] <= 1
                                  and _is_int(head.get("window", 0)) and 0 <= head.get("window", 0) <= patch // 2):
         raise InputError(parameter, f"{bad} (its spectral kernel head description is not valid)")
+    smoothing = metadata.get("smoothing")
+    if smoothing is not None and not (isinstance(smoothing, dict) and _is_int(smoothing.get("box"))
+                                      and 1 <= smoothing["box"] <= MAX_BOX and smoothing["box"] % 2 == 1):
+        raise InputError(parameter, f"{bad} (its smoothing box is not valid)")
     bad_bands = metadata.get("bad_bands", [])
     if not (isinstance(bad_bands, list) and all(_is_int(b) and 0 <= b < bands for b in bad_bands)):
         raise InputError(parameter, f"{bad} (its list of ignored bands is not valid)")

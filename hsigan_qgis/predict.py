@@ -31,10 +31,22 @@ def load_classifier(metadata, tensors, device):
                                                head.get("window", 0))
             fitted.load_state_dict(arrays)
             model = kernel.FusedClassifier(model, fitted, head["weight"])
+        if smoothing_box(metadata) > 1:  # the probabilities averaged over a box (models/smoothing.py)
+            model = torch_module("smoothing").BoxSmoothed(model, smoothing_box(metadata))
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({one_line(error)}); "
                                   "train the model again or copy it anew")
     return model.to(device).eval()
+
+
+def smoothing_box(metadata):
+    """The side of the box the model's class probabilities are averaged over (SMOOTHING; 1: none)."""
+    return int((metadata.get("smoothing") or {}).get("box", 1))
+
+
+def halo(metadata):
+    """Pixels of real data a tile needs around it: the patch radius, plus half the smoothing box."""
+    return metadata["patch_size"] // 2 + smoothing_box(metadata) // 2
 
 
 def prepare_model(model, device):

@@ -209,6 +209,15 @@ def _head_note(head):
                if head.get("refitted") else "") + ")")
 
 
+def _smoothing_note(smoothing):
+    """'; class probabilities averaged over 5x5 pixels (why)' of a model with SMOOTHING, or why it has none."""
+    if not smoothing:
+        return ""
+    box = smoothing.get("box", 1)
+    return (f"; {'no smoothing' if box == 1 else f'class probabilities averaged over {box}x{box} pixels'} "
+            f"({_e(str(smoothing.get('chosen', '')))})")
+
+
 def write_training_report(path, metadata):
     training, validation = metadata["training"], metadata.get("validation") or {}
     body = headline([("validation OA", fmt(validation.get("oa")) + "%"), ("AA", fmt(validation.get("aa")) + "%"),
@@ -218,7 +227,7 @@ def write_training_report(path, metadata):
              f"pixels (no training patch overlaps them). GAN mode: {_e(training['gan'])}"
              f"{_auto_note(training.get('gan_auto'))}{_rule_note(training.get('gan_rule'))}"
              f"{'; every class shown equally often (CLASS_BALANCED)' if training.get('class_balanced') else ''}"
-             f"{_head_note(metadata.get('spectral_head'))}. "
+             f"{_head_note(metadata.get('spectral_head'))}{_smoothing_note(metadata.get('smoothing'))}. "
              f"{training['seconds']} s on {_e(training['device'])}.</p>")
     if validation.get("chose"):
         body += (f'<p class="note">The validation pixels also chose {_e(listed(validation["chose"]))}, so '

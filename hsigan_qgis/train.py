@@ -12,6 +12,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .head_choice import WINDOWS, head_candidates, refit_head, refits_head, spectral_head
+from .smoothing_choice import choose_smoothing
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
 from .report import listed
@@ -195,7 +196,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
     started = time.perf_counter()
     device = choose(cfg.device, feedback)
     radius = cfg.patch_size // 2
-    stored = None
+    stored = raster_px = None
     if cfg.samples:  # a sample file from hsigan:augment instead of raster + labels (see augment.py)
         from .training_patches import prepare_training
         stored = prepare_training(cfg, feedback)
@@ -212,7 +213,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
                 points.classes.names)]
 
         from .training_patches import read_training_patches
-        scene, store, (train_px, val_px), _, norm = read_training_patches(cfg, radius, feedback, pick)
+        scene, store, (train_px, val_px), raster_px, norm = read_training_patches(cfg, radius, feedback, pick)
         classes, wavelengths, bands = scene.points.classes, scene.wavelengths, scene.bands
         if cfg.class_names:
             classes.names = resolve_names(cfg.class_names, classes)
@@ -242,15 +243,18 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
         model, head = spectral_head(cfg, net.classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
     classifier, history, gan_history, generator = net.classifier, net.history, net.gan_history, net.generator
     gan_steps, ratio, separability, pretrain_history = net.gan_steps, net.ratio, net.separability, net.pretrain_history
+    box, box_why, smoothed = choose_smoothing(cfg, model, raster_px[1] if raster_px else None, norm, device,
+                                             feedback)
     figures = {}
     if len(val_px):
-        predicted = predict_indices(model, block, val_px, radius)
+        predicted = predict_indices(model, block, val_px, radius) if smoothed is None else smoothed
         matrix = confusion_matrix(val_px.labels, predicted, len(classes.ids))
         summary = summarise(matrix)
         chose = [f"the spectral kernel head's {name}" for name, key in (("window", "window_chosen"),
                                                                          ("weight", "weight_chosen"))
                  if head and head[key].startswith("automatic,")]
         chose += ["the GAN mode"] if gan_chosen_on_validation else []
+        chose += ["the smoothing"] if box_why.startswith("automatic, over") else []
         figures = dict(oa=float(summary["oa"]), aa=float(summary["aa"]), kappa=float(summary["kappa"]),
                        confusion=matrix.tolist(), chose=chose)
         feedback.info(f"Validation on held-out blocks: OA {summary['oa']:.2f}%, AA {summary['aa']:.2f}%, "
@@ -276,7 +280,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
                       class_field=cfg.class_field, gan=requested, epochs=cfg.epochs, max_steps=cfg.max_steps,
                       epochs_run=len(history) if history else None,
                       samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio,
-                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, smoothing=cfg.smoothing, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
@@ -284,6 +288,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
                       train_pixels_per_class=counts.tolist(), seconds=round(seconds, 2),
                       **({"gan_rule": dict(chosen=mode, reason=why)} if why else {})),
         validation={k: v for k, v in figures.items()},
+        smoothing=dict(box=box, chosen=box_why),
         history=history, gan_history=gan_history, pretrain_history=pretrain_history,
     )
     states = {"classifier": classifier.state_dict()}

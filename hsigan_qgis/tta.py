@@ -32,11 +32,15 @@ def dihedral_probabilities(model, x):
     """(N, classes, H-2r, W-2r) class probabilities of a normalised (N, bands, H, W) batch: the mean of
     the softmax over the 8 orientations. model: in eval mode. A network fused with a spectral kernel head
     (models/spectral_kernel.FusedClassifier): the head sees each pixel alone, so its probabilities are the
-    same in every orientation and it runs once (the same mean, 7 passes of the head fewer)."""
+    same in every orientation and it runs once (the same mean, 7 passes of the head fewer). A model with
+    SMOOTHING (models/smoothing.BoxSmoothed) averages the mean over its box, as without TTA."""
     import torch
 
     from .torch_modules import torch_module
 
+    if isinstance(model, torch_module("smoothing").BoxSmoothed):  # the box mean of the averaged probabilities
+        with torch.inference_mode():
+            return model.smooth(dihedral_probabilities(model.inner, x), x).clone()
     fused = isinstance(model, torch_module("spectral_kernel").FusedClassifier)
     net = model.net if fused else model
     total = None

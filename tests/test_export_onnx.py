@@ -88,6 +88,22 @@ def test_onnx_model_with_a_windowed_kernel_head_gives_the_map_of_classify(tmp_pa
     assert_onnx_map_is_classify_map(model, tmp_path)
 
 
+def test_onnx_model_with_smoothing_gives_the_map_of_classify(tmp_path):
+    """SMOOTHING 5x5: the box mean over valid pixels (models/smoothing.py) exports, and the halo Deepness is told
+    (hsigan_halo, tiles_overlap) grows by 2 px, so the tiled ONNX map is still classify's."""
+    from conftest import FAST, TRAIN_LABELS
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.train import train
+
+    model = str(tmp_path / "smoothed.hsigan")
+    train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=model,
+                      **dict(FAST, smoothing="5x5")))
+    onnx_path = assert_onnx_map_is_classify_map(model, tmp_path)
+    import onnx
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(onnx_path)).metadata_props}
+    assert props["hsigan_halo"] == 3 + 2 and props["tiles_overlap"] * 32 / 100 >= 2 * 5
+
+
 def test_onnx_model_gives_the_map_of_classify(trained_model, tmp_path):
     import onnx
 
