@@ -31,12 +31,14 @@ def validation_predictions(cfg, model, pixels, norm, boxes, device, feedback):
     models = {box: model if box == 1 else BoxSmoothed(model, box) for box in boxes}
     halo = max(m.radius for m in models.values())
     predicted = {box: np.zeros(len(pixels), dtype=np.int64) for box in boxes}
-    block = cfg.block_size
+    if not len(pixels):
+        return predicted
+    block = cfg.block_size  # the pixels of one raster-aligned block at a time: a window of at most block^2
     group_of = (pixels.rows // block) * (10 ** 9) + pixels.cols // block
     order = np.argsort(group_of, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group_of[order]) != 0]) if len(order) else []
+    starts = np.flatnonzero(np.r_[True, np.diff(group_of[order]) != 0])
     with open_raster(cfg.input) as dataset:
-        for group in np.split(order, starts[1:]) if len(order) else []:
+        for group in np.split(order, starts[1:]):
             feedback.check_cancel()
             rows, cols = pixels.rows[group], pixels.cols[group]
             r0, c0 = int(rows.min()), int(cols.min())
