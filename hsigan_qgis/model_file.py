@@ -19,7 +19,11 @@ from .errors import InputError
 from .outputs import atomic_path
 
 FORMAT = "hsigan-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this plugin reads and writes
+# Version 2 added SMOOTHING: a model with a smoothing box is written as version 2, so a plugin that reads only
+# version 1 refuses it (asking for an update) rather than classifying it without the smoothing. Every other
+# model is still written as version 1.
+SMOOTHING_VERSION = 2
 MAX_METADATA_BYTES = 16 << 20
 
 
@@ -28,7 +32,8 @@ def save(path, metadata: dict, state_dicts: dict):
 
     state_dicts maps a module name ('classifier', 'generator') to {tensor name: array or tensor}.
     Refuses non-finite weights, so a diverged model is never written."""
-    metadata = dict(metadata, format=FORMAT, format_version=FORMAT_VERSION)
+    smoothed = int((metadata.get("smoothing") or {}).get("box", 1)) > 1
+    metadata = dict(metadata, format=FORMAT, format_version=SMOOTHING_VERSION if smoothed else 1)
     arrays = {}
     for module, state in state_dicts.items():
         for name, value in state.items():

@@ -89,8 +89,9 @@ def twin_models(tmp_path_factory):
         dst.write(data)
     off, _ = model_file.load(models["off"])
     five, _ = model_file.load(models["5x5"])
-    assert off["smoothing"] == {"box": 1, "chosen": "SMOOTHING"}
-    assert five["smoothing"] == {"box": 5, "chosen": "SMOOTHING"}
+    assert off["smoothing"] == {"box": 1, "chosen": "SMOOTHING"} and off["format_version"] == 1
+    # a plugin that reads only format 1 refuses a smoothed model instead of classifying it unsmoothed
+    assert five["smoothing"] == {"box": 5, "chosen": "SMOOTHING"} and five["format_version"] == 2
     return models, holed
 
 
