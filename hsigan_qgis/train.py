@@ -12,7 +12,7 @@ from .device import choose
 from .errors import InputError
 from .feedback import Feedback
 from .head_choice import WINDOWS, head_candidates, refit_head, refits_head, spectral_head
-from .smoothing_choice import choose_smoothing
+from .smoothing_choice import boxes_of, choose_smoothing
 from .metrics import confusion_matrix, summarise
 from .outputs import check_job_files
 from .report import listed
@@ -206,10 +206,14 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
         from .sampling import choose_labelled
         from .training_patches import to_raster
 
+        # the gap between training and validation pixels: no patch, and no smoothing box (PATCH_SIZE 3 with 5x5),
+        # reaches from a validation pixel to a training pixel
+        gap = max(radius, max(boxes_of(cfg.smoothing)) // 2)
+
         def pick(points, valid):
             return [to_raster(p, points) for p in choose_labelled(
                 points.rows - points.row, points.cols - points.col, points.index, valid, points.width,
-                cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, radius, cfg.seed,
+                cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, gap, cfg.seed,
                 points.classes.names)]
 
         from .training_patches import read_training_patches

@@ -210,3 +210,26 @@ def test_a_model_file_with_an_invalid_box_is_refused(twin_models, tmp_path, box)
             dst.writestr(info, data)
     with pytest.raises(InputError, match="smoothing box is not valid"):
         model_file.load(crafted)
+
+
+@pytest.mark.parametrize("patch, smoothing, gap", [(3, "off", 1), (3, "5x5", 2), (3, "auto", 2), (3, "3x3", 1),
+                                                   (7, "auto", 3)])
+def test_no_smoothing_box_reaches_a_training_pixel_from_a_validation_pixel(tmp_path, monkeypatch, patch, smoothing,
+                                                                           gap):
+    """The gap between training and validation blocks is the patch radius, or half the largest box SMOOTHING
+    may use when that is larger, so the smoothing chosen on the validation pixels never averages in the
+    predictions at training pixels."""
+    from hsigan_qgis import sampling, train as train_module
+    from hsigan_qgis.config import TrainConfig
+
+    gaps = []
+    choose = sampling.choose_labelled
+
+    def recording(*args):
+        gaps.append(args[8])
+        return choose(*args)
+    monkeypatch.setattr(sampling, "choose_labelled", recording)
+    train_module.train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name",
+                                   output_model=str(tmp_path / "m.hsigan"), samples_per_class=15, patch_size=patch,
+                                   smoothing=smoothing, spectral_head=False, **dict(FAST, epochs=1)))
+    assert gaps == [gap]
