@@ -3,6 +3,7 @@
 
   python bench/smoothing.py run --seeds 0-9 --out FOLDER [--scenes ...] [--sizes 15 50 all]
   python bench/smoothing.py report FOLDER [FOLDER ...] --json OUT.json --md OUT.md
+  python bench/smoothing.py cost --json bench/RESULTS-smoothing-cost.json
 
 run: per scene, size and seed, the default pipeline as hsigan:train runs it (GAN ssgan; with a median class
 above gan.FEW_LABELS training pixels GAN none first, kept at an automatic head weight of gan.NONE_IF_HEAD or
@@ -14,7 +15,10 @@ GAN mode kept and the head weight. Two processes on two cores: two runs with dis
 
 report: per cell, the test OA of each box, of `smooth-auto` (smoothing_choice.automatic_box on the validation
 predictions of boxes 1, 3 and 5: the engine's rule) and of the best validation OA among 1, 3 and 5 (for
-information), against the plain map; the mean over cells."""
+information), against the plain map; the mean over cells.
+
+cost: classify's CPU time without and with a 5x5 box (the same network), and what the automatic choice adds
+to a training, on this machine."""
 import argparse
 import json
 import os
@@ -152,11 +156,62 @@ def report(args):
         open(args.md, "w").write(text + "\n")
 
 
+def cost(args):
+    """classify's CPU time with no smoothing and with 5x5, the same network (seed, pixels), on a 384 x 384 x
+    204-band tiled GeoTIFF (the Salinas-A sample tiled 5 x 5), one torch thread, alternating runs; and the
+    training time the automatic choice takes on the sample (validation_predictions)."""
+    import cProfile
+    import pstats
+    import tempfile
+
+    import rasterio
+    import torch
+
+    from hsigan_qgis.classify import classify
+    from hsigan_qgis.config import ClassifyConfig, TrainConfig
+    from hsigan_qgis.train import train
+
+    torch.set_num_threads(1)
+    root, folder = os.path.dirname(HERE), tempfile.mkdtemp()
+    raster, labels = (os.path.join(root, "sample_data", f) for f in ("salinas_a.tif", "salinas_a_train.gpkg"))
+    with rasterio.open(raster) as src:
+        profile, data = src.profile, src.read()
+    big = os.path.join(folder, "big.tif")
+    with rasterio.open(big, "w", **dict(profile, height=384, width=384, tiled=True, blockxsize=256,
+                                        blockysize=256)) as dst:
+        dst.write(np.tile(data, (1, 5, 5))[:, :384, :384])
+    settings = dict(input=raster, labels=labels, class_field="class_name", samples_per_class=15, gan="none",
+                    epochs=8, seed=0)
+    models = {s: os.path.join(folder, f"{s}.hsigan") for s in ("off", "5x5")}
+    for s, path in models.items():
+        train(TrainConfig(output_model=path, smoothing=s, **settings))
+    seconds = {s: [] for s in models}
+    for repeat in range(args.repeats):
+        for s, path in models.items():
+            started = time.process_time()
+            classify(ClassifyConfig(input=big, model=path, output=os.path.join(folder, f"{s}{repeat}.tif"), device="cpu"))
+            seconds[s].append(round(time.process_time() - started, 3))
+    median = {s: float(np.median(v)) for s, v in seconds.items()}
+    profile_file = os.path.join(folder, "train.prof")
+    cProfile.runctx("train(TrainConfig(output_model=os.path.join(folder, 'auto.hsigan'), smoothing='auto', "
+                    "**settings))", globals(), dict(locals(), train=train, TrainConfig=TrainConfig), profile_file)
+    stats = pstats.Stats(profile_file).stats
+    choice = next(v[3] for k, v in stats.items() if k[2] == "validation_predictions")
+    whole = next(v[3] for k, v in stats.items() if k[2] == "train" and k[0].endswith(os.path.join("hsigan_qgis", "train.py")))
+    result = dict(machine=f"{os.uname().machine}, {os.cpu_count()} CPUs, torch {torch.__version__}, 1 thread",
+                  raster="384 x 384 x 204 bands, tiled 256, from the Salinas-A sample", classify_cpu_seconds=seconds,
+                  median=median, ratio_5x5=median["5x5"] / median["off"],
+                  auto_choice_seconds=round(choice, 3), training_seconds_profiled=round(whole, 2))
+    print(json.dumps(result, indent=1))
+    if args.json:
+        json.dump(result, open(args.json, "w"), indent=1)
+
+
 def main(argv=None):
     import scenes as S
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("command", choices=["run", "report", "cost"])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".dev", "accuracy", "data"))
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
@@ -165,8 +220,9 @@ def main(argv=None):
     parser.add_argument("--out")
     parser.add_argument("--json")
     parser.add_argument("--md")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    run(args) if args.command == "run" else report(args)
+    {"run": run, "report": report, "cost": cost}[args.command](args)
 
 
 if __name__ == "__main__":
