@@ -144,9 +144,10 @@ class TrainConfig:
                          "the most probable class is taken (pixels without data do not vote): a smoother map, "
                          "which suits scenes of fields or parcels larger than the box and blurs small urban "
                          "objects. auto: off, unless a box is right on clearly more validation pixels (a sign "
-                         "test on the pixels where the two disagree, z >= 1.64): in the three-scene benchmark "
-                         "+2.0 to +2.4 OA on an agricultural scene, never smoothed on an urban one (where a "
-                         "fixed 5x5 lost 4-5), +0.7 on the mean of scenes and label counts. Classification then reads "
+                         "test on the pixels where the two disagree, z >= 1.64): in the three-scene benchmark, on "
+                         "held-out seeds, +2.4 to +3.1 OA on an agricultural scene, -0.3 at worst on an urban "
+                         "one (where a fixed 5x5 lost 3-5), +0.9 on the mean of scenes and label counts. "
+                         "Classification then reads "
                          "1-2 pixels more around each tile (the same map whatever the tiles). The log and the "
                          "model say which box and why. See the README, Accuracy.",
                          advanced=True, choices=SMOOTHINGS, label="Smooth the class probabilities")
