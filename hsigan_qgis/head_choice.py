@@ -95,14 +95,25 @@ def automatic_head_window(net, heads, labels, weights):
     if n < 2 or len(heads) < 2:
         return 0, f"automatic, {n} validation pixel(s): 1x1"
     right = {w: ((1 - weights[w]) * net + weights[w] * head).argmax(1) == labels for w, head in heads.items()}
-    texts, best, lead = [], 0, 0
-    for w in sorted(heads)[1:]:
-        b, c, z = sign_test(right[w], right[0])
-        texts.append(f"{size(w)} right on {b} where 1x1 is wrong and wrong on {c} where 1x1 is right (z {z:.2f})")
-        if z >= HEAD_Z and b - c > lead:
-            best, lead = w, b - c
-    return best, (f"automatic, fused model over {n} validation pixels: {'; '.join(texts)}; {HEAD_Z:g} needed to "
+    best, texts = clearly_better(right, size, "1x1")
+    return best, (f"automatic, fused model over {n} validation pixels: {texts}; {HEAD_Z:g} needed to "
                   f"leave 1x1: {size(best)}")
+
+
+def clearly_better(right, name, baseline):
+    """(key, what the tests found) of {key: right / wrong on each validation pixel}, the smallest key being the
+    safe default (called `baseline` in the text): the key that is right on clearly more pixels where it and the
+    default differ, sign_test's z >= HEAD_Z, with the largest b - c of those; else the default. Shared by the
+    automatic head window and the automatic smoothing box (smoothing_choice.py)."""
+    keys = sorted(right)
+    texts, best, lead = [], keys[0], 0
+    for key in keys[1:]:
+        b, c, z = sign_test(right[key], right[keys[0]])
+        texts.append(f"{name(key)} right on {b} where {baseline} is wrong and wrong on {c} where {baseline} is "
+                     f"right (z {z:.2f})")
+        if z >= HEAD_Z and b - c > lead:
+            best, lead = key, b - c
+    return best, "; ".join(texts)
 
 
 def head_candidates(cfg, block, train_px, val_px, radius, n_classes):

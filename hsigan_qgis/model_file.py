@@ -32,8 +32,7 @@ def save(path, metadata: dict, state_dicts: dict):
 
     state_dicts maps a module name ('classifier', 'generator') to {tensor name: array or tensor}.
     Refuses non-finite weights, so a diverged model is never written."""
-    smoothed = int((metadata.get("smoothing") or {}).get("box", 1)) > 1
-    metadata = dict(metadata, format=FORMAT, format_version=SMOOTHING_VERSION if smoothed else 1)
+    metadata = dict(metadata, format=FORMAT, format_version=SMOOTHING_VERSION if smoothing_box(metadata) > 1 else 1)
     arrays = {}
     for module, state in state_dicts.items():
         for name, value in state.items():
@@ -200,6 +199,11 @@ def load(path, parameter="MODEL", with_tensors=True, modules=None):
                 module, tensor = name[:-4].split("/", 2)[1:]
                 tensors.setdefault(module, {})[tensor] = array
         return metadata, tensors
+
+
+def smoothing_box(metadata):
+    """The side of the box the model's class probabilities are averaged over (SMOOTHING; 1: none)."""
+    return int((metadata.get("smoothing") or {}).get("box", 1))
 
 
 def _is_int(value):

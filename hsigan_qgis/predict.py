@@ -4,6 +4,7 @@ serves one machine (classify.py) and the workers of a Dask cluster (dask_classif
 import numpy as np
 
 from .errors import InputError, one_line
+from .model_file import smoothing_box
 from .tta import dihedral_probabilities
 
 CLASS_NODATA = 0
@@ -37,11 +38,6 @@ def load_classifier(metadata, tensors, device):
         raise InputError("MODEL", f"the weights do not fit the architecture in its metadata ({one_line(error)}); "
                                   "train the model again or copy it anew")
     return model.to(device).eval()
-
-
-def smoothing_box(metadata):
-    """The side of the box the model's class probabilities are averaged over (SMOOTHING; 1: none)."""
-    return int((metadata.get("smoothing") or {}).get("box", 1))
 
 
 def halo(metadata):

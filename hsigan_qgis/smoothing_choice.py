@@ -1,12 +1,12 @@
 """SMOOTHING: the box the model's class probabilities are averaged over (models/smoothing.py), fixed by the user
 or chosen on the spatially disjoint validation blocks like SPECTRAL_HEAD_WINDOW: no smoothing unless a box is
-right on clearly more validation pixels (head_choice.sign_test, HEAD_Z). A smoothed prediction needs the
+right on clearly more validation pixels (head_choice.clearly_better). A smoothed prediction needs the
 probabilities of a pixel's neighbours, which the training patches do not hold, so the validation pixels'
 windows are read again from the raster with the larger halo, one validation block at a time (memory: one
 block). bench/RESULTS.md, round 27, gives the figures behind it."""
 import numpy as np
 
-from .head_choice import HEAD_Z, sign_test
+from .head_choice import HEAD_Z, clearly_better
 
 BOXES = {"off": 1, "3x3": 3, "5x5": 5}  # SMOOTHING's choices (and "auto") and their box sides
 
@@ -25,20 +25,15 @@ def validation_predictions(cfg, model, pixels, norm, boxes, device, feedback):
     from .predict import dense_logits
     from .raster import open_raster, read_window
     from .torch_modules import torch_module
+    from .training_patches import groups_by_cell
 
     BoxSmoothed = torch_module("smoothing").BoxSmoothed
     model.eval()
     models = {box: model if box == 1 else BoxSmoothed(model, box) for box in boxes}
     halo = max(m.radius for m in models.values())
     predicted = {box: np.zeros(len(pixels), dtype=np.int64) for box in boxes}
-    if not len(pixels):
-        return predicted
-    block = cfg.block_size  # the pixels of one raster-aligned block at a time: a window of at most block^2
-    group_of = (pixels.rows // block) * (10 ** 9) + pixels.cols // block
-    order = np.argsort(group_of, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(group_of[order]) != 0])
-    with open_raster(cfg.input) as dataset:
-        for group in np.split(order, starts[1:]):
+    with open_raster(cfg.input) as dataset:  # one raster-aligned block at a time: a window of at most block^2
+        for group in groups_by_cell(pixels.rows, pixels.cols, (cfg.block_size, cfg.block_size)):
             feedback.check_cancel()
             rows, cols = pixels.rows[group], pixels.cols[group]
             r0, c0 = int(rows.min()), int(cols.min())
@@ -60,14 +55,8 @@ def automatic_box(predicted, labels):
     n, right = len(labels), {box: p == labels for box, p in predicted.items()}
     if n < 2 or len(right) < 2:
         return 1, f"automatic, {n} validation pixel(s): off"
-    texts, best, lead = [], 1, 0
-    for box in sorted(right)[1:]:
-        b, c, z = sign_test(right[box], right[1])
-        texts.append(f"{box}x{box} right on {b} where no smoothing is wrong and wrong on {c} where it is right "
-                     f"(z {z:.2f})")
-        if z >= HEAD_Z and b - c > lead:
-            best, lead = box, b - c
-    return best, (f"automatic, over {n} validation pixels: {'; '.join(texts)}; {HEAD_Z:g} needed to smooth: "
+    best, texts = clearly_better(right, lambda box: f"{box}x{box}", "no smoothing")
+    return best, (f"automatic, over {n} validation pixels: {texts}; {HEAD_Z:g} needed to smooth: "
                   + (f"{best}x{best}" if best > 1 else "off"))
 
 

@@ -143,17 +143,23 @@ def read_labelled_scene(cfg, radius, feedback, scene_pixels=None) -> LabelledSce
     return LabelledScene(points, valid, bands, wavelengths, skip, cell_shape, cells, data, scene_valid)
 
 
+def groups_by_cell(rows, cols, cell_shape):
+    """[index array] of the raster pixels (rows, cols) in each cell of cell_shape (raster-aligned) that holds
+    any: read one cell's bounding window at a time."""
+    if not len(rows):
+        return []
+    cell_of = (np.asarray(rows) // cell_shape[0]) * (10 ** 9) + np.asarray(cols) // cell_shape[1]
+    order = np.argsort(cell_of, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(cell_of[order]) != 0])
+    return np.split(order, starts[1:])
+
+
 def _labelled_validity(dataset, points, cells, scene_valid, cell_shape, radius, skip, feedback):
     """Whether each labelled pixel holds data: from the scene sample where it covers the pixel, else read
     (the pixels of one cell at a time, their bounding window only)."""
     valid = np.zeros(len(points.rows), dtype=bool)
     known = {cell: k for k, cell in enumerate(cells)}
-    cell_of = (points.rows // cell_shape[0]) * (10 ** 9) + points.cols // cell_shape[1]
-    order = np.argsort(cell_of, kind="stable")
-    starts = np.flatnonzero(np.r_[True, np.diff(cell_of[order]) != 0])
-    for group in np.split(order, starts[1:]):
-        if not len(group):
-            continue
+    for group in groups_by_cell(points.rows, points.cols, cell_shape):
         feedback.check_cancel()
         rows, cols = points.rows[group], points.cols[group]
         cell = (int(rows[0] // cell_shape[0]), int(cols[0] // cell_shape[1]))

@@ -62,7 +62,7 @@ def test_automatic_box_needs_a_sign_test_at_1_64(b, c, chosen):
     five[b:b + c] = 1  # wrong where plain is right
     box, why = automatic_box({1: plain, 3: plain.copy(), 5: five}, labels)
     assert box == chosen
-    assert f"5x5 right on {b} where no smoothing is wrong and wrong on {c} where it is right" in why
+    assert f"5x5 right on {b} where no smoothing is wrong and wrong on {c} where no smoothing is right" in why
 
 
 @pytest.fixture(scope="module")
