@@ -183,7 +183,8 @@ def test_a_bad_value_is_refused_everywhere_before_the_run(processing_run, scene_
 @pytest.mark.parametrize("job, field, value", [("train", "gan", "cgan"), ("train", "class_balanced", "yes"),
                                                ("augment", "label_rule", "middle"), ("classify", "device", "tpu"),
                                                ("classify", "cog", 1), ("train", "learning_rate", float("nan")),
-                                               ("train", "spectral_head_window", "7x7")])
+                                               ("train", "spectral_head_window", "7x7"),
+                                               ("train", "smoothing", "7x7")])
 def test_a_wrong_kind_of_value_is_refused_by_the_engine(scene_files, job, field, value):
     from hostile import untouched
     values = job_values(job, scene_files)
@@ -198,6 +199,7 @@ def test_a_wrong_kind_of_value_is_refused_by_the_engine(scene_files, job, field,
 @pytest.mark.parametrize("argv, flag", [(["train", "--gan", "cgan"], "--gan"),
                                         (["classify", "--tile-size", "big"], "--tile-size"),
                                         (["train", "--spectral-head-window", "7x7"], "--spectral-head-window"),
+                                        (["train", "--smoothing", "on"], "--smoothing"),
                                         (["train", "--learning-rate", "nan"], "LEARNING_RATE"),
                                         (["train", "--class-balanced", "yes"], "unrecognized arguments")])
 def test_cli_refuses_bad_text_in_one_line(scene_files, argv, flag):
