@@ -40,7 +40,8 @@ def dihedral_probabilities(model, x):
 
     if isinstance(model, torch_module("smoothing").BoxSmoothed):  # the box mean of the averaged probabilities
         with torch.inference_mode():
-            return model.smooth(dihedral_probabilities(model.inner, x), x).clone()
+            smoothed = model.smooth(dihedral_probabilities(model.inner, x), x)
+        return smoothed.clone()  # outside inference mode: a normal tensor, as below
     fused = isinstance(model, torch_module("spectral_kernel").FusedClassifier)
     net = model.net if fused else model
     total = None

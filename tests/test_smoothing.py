@@ -130,9 +130,17 @@ def test_smoothed_map_is_the_box_mean_of_the_plain_probabilities_whatever_the_ti
     assert np.array_equal(maps[0][2:-2, 2:-2][clear], expected[2:-2, 2:-2][clear])
     assert clear.mean() > 0.9 and (maps[0] != plain_map).sum() > 0  # smoothing changed the map
     assert (maps[0][40:46, 30:39] == 0).all() and (maps[0][valid] != 0).all()
-    turned = [classify_to(models["5x5"], holed, str(tmp_path / f"tta{t}.tif"), tile_size=t, tta=True)[0]
-              for t in (16, 37)]
+    turned = [classify_to(models["5x5"], holed, str(tmp_path / f"tta{t}.tif"), tile_size=t, tta=True,
+                          output_probabilities=str(tmp_path / f"ttap{t}.tif"),
+                          output_confidence=str(tmp_path / f"ttac{t}.tif"))[0] for t in (16, 37)]
     assert np.array_equal(turned[0], turned[1])
+    with rasterio.open(tmp_path / "ttap16.tif") as src:  # TTA's smoothed probabilities, written (run 14 on an H100
+        turned_probabilities = src.read()  # found them refused: an inference tensor updated in place)
+    with rasterio.open(tmp_path / "ttac16.tif") as src:
+        turned_confidence = src.read(1)
+    assert np.array_equal(turned[0][valid], ids[turned_probabilities.argmax(0)][valid])
+    assert np.array_equal(turned_confidence[valid], turned_probabilities.max(0)[valid])
+    assert np.allclose(turned_probabilities[:, valid].sum(0), 1.0, atol=1e-5)
 
 
 def test_validation_reads_the_neighbours_as_classify_does(twin_models, tmp_path):
