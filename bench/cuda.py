@@ -24,6 +24,8 @@ What it does, in this order, writing OUT.json after every section (so a run cut 
   6. (`--sections normalise`) chunks judged and normalised on the GPU (device_normalise) against the
      CPU's read_window + Normalisation.apply, for float32 with NaN, int16 with a nodata value and
      scale/offset, uint16 above 32767: bit-equal bands and validity? the same classify() map?
+  7. (`--sections smoothing`) a model with SMOOTHING 5x5 (salinas_smoothed.hsigan in DIR): the CPU's and the
+     GPU's maps and probabilities, with and without TTA; tiles of 16 px in batches of 8 against the automatic.
 """
 import argparse
 import hashlib
@@ -66,6 +68,8 @@ def make_inputs(folder):
     labels = os.path.join(ROOT, "sample_data", "salinas_a_train.gpkg")
     train(TrainConfig(input=SAMPLE, labels=labels, class_field="class_name", gan="none", epochs=30, seed=0,
                       output_model=os.path.join(folder, "salinas.hsigan"), device="cpu"))
+    train(TrainConfig(input=SAMPLE, labels=labels, class_field="class_name", gan="none", epochs=30, seed=0,
+                      smoothing="5x5", output_model=os.path.join(folder, "salinas_smoothed.hsigan"), device="cpu"))
     augment(AugmentConfig(input=SAMPLE, labels=labels, class_field="class_name", samples_per_class=30,
                           count_per_class=30, gan_steps=20, seed=0, device="cpu",
                           output=os.path.join(folder, "salinas.hsamples")))
@@ -104,6 +108,28 @@ def check_classify(inputs, work):
                                  and (cuda["probs"] == runs["cuda_again"]["probs"]).all()),
         cuda_tile16_batch8_equals_tile256=bool((cuda["labels"] == runs["cuda_tile16_batch8"]["labels"]).all()),
         max_probability_difference_tile16_vs_256=float(np.abs(cuda["probs"] - runs["cuda_tile16_batch8"]["probs"]).max()))
+
+
+def check_smoothing(inputs, work):
+    """A model with SMOOTHING 5x5 (its probabilities averaged over a box, models/smoothing.py): the CPU's map
+    and the GPU's, with and without TTA, and tiles of 16 px in batches of 8 against the automatic tiles."""
+    model = os.path.join(inputs, "salinas_smoothed.hsigan")
+    out = {}
+    for tta in (False, True):
+        maps = {}
+        for name, device, kw in (("cpu", "cpu", {}), ("cuda", GPU, {}), ("cuda_tile16_batch8", GPU,
+                                                                        dict(tile_size=16, batch_size=8))):
+            path = os.path.join(work, f"smoothed_{name}_{tta}.tif")
+            classify_to(SAMPLE, model, path, device, output_probabilities=path + ".p.tif", tta=tta, **kw)
+            maps[name] = (read(path, 1), read(path + ".p.tif"))
+        key = "tta" if tta else "plain"
+        out[key] = dict(labels_cpu_equal_cuda=bool((maps["cpu"][0] == maps["cuda"][0]).all()),
+                        label_agreement_cpu_cuda=float((maps["cpu"][0] == maps["cuda"][0]).mean()),
+                        max_probability_difference_cpu_cuda=float(np.abs(maps["cpu"][1] - maps["cuda"][1]).max()),
+                        cuda_tile16_batch8_equals_automatic=bool((maps["cuda"][0] == maps["cuda_tile16_batch8"][0]).all()),
+                        max_probability_difference_tile16_vs_automatic=float(
+                            np.abs(maps["cuda"][1] - maps["cuda_tile16_batch8"][1]).max()))
+    return out
 
 
 def weights_digest(states):
@@ -282,14 +308,17 @@ def layouts(size, work, repeats=2, variant="zlevel6"):
         """The defaults, then the variant (its map must be the same): zlevel6, the map compressed at GDAL's
         DEFLATE level 6 (run 11's code) instead of raster_writer.ZLEVEL; switch: Python's thread switch
         interval at 0.5 ms instead of 5 ms (sys.setswitchinterval), so the computing thread waits less for
-        the GIL held by the reading threads."""
-        from hsigan_qgis import raster_writer
+        the GIL held by the reading threads; open_in_threads: each reading thread opens its own handle (the code
+        before run 16) instead of all opened before they start."""
+        from hsigan_qgis import block_reader, raster_writer
         seconds, result = timed_classify(path, out)
         row = dict(seconds=seconds, read_seconds_summed=result.read_seconds, read_threads=result.read_threads)
         labels = read(out, 1)
         level, interval = raster_writer.ZLEVEL, sys.getswitchinterval()
         if variant == "zlevel6":
             raster_writer.ZLEVEL = 6
+        elif variant == "open_in_threads":
+            block_reader.OPEN_HANDLES_FIRST = False
         else:
             sys.setswitchinterval(0.0005)
         try:
@@ -297,6 +326,7 @@ def layouts(size, work, repeats=2, variant="zlevel6"):
         finally:
             raster_writer.ZLEVEL = level
             sys.setswitchinterval(interval)
+            block_reader.OPEN_HANDLES_FIRST = True
         row[variant + "_same_map"] = bool((read(out + ".variant.tif", 1) == labels).all())
         print(f"    {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
         return row
@@ -383,7 +413,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS-cuda"))
     parser.add_argument("--sections", nargs="+", default=["classify", "training", "throughput", "whole"])
     parser.add_argument("--repeats", type=int, default=2, help="layouts: repeats per layout")
-    parser.add_argument("--variant", default="zlevel6", choices=["zlevel6", "switch"],
+    parser.add_argument("--variant", default="zlevel6", choices=["zlevel6", "switch", "open_in_threads"],
                         help="layouts: the variant timed beside the defaults")
     parser.add_argument("--make-inputs", metavar="DIR")
     parser.add_argument("--gpu", default="cuda", help="cpu: dry run without a GPU (figures mean nothing then)")
@@ -403,6 +433,7 @@ def main():
                     throughput=lambda: throughput(["cuda", "cpu"]),
                     whole=lambda: whole_raster(args.size, work),
                     layouts=lambda: layouts(args.size, work, args.repeats, args.variant),
+                    smoothing=lambda: check_smoothing(args.inputs, work),
                     normalise=lambda: normalise_check(work))
     for name in args.sections:
         print(f"[{name}]", flush=True)

@@ -55,8 +55,20 @@ def one(case):
     D.into = timed("normalise", D.into, span=True)  # to the GPU, judged and normalised there (not synchronised)
     orig_ahead = B._read_ahead
 
-    def ahead(*a, **k):  # the consumer's waits for reads
-        g = orig_ahead(*a, **k)
+    timeline = []  # (what, thread, start, end) in seconds from the start of classify(): the run 14 diagnosis
+
+    def event(what, s, e):
+        with lock:
+            timeline.append((what, threading.current_thread().name, round(s - t0[0], 4), round(e - t0[0], 4)))
+
+    def ahead(path, reads, load_one, *a, **k):  # the consumer's waits for reads
+        def load_timed(dataset, read):
+            s = time.perf_counter()
+            try:
+                return load_one(dataset, read)
+            finally:
+                event("read", s, time.perf_counter())
+        g = orig_ahead(path, reads, load_timed, *a, **k)
         while True:
             s = time.perf_counter()
             try:
@@ -64,19 +76,41 @@ def one(case):
             except StopIteration:
                 return
             finally:
-                acc["wait"] += time.perf_counter() - s
+                e = time.perf_counter()
+                acc["wait"] += e - s
+                event("wait", s, e)
             yield item
     B._read_ahead = ahead
-    C.tile_results = timed("compute", C.tile_results, sync=True)
+    compute_timed = timed("compute", C.tile_results, sync=True)
+
+    def compute_spans(*a, **k):
+        s = time.perf_counter()
+        try:
+            return compute_timed(*a, **k)
+        finally:
+            event("compute", s, time.perf_counter())
+    C.tile_results = compute_spans
+    engine_stats = {}
+    orig_classify_inner = C._classify
+
+    def classify_inner(*a, **k):  # its stats dict (compute_wait_seconds: this thread waiting for the computing one)
+        engine_stats["stats"] = a[6]
+        event("setup_done", time.perf_counter(), time.perf_counter())
+        return orig_classify_inner(*a, **k)
+    C._classify = classify_inner
     W.RasterWriter.write = timed("write", W.RasterWriter.write)
     W.RasterWriter.finish = timed("finish", W.RasterWriter.finish)
     for name, value in case.get("writer", {}).items():  # raster_writer settings of a variant
         setattr(W, name, value)
+    for name, value in case.get("engine", {}).items():  # "module.NAME": value, engine settings of a variant
+        module, attribute = name.split(".")
+        setattr({"classify": C, "block_reader": B}[module], attribute, value)
     # warm-up: CUDA context, cuDNN, a small raster
     C.classify(ClassifyConfig(input=case["warm"], model=case["model"], output=case["out"] + ".warm.tif", device=dev))
     for k in acc:
         acc[k] = 0.0
     spans.clear()
+    timeline.clear()
     kw = dict(case.get("cfg", {}))
     tuning = dict(case.get("tuning", {}))
     if case["name"] == "switch":
@@ -107,8 +141,28 @@ def one(case):
                phases={k: round(v, 3) for k, v in acc.items()}, chunks=len(spans),
                first_chunk_done=min(e for _, e in spans) if spans else None,
                last_chunk_done=max(e for _, e in spans) if spans else None,
-               map_sha=hashlib.sha256(labels.tobytes()).hexdigest()[:16])
+               map_sha=hashlib.sha256(labels.tobytes()).hexdigest()[:16],
+               compute_wait=round(engine_stats.get("stats", {}).get("compute_wait_seconds", 0.0), 3),
+               timeline=summary(timeline, wall), events=sorted(timeline, key=lambda e: e[2]))
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def summary(timeline, wall):
+    """The timeline in a few figures: when the setup ended and the first read began, how busy the reading
+    threads were (their reads' seconds over the span from the first read's start to the last's end), when
+    the last read ended, and the computing after it."""
+    reads = [e for e in timeline if e[0] == "read"]
+    if not reads:
+        return {}
+    first, last = min(e[2] for e in reads), max(e[3] for e in reads)
+    threads = {e[1] for e in reads}
+    busy = sum(e[3] - e[2] for e in reads)
+    after = [e for e in timeline if e[0] == "compute" and e[3] > last]
+    setup = [e[2] for e in timeline if e[0] == "setup_done"]
+    return dict(setup_done=setup[0] if setup else None, first_read_start=round(first, 3), last_read_end=round(last, 3),
+                reading_threads_busy=round(busy / (len(threads) * (last - first)), 3),
+                compute_after_last_read=round(sum(e[3] - max(e[2], last) for e in after), 3),
+                tail=round(wall - last, 3))
 
 
 def pinned_alloc_speed():
@@ -135,7 +189,6 @@ def pinned_alloc_speed():
 CASES = {  # name: (cfg, tuning)
     "default": ({}, {}),
     "default_again": ({}, {}),
-    "tile512": ({"tile_size": 512}, {}),
     "threads8": ({}, {"read_threads": 8}),
     "threads32": ({}, {"read_threads": 32}),
     "gdal_default_decode": ({}, {"decode_threads": None}),
@@ -143,8 +196,13 @@ CASES = {  # name: (cfg, tuning)
     "zlevel6": ({}, {}, {"ZLEVEL": 6}),  # the map compressed at GDAL's DEFLATE level 6 (run 11's code)
     "switch": ({}, {}),  # Python's thread switch interval at 0.5 ms instead of 5 ms (run 13)
     "profile": ({}, {}),  # the default under torch.profiler: a chrome trace in TRACE_DIR (slower: compare nothing)
+    # run 14 also timed the consumer waiting for 8 batches and two reads queued per thread (not kept); run 16:
+    "open_in_threads": ({}, {}, {}, {"block_reader.OPEN_HANDLES_FIRST": False}),  # each reading thread opens its handle
+    "batch1": ({"batch_size": 1}, {}),  # one tile per forward pass
+    "tile512": ({"tile_size": 512}, {}),
 }
-BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise", "zlevel6", "switch", "profile")
+BSQ_CASES = ("default", "default_again", "threads32", "cpu_normalise", "zlevel6", "switch", "profile",
+             "open_in_threads")
 
 
 def main_all(size, outjson, device, cases=None):
@@ -172,16 +230,16 @@ def main_all(size, outjson, device, cases=None):
         for case in (cases or CASES):
             if layout["driver"] == "ENVI" and case not in BSQ_CASES:
                 continue
-            cfg, tuning, *writer = CASES[case]
+            cfg, tuning, *more = CASES[case]
             spec = dict(name=case, layout=name, device=device, warm=warm, model=model, path=path,
                         out=os.path.join(work, "map_" + case + ".tif"), cfg=cfg, tuning=tuning,
-                        writer=writer[0] if writer else {})
+                        writer=more[0] if more else {}, engine=more[1] if len(more) > 1 else {})
             sp = subprocess.run([sys.executable, __file__, "one", json.dumps(spec)], capture_output=True, text=True)
             got = [l for l in sp.stdout.splitlines() if l.startswith("RESULT ")]
             r = json.loads(got[-1][7:]) if got else dict(case=case, error=(sp.stdout + sp.stderr)[-1500:])
             r["ratio"] = round(r["wall"] / statistics.median(row["read_only"]), 2) if "wall" in r else None
             row["runs"].append(r)
-            print("  ", json.dumps(r), flush=True)
+            print("  ", json.dumps({k: v for k, v in r.items() if k != "events"}), flush=True)
         for f in os.listdir(work):
             if f.startswith(("layout", "map_")):
                 os.remove(os.path.join(work, f))

@@ -20,6 +20,7 @@ chunks in flight (in_flight()) plus 2r full-width rows of carry.
 import collections
 import contextlib
 import itertools
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -30,8 +31,9 @@ from .raster import open_raster, read_window, reflect_pad
 
 CHUNK_BYTES = {"cpu": 128 << 20, "cuda": 256 << 20}  # float32 bytes of one read chunk, all bands
 # side of the computed tiles when TILE_SIZE is 0 (automatic). 256 on CUDA too: more, smaller chunks keep
-# the reading threads and the GPU busy together (512: a 2048^2 raster is 16 chunks, all finishing at once)
+# the reading threads and the GPU busy together (512 was no faster on a 2048^2 raster, slower on 1024^2: run 15)
 TILE = {"cpu": 256, "cuda": 256}
+OPEN_HANDLES_FIRST = True  # the reading threads' handles opened before they start (False: each its own; run 16)
 MIN_ROWS = 16
 
 
@@ -192,12 +194,14 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
 
     import rasterio
 
-    local, handles, lock = threading.local(), [], threading.Lock()
+    local, free, handles = threading.local(), queue.SimpleQueue(), []
 
     def load(read):
         if not hasattr(local, "dataset"):
-            local.dataset = open_raster(path)
-            with lock:
+            if OPEN_HANDLES_FIRST:
+                local.dataset = free.get_nowait()
+            else:
+                local.dataset = open_raster(path)
                 handles.append(local.dataset)
         started = time.perf_counter()
         with rasterio.Env(GDAL_NUM_THREADS=gdal_threads) if gdal_threads else contextlib.nullcontext():
@@ -206,6 +210,12 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
 
     reads, pending = iter(reads), collections.deque()
     try:
+        # one handle per thread, all opened here, one after another: opened in a new thread, a georeferenced GeoTIFF
+        # first sets up that thread's PROJ context (~10-20 ms, holding the GIL), so 16 threads took turns for 0.3 s
+        # and stalled the reads already running (bench/RESULTS-cuda.md, run 16)
+        for _ in range(threads if OPEN_HANDLES_FIRST else 0):
+            handles.append(open_raster(path))
+            free.put(handles[-1])
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hsigan-read") as pool:
             try:
                 pending.extend(pool.submit(load, read) for read in itertools.islice(reads, depth))

@@ -242,7 +242,9 @@ def _classify(cfg, dataset, metadata, tensors, device, feedback, stats, tuning=(
                 computing.append(computer.submit(compute, list(pending)))
                 pending.clear()
             while len(computing) > keep:
+                waited = time.perf_counter()
                 done += computing.popleft().result()
+                stats["compute_wait_seconds"] = stats.get("compute_wait_seconds", 0.0) + time.perf_counter() - waited
                 feedback.progress(100.0 * done / n_tiles)
 
         if cfg.dask:  # chunks computed on the cluster, written here as they complete

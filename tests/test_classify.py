@@ -86,6 +86,36 @@ def test_reading_stops_when_the_consumer_does(tmp_path):
     assert not [t for t in threading.enumerate() if t.name.startswith("hsigan-read")]
 
 
+def test_reading_threads_get_handles_opened_before_they_start(tmp_path, monkeypatch):
+    """Each reading thread reads with a handle this thread opened before starting them (opened in a new thread, a
+    georeferenced GeoTIFF first sets up that thread's PROJ context, and 16 threads took turns: run 16); all are
+    closed when the reading ends, and when opening the third fails, the two opened before are closed too."""
+    import threading
+
+    from hsigan_qgis.errors import InputError
+
+    raster = write_raster(tmp_path / "in.tif", cube())
+    opened, opening = [], block_reader.open_raster
+
+    def recorded(path):
+        if len(opened) == fail_at:
+            raise InputError("INPUT", "cannot open")
+        opened.append((threading.current_thread(), opening(path)))
+        return opened[-1][1]
+    monkeypatch.setattr(block_reader, "open_raster", recorded)
+    fail_at = None
+    plan = block_reader.Plan(16, 16, 16)
+    tiles = list(block_reader.read_tiles(str(raster), H, W, plan, 3, None, {}, 3, 4))
+    assert len(tiles) == block_reader.count_tiles(H, W, plan, 3) > 3 and len(opened) == 3
+    assert {thread for thread, _ in opened} == {threading.current_thread()}
+    assert all(handle.closed for _, handle in opened)
+    opened.clear()
+    fail_at = 2
+    with pytest.raises(InputError):
+        list(block_reader.read_tiles(str(raster), H, W, plan, 3, None, {}, 3, 4))
+    assert len(opened) == 2 and all(handle.closed for _, handle in opened)
+
+
 LAYOUTS = {"strips": {}, "tiled": dict(tiled=True, blockxsize=16, blockysize=16), "envi": dict(driver="ENVI")}
 
 
