@@ -3,6 +3,7 @@ decision used, from one command.
 
   python bench/release.py --data DATA --seeds 2040 2041 ... 2049 --workers 2        # run, then report
   python bench/release.py report --seeds ...                                        # tables from earlier runs
+  python bench/release.py run --stages baselines --tag TAG --seeds ...              # some stages only (below)
   python bench/release.py rules --probs-none DIR --probs-ssgan DIR [DIR] --seeds 0 ... 9  # GAN rules (17, 19, 24)
   python bench/release.py candidate --probs-candidate DIR --against RULES.json --seeds 0 ... 9  # (round 18)
 
@@ -20,6 +21,8 @@ targets, and the median training seconds. Tables of rounds 15-24 scored the log-
 always as the default: commit 2ea4aa3 reproduces them. Written to bench/RESULTS-release.md and bench/release-scored.json (which also
 holds GAN auto's rows and the ensemble's: the two default pipelines' probabilities averaged, round 19).
 Each `run` stage is skipped when its JSON already holds every scene, size and seed (a cut run reruns whole).
+`run --stages baselines` runs that stage alone (bench/TAG-baselines.json: bench/smoothing.py release's baselines;
+the runs are scenes.py's `run --methods svm rf --sizes 15 50 all`).
 """
 import argparse
 import json
@@ -58,6 +61,8 @@ def complete(path, seeds, methods):
 
 def run(args, where):
     for name, methods in RUNS.items():
+        if name not in args.stages:
+            continue
         if complete(where["json"][name], args.seeds, methods):
             print(f"{name}: already complete in {where['json'][name]}", flush=True)
             continue
@@ -169,7 +174,9 @@ LABEL = {"default": "**default** (GAN ssgan, or GAN none where its head weight r
          "svm": "RBF-SVM on spectra", "svm-engine-draw": "RBF-SVM, engine draw", "rf": "random forest on spectra"}
 
 
-def table(rows, seeds):
+def table(rows, seeds, order=ORDER, label=LABEL, kappa_std=False):
+    """The tables of the report from rows (score's): methods in `order`, named by `label`; the scenes the rows
+    hold (the CPU seconds: Indian Pines', or the first scene's without it); kappa_std: kappa's std per scene too."""
     rows = [r for r in rows if r["seed"] in seeds]
     by = {}
     for r in rows:
@@ -180,40 +187,44 @@ def table(rows, seeds):
     def mean(s, z, m, key="oa"):
         return float(np.mean([r[key] for r in by[(s, z, m)]]))
 
-    names = [m for m in ORDER if any(k[2] == m for k in by)]
+    names = [m for m in order if any(k[2] == m for k in by)]
     sizes = [z for z in SIZES if any(k[1] == z for k in by)]
+    present = [s for s in scenes.SCENES if any(k[0] == s for k in by)]
+    timed = present[0]
     lines = [f"Seeds {seeds[0]}-{seeds[-1]} ({len(seeds)}). OA % (mean of seeds) per scene and "
-             "the mean of scenes; CPU s: median CPU seconds of one training on Indian Pines at that size (network, "
+             "the mean of scenes; CPU s: median CPU seconds of one training on "
+             f"{'Indian Pines' if timed == 'indian_pines' else timed} at that size (network, "
              "kernel head and scoring on one torch thread; GAN auto: both candidates; the baselines: wall seconds of "
              "the fit and CV search). The whole `bin/hsigan train` job on 2 cores: README, Accuracy.", ""]
     for z in sizes:
         lines += [f"**{z if z == 'all' else z + ' px/class'}**", "",
-                  "| method | " + " | ".join(scenes.SCENES) + " | mean of scenes | AA (mean) | kappa (mean) | CPU s |",
-                  "|---|" + "---|" * (len(scenes.SCENES) + 4)]
+                  "| method | " + " | ".join(present) + " | mean of scenes | AA (mean) | kappa (mean) | CPU s |",
+                  "|---|" + "---|" * (len(present) + 4)]
         for m in names:
-            per = [mean(s, z, m) for s in scenes.SCENES]
-            aa = np.mean([mean(s, z, m, "aa") for s in scenes.SCENES])
-            kappa = np.mean([mean(s, z, m, "kappa") for s in scenes.SCENES])
-            secs = np.median([r["seconds"] for r in by[("indian_pines", z, m)]])
-            lines.append(f"| {LABEL[m]} | " + " | ".join(f"{v:.2f}" for v in per) +
+            per = [mean(s, z, m) for s in present]
+            aa = np.mean([mean(s, z, m, "aa") for s in present])
+            kappa = np.mean([mean(s, z, m, "kappa") for s in present])
+            secs = np.median([r["seconds"] for r in by[(timed, z, m)]])
+            lines.append(f"| {label[m]} | " + " | ".join(f"{v:.2f}" for v in per) +
                          f" | {np.mean(per):.2f} | {aa:.2f} | {kappa:.4f} | {secs:.1f} |")
         lines.append("")
     lines += ["**Per scene** (mean ± std over seeds)", "",
               "| scene | size | method | OA % | AA % | kappa |", "|---|---|---|---|---|---|"]
-    for s in scenes.SCENES:
+    for s in present:
         for z in sizes:
             for m in names:
                 rs = by[(s, z, m)]
                 f = {k: (np.mean([r[k] for r in rs]), np.std([r[k] for r in rs])) for k in ("oa", "aa", "kappa")}
-                lines.append(f"| {s} | {z} | {LABEL[m]} | {f['oa'][0]:.2f} ± {f['oa'][1]:.2f} | "
-                             f"{f['aa'][0]:.2f} ± {f['aa'][1]:.2f} | {f['kappa'][0]:.4f} |")
+                lines.append(f"| {s} | {z} | {label[m]} | {f['oa'][0]:.2f} ± {f['oa'][1]:.2f} | "
+                             f"{f['aa'][0]:.2f} ± {f['aa'][1]:.2f} | {f['kappa'][0]:.4f}"
+                             + (f" ± {f['kappa'][1]:.4f} |" if kappa_std else " |"))
     if sizes != SIZES:
         return "\n".join(lines)
     lines += ["", "**Issue 12's targets** (default pipeline; the SVM on the benchmark draw)", "",
               "| scene | default - SVM at 15 px/class (target +10) | default - SVM, every pixel (target >= 0) | "
               "default - GAN none, worst size (target >= -0.5) |", "|---|---|---|---|"]
     d, n = "default", "none, default pipeline"
-    for s in scenes.SCENES:
+    for s in present:
         worst = min(SIZES, key=lambda z: mean(s, z, d) - mean(s, z, n))
         lines.append(f"| {s} | {mean(s, '15', d) - mean(s, '15', 'svm'):+.2f} | "
                      f"{mean(s, 'all', d) - mean(s, 'all', 'svm'):+.2f} | "
@@ -338,6 +349,9 @@ def main(argv=None):
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".devdata", "scenes"))
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(2040, 2050)))
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--stages", nargs="+", choices=list(RUNS), default=list(RUNS),
+                        help="run: only these stages (e.g. `run --stages baselines`: the SVM and the random forest "
+                        "alone, for bench/smoothing.py release)")
     parser.add_argument("--tag", default="release26", help="prefix of the run files (bench/TAG-*.json); round "
                         "15's table: --tag release --seeds 1200 ... 1209 (bench/RESULTS-release15.md, scored before "
                         "round 16's refit of the head)")
@@ -358,6 +372,8 @@ def main(argv=None):
         if not (args.probs_candidate and args.against):
             parser.error("candidate needs --probs-candidate and --against")
         return candidate(args)
+    if args.stages != list(RUNS) and args.step != "run":
+        parser.error("--stages: with `run` only (the report needs every stage)")
     where = paths(args.tag)
     if args.step in ("all", "run"):
         run(args, where)

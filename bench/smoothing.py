@@ -1,8 +1,10 @@
 """Round 27 (bench/RESULTS.md): the default pipeline's fused class probabilities averaged over a k x k box
 (SMOOTHING), on bench/scenes.py's scenes and engine draw.
 
-  python bench/smoothing.py run --seeds 0-9 --out FOLDER [--scenes ...] [--sizes 15 50 all]
+  python bench/smoothing.py run --seeds 0-9 --out FOLDER [--pipeline none] [--scenes ...] [--sizes 15 50 all]
   python bench/smoothing.py report FOLDER [FOLDER ...] --json OUT.json --md OUT.md
+  python bench/smoothing.py release --default FOLDER --none FOLDER --baselines JSON --seeds 2060-2069 \
+      --json OUT.json --md OUT.md
   python bench/smoothing.py cost --json bench/RESULTS-smoothing-cost.json
 
 run: per scene, size and seed, the default pipeline as hsigan:train runs it (GAN ssgan; with a median class
@@ -11,11 +13,29 @@ more), the network's and the kernel head's softmax fused at head_choice.automati
 window 1x1 and no refit with every pixel: the bench's map, not exactly the engine's), then averaged over boxes
 of 1 (none), 3, 5 and 7 px (scipy.ndimage.uniform_filter, mode 'reflect'; these scenes have no nodata). Saves
 FOLDER/SCENE_SIZE_SEED.npz: the predictions at the validation and test pixels for each box, the labels, the
-GAN mode kept and the head weight. Two processes on two cores: two runs with disjoint --seeds.
+GAN mode kept and the head weight. Two processes on two cores: two runs with disjoint --seeds. `--pipeline none`:
+GAN none's pipeline always (none:1000 fused with its head, as hsigan:train ships GAN=none), saved alike (mode
+'none').
 
 report: per cell, the test OA of each box, of `smooth-auto` (smoothing_choice.automatic_box on the validation
 predictions of boxes 1, 3 and 5: the engine's rule) and of the best validation OA among 1, 3 and 5 (for
 information), against the plain map; the mean over cells.
+
+release: bench/release.py's tables (scored as it scores, hsigan_qgis.metrics) with SMOOTHING=auto. Rows: the
+default pipeline with smooth-auto (a `run` folder, --default), the same draws without smoothing (their box 1),
+GAN none's pipeline with smooth-auto (a `run --pipeline none` folder, --none), and the RBF-SVM and random forest
+on the benchmark draw (--baselines: the JSON of `bench/release.py run --stages baselines`); OA, AA, kappa (mean
+± std over --seeds) per scene and size, the mean of scenes, the default with smooth-auto minus the SVM and minus
+no smoothing, and issue 12's targets (with every size). Every scene, size and seed asked for must be in every
+source (else it names the missing ones and stops); other seeds are ignored. The nets' map is `run`'s (the
+head's window 1x1, no refit), so the row without smoothing is close to bench/RESULTS-release.md's default, not
+equal to it. The full table on two cores, two processes of one torch thread (disjoint seeds, then the other
+pipeline; the baselines last, a few minutes):
+  python bench/smoothing.py run --seeds 2060-2064 --out D && python bench/smoothing.py run --seeds 2060-2064 \
+      --out N --pipeline none      # and at once the same with --seeds 2065-2069
+  python bench/release.py run --stages baselines --tag release28 --data .dev/accuracy/data --seeds 2060 ... 2069
+  python bench/smoothing.py release --default D --none N --baselines bench/release28-baselines.json \
+      --seeds 2060-2069 --json bench/RESULTS-release-smoothing.json --md bench/RESULTS-release-smoothing.md
 
 cost: classify's CPU time without and with a 5x5 box (the same network), and what the automatic choice adds
 to a training, on this machine."""
@@ -85,13 +105,17 @@ def run(args):
                     w, _ = automatic_head_weight(net[:, val.rows, val.cols].T, kernel[:, val.rows, val.cols].T,
                                                  val.labels)
                     return (1 - w) * net + w * kernel, w
-                mode = "ssgan"
-                if median_class(np.bincount(pixels.labels, minlength=len(ids))) > FEW_LABELS and len(val):
+                if args.pipeline == "none":  # GAN none's pipeline, always
+                    mode = "none"
                     fused, weight = fused_of("none:1000")
-                    if weight >= NONE_IF_HEAD:
-                        mode = "none"
-                if mode == "ssgan":
-                    fused, weight = fused_of("ssgan")
+                else:
+                    mode = "ssgan"
+                    if median_class(np.bincount(pixels.labels, minlength=len(ids))) > FEW_LABELS and len(val):
+                        fused, weight = fused_of("none:1000")
+                        if weight >= NONE_IF_HEAD:
+                            mode = "none"
+                    if mode == "ssgan":
+                        fused, weight = fused_of("ssgan")
                 out = dict(mode=mode, weight=weight, val_labels=val.labels, test_gt=gt[tr, tc], ids=ids,
                            seconds=time.process_time() - started)
                 for k in BOXES:
@@ -156,6 +180,94 @@ def report(args):
         open(args.md, "w").write(text + "\n")
 
 
+RELEASE = ["default", "default, no smoothing", "none, default pipeline", "svm", "rf"]  # release's rows, in order
+
+
+def release_rows(args):
+    """release's rows (scene, size, seed, method, oa, aa, kappa, seconds) of every scene, size and seed asked for;
+    exits naming the draws a source lacks."""
+    from hsigan_qgis.metrics import confusion_matrix, summarise
+    from hsigan_qgis.smoothing_choice import automatic_box
+
+    wanted = [(s, z, k) for s in args.scenes for z in args.sizes for k in args.seeds]
+    rows, missing = [], []
+    sources = ((args.default, ("default", "default, no smoothing")), (args.none, ("none, default pipeline",)))
+    for folder, methods in sources:
+        for scene, size, seed in wanted:
+            path = os.path.join(folder, f"{scene}_{size}_{seed}.npz")
+            if not os.path.exists(path):
+                missing.append(path)
+                continue
+            d = np.load(path)
+            if folder == args.none and str(d["mode"]) != "none":
+                sys.exit(f"release: {path} is not from `run --pipeline none` (mode {d['mode']})")
+            auto, _ = automatic_box({k: d[f"val_{k}"] for k in AUTO_BOXES}, d["val_labels"])
+            truth = np.searchsorted(d["ids"], d["test_gt"])
+            for method in methods:
+                box = 1 if method.endswith("no smoothing") else auto
+                predicted = np.searchsorted(d["ids"], d[f"test_{box}"])
+                figures = summarise(confusion_matrix(truth, predicted, len(d["ids"])))
+                rows.append(dict(scene=scene, size=size, seed=seed, method=method, oa=figures["oa"],
+                                 aa=figures["aa"], kappa=figures["kappa"], seconds=float(d["seconds"]), box=int(box),
+                                 mode=str(d["mode"])))
+    runs = {(r["scene"], r["size"], r["seed"], r["method"]): r for r in json.load(open(args.baselines))["runs"]}
+    for method in ("svm", "rf"):
+        for key in wanted:
+            if (*key, method) not in runs:
+                missing.append(f"{args.baselines}: {method} {' '.join(map(str, key))}")
+                continue
+            r = runs[(*key, method)]
+            rows.append({k: r[k] for k in ("scene", "size", "seed", "method", "oa", "aa", "kappa", "seconds")})
+    if missing:
+        sys.exit(f"release: {len(missing)} draw(s) missing:\n  " + "\n  ".join(missing))
+    return rows
+
+
+def release(args):
+    """The release table with SMOOTHING=auto (module docstring), from release_rows with bench/release.py's table."""
+    import release as R
+    import scenes as S
+
+    rows = release_rows(args)
+    label = {"default": "**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches 0.9 "
+                        "with more than 20 px/class; kernel head automatic; box: smoothing_choice.automatic_box)",
+             "default, no smoothing": "default without smoothing (the previous default)",
+             "none, default pipeline": "GAN none + kernel head, automatic, SMOOTHING=auto",
+             "svm": R.LABEL["svm"], "rf": R.LABEL["rf"]}
+    text = R.table(rows, args.seeds, RELEASE, label, kappa_std=True)
+    by = {}
+    for r in rows:
+        by.setdefault((r["scene"], r["size"], r["method"]), []).append(r)
+    cells = {"|".join(k): {f: [float(np.mean([r[f] for r in rs])), float(np.std([r[f] for r in rs]))]
+                           for f in ("oa", "aa", "kappa")} for k, rs in by.items()}
+    present = [s for s in S.SCENES if s in args.scenes]
+    sizes = [z for z in ["15", "50", "all"] if z in args.sizes]
+    lines = ["", "", "**Default with smooth-auto minus the SVM and minus no smoothing** (OA points, mean of seeds)",
+             "", "| size | minus | " + " | ".join(present) + " | mean of scenes |",
+             "|---|---|" + "---|" * (len(present) + 1)]
+    differences = {}
+    for z in sizes:
+        for other, name in (("svm", "SVM"), ("default, no smoothing", "no smoothing")):
+            d = [cells[f"{s}|{z}|default"]["oa"][0] - cells[f"{s}|{z}|{other}"]["oa"][0] for s in present]
+            differences[f"{z}|{other}"] = dict(zip(present, d), mean=float(np.mean(d)))
+            lines.append(f"| {z} | {name} | " + " | ".join(f"{v:+.2f}" for v in d) + f" | {np.mean(d):+.2f} |")
+    text += "\n".join(lines)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(seeds=args.seeds, default=args.default, none=args.none, baselines=args.baselines,
+                           cells=cells, differences=differences, rows=rows), f, indent=1)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write("# Release table with SMOOTHING=auto (`python bench/smoothing.py release`)\n\n"
+                    "Rows: the default pipeline with smooth-auto (the new default), the same draws without "
+                    "smoothing (the previous default), GAN none's pipeline with smooth-auto, and the classical "
+                    "baselines (benchmark draw). The nets: bench/smoothing.py run's map (the head's window 1x1, no "
+                    "refit with every pixel), so the row without smoothing is close to bench/RESULTS-release.md's "
+                    f"default, not equal to it. Sources: {args.default}, {args.none}, {args.baselines}.\n\n"
+                    + text + "\n")
+
+
 def cost(args):
     """classify's CPU time with no smoothing and with 5x5, the same network (seed, pixels), on a 384 x 384 x
     204-band tiled GeoTIFF (the Salinas-A sample tiled 5 x 5), one torch thread, alternating runs; and the
@@ -211,18 +323,25 @@ def main(argv=None):
     import scenes as S
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "report", "cost"])
+    parser.add_argument("command", choices=["run", "report", "release", "cost"])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".dev", "accuracy", "data"))
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
     parser.add_argument("--sizes", nargs="+", default=["15", "50", "all"])
     parser.add_argument("--seeds", type=seeds_of, default=seeds_of("0-9"))
     parser.add_argument("--out")
+    parser.add_argument("--pipeline", choices=["default", "none"], default="default",
+                        help="run: the default pipeline (GAN ssgan or none, as hsigan:train) or GAN none's always")
+    parser.add_argument("--default", help="release: a `run` folder (the default pipeline)")
+    parser.add_argument("--none", help="release: a `run --pipeline none` folder")
+    parser.add_argument("--baselines", help="release: bench/release.py run --stages baselines's JSON (svm, rf)")
     parser.add_argument("--json")
     parser.add_argument("--md")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    {"run": run, "report": report, "cost": cost}[args.command](args)
+    if args.command == "release" and not (args.default and args.none and args.baselines):
+        parser.error("release needs --default, --none and --baselines")
+    {"run": run, "report": report, "release": release, "cost": cost}[args.command](args)
 
 
 if __name__ == "__main__":
