@@ -126,6 +126,7 @@ def train_tiny(tmp_path, name, **extra):
 
     path, log = str(tmp_path / name), Log()
     extra.setdefault("samples_per_class", 12)
+    extra.setdefault("smoothing", "off")  # what the validation chose: the head's window and weight only
     train(TrainConfig(input=RASTER, labels=TRAIN_LABELS, class_field="class_name", output_model=path,
                       epochs=2, gan="none", seed=1, device="cpu", **extra), log)
     return path, log
