@@ -188,8 +188,8 @@ def _piece(read, height, width, halo):
 
 
 def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
-    """load_one(dataset, read) of each read in order, run ahead by `threads` threads with their own
-    handles, at most `depth` reads in flight. Stops reading when the consumer stops."""
+    """load_one(dataset, read) of each read in order, run ahead by `threads` threads, each with its own
+    handle (opened here), at most `depth` reads in flight. Stops reading when the consumer stops."""
     from concurrent.futures import ThreadPoolExecutor
 
     import rasterio
@@ -211,7 +211,7 @@ def _read_ahead(path, reads, load_one, stats, threads, depth, gdal_threads):
     reads, pending = iter(reads), collections.deque()
     try:
         # one handle per thread, all opened here, one after another: opened in a new thread, a georeferenced GeoTIFF
-        # first sets up that thread's PROJ context (~10-20 ms, holding the GIL), so 16 threads took turns for 0.3 s
+        # first sets up that thread's PROJ context (~10-25 ms, holding the GIL), so 16 threads took turns for 0.3 s
         # and stalled the reads already running (bench/RESULTS-cuda.md, run 16)
         for _ in range(threads if OPEN_HANDLES_FIRST else 0):
             handles.append(open_raster(path))
