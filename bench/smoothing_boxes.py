@@ -13,21 +13,15 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from hsigan_qgis.head_choice import sign_test  # noqa: E402
+from hsigan_qgis.head_choice import clearly_better  # noqa: E402
 
 CANDIDATES = {"A": ((1, 3, 5), 1.64), "B": ((1, 3, 5, 7), 1.64), "C": ((1, 3, 5), 1.28), "D": ((1, 3, 5, 7), 1.28)}
 
 
 def choose(predicted, labels, boxes, z):
-    """head_choice.clearly_better's rule at threshold z: the box right on clearly more validation pixels than no
-    smoothing (sign test), with the largest b - c; else 1."""
-    right = {k: predicted[k] == labels for k in boxes}
-    best, lead = 1, 0
-    for k in boxes[1:]:
-        b, c, score = sign_test(right[k], right[1])
-        if score >= z and b - c > lead:
-            best, lead = k, b - c
-    return best
+    """The engine's rule (head_choice.clearly_better, as smoothing_choice.automatic_box calls it) over `boxes` at
+    threshold z."""
+    return clearly_better({k: predicted[k] == labels for k in boxes}, str, "no smoothing", z)[0]
 
 
 def main():

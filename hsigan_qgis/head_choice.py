@@ -100,18 +100,19 @@ def automatic_head_window(net, heads, labels, weights):
                   f"leave 1x1: {size(best)}")
 
 
-def clearly_better(right, name, baseline):
+def clearly_better(right, name, baseline, threshold=HEAD_Z):
     """(key, what the tests found) of {key: right / wrong on each validation pixel}, the smallest key being the
     safe default (called `baseline` in the text): the key that is right on clearly more pixels where it and the
-    default differ, sign_test's z >= HEAD_Z, with the largest b - c of those; else the default. Shared by the
-    automatic head window and the automatic smoothing box (smoothing_choice.py)."""
+    default differ, sign_test's z >= threshold (HEAD_Z; other values for benchmarks), with the largest b - c of
+    those; else the default. Shared by the automatic head window and the automatic smoothing box
+    (smoothing_choice.py)."""
     keys = sorted(right)
     texts, best, lead = [], keys[0], 0
     for key in keys[1:]:
         b, c, z = sign_test(right[key], right[keys[0]])
         texts.append(f"{name(key)} right on {b} where {baseline} is wrong and wrong on {c} where {baseline} is "
                      f"right (z {z:.2f})")
-        if z >= HEAD_Z and b - c > lead:
+        if z >= threshold and b - c > lead:
             best, lead = key, b - c
     return best, "; ".join(texts)
 
