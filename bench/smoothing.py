@@ -4,7 +4,7 @@
   python bench/smoothing.py run --seeds 0-9 --out FOLDER [--pipeline none] [--scenes ...] [--sizes 15 50 all]
   python bench/smoothing.py report FOLDER [FOLDER ...] --json OUT.json --md OUT.md
   python bench/smoothing.py release --default FOLDER --none FOLDER --baselines JSON --seeds 2060-2069 \
-      --json OUT.json --md OUT.md
+      [--auto-boxes 1,3,5] --json OUT.json --md OUT.md
   python bench/smoothing.py cost --json bench/RESULTS-smoothing-cost.json
 
 run: per scene, size and seed, the default pipeline as hsigan:train runs it (GAN ssgan; with a median class
@@ -21,7 +21,8 @@ report: per cell, the test OA of each box, of `smooth-auto` (smoothing_choice.au
 predictions of boxes 1, 3 and 5: the engine's rule) and of the best validation OA among 1, 3 and 5 (for
 information), against the plain map; the mean over cells.
 
-release: bench/release.py's tables (scored as it scores, hsigan_qgis.metrics) with SMOOTHING=auto. Rows: the
+release: bench/release.py's tables (scored as it scores, hsigan_qgis.metrics) with SMOOTHING=auto (its candidate
+boxes: the engine's, or --auto-boxes; the table on seeds 2060-2069 was made with 1,3,5). Rows: the
 default pipeline with smooth-auto (a `run` folder, --default), the same draws without smoothing (their box 1),
 GAN none's pipeline with smooth-auto (a `run --pipeline none` folder, --none), and the RBF-SVM and random forest
 on the benchmark draw (--baselines: the JSON of `bench/release.py run --stages baselines`); OA, AA, kappa (mean
@@ -51,7 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 BOXES = (1, 3, 5, 7)
-AUTO_BOXES = (1, 3, 5)  # smoothing_choice.BOXES
+AUTO_BOXES = (1, 3, 5)  # round 27's smooth-auto candidates (report); release takes --auto-boxes
 
 
 def seeds_of(text):
@@ -201,7 +202,7 @@ def release_rows(args):
             d = np.load(path)
             if folder == args.none and str(d["mode"]) != "none":
                 sys.exit(f"release: {path} is not from `run --pipeline none` (mode {d['mode']})")
-            auto, _ = automatic_box({k: d[f"val_{k}"] for k in AUTO_BOXES}, d["val_labels"])
+            auto, _ = automatic_box({k: d[f"val_{k}"] for k in args.auto_boxes}, d["val_labels"])
             truth = np.searchsorted(d["ids"], d["test_gt"])
             for method in methods:
                 box = 1 if method.endswith("no smoothing") else auto
@@ -264,7 +265,8 @@ def release(args):
                     "smoothing (the previous default), GAN none's pipeline with smooth-auto, and the classical "
                     "baselines (benchmark draw). The nets: bench/smoothing.py run's map (the head's window 1x1, no "
                     "refit with every pixel), so the row without smoothing is close to bench/RESULTS-release.md's "
-                    f"default, not equal to it. Sources: {args.default}, {args.none}, {args.baselines}.\n\n"
+                    f"default, not equal to it. smooth-auto's candidate boxes: {', '.join(map(str, args.auto_boxes))}. "
+                    f"Sources: {args.default}, {args.none}, {args.baselines}.\n\n"
                     + text + "\n")
 
 
@@ -338,9 +340,15 @@ def main(argv=None):
     parser.add_argument("--json")
     parser.add_argument("--md")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--auto-boxes", type=lambda t: [int(k) for k in t.split(",")], default=None,
+                        help="release: smooth-auto's candidate boxes, e.g. 1,3,5 (the table on seeds 2060-2069); "
+                             "default: the engine's, smoothing_choice.boxes_of('auto')")
     args = parser.parse_args(argv)
     if args.command == "release" and not (args.default and args.none and args.baselines):
         parser.error("release needs --default, --none and --baselines")
+    if args.auto_boxes is None:
+        from hsigan_qgis.smoothing_choice import boxes_of
+        args.auto_boxes = boxes_of("auto")
     {"run": run, "report": report, "release": release, "cost": cost}[args.command](args)
 
 

@@ -13,7 +13,7 @@ DEVICES = ("auto", "cpu", "cuda")
 GAN_MODES = ("none", "wgan", "ssgan", "auto", "spectral", "mixup", "mixup-if-few")
 LABEL_RULES = ("centre", "all_touched")
 HEAD_WINDOWS = ("auto", "1x1", "3x3", "5x5")  # SPECTRAL_HEAD_WINDOW: the spectrum the kernel head reads
-SMOOTHINGS = ("off", "auto", "3x3", "5x5")  # SMOOTHING: the box the class probabilities are averaged over
+SMOOTHINGS = ("off", "auto", "3x3", "5x5", "7x7")  # SMOOTHING: the box the class probabilities are averaged over
 LABEL_RULE_HELP = ("Which pixels a polygon labels: those whose centre is inside (centre) or every pixel "
                    "it touches (all_touched). Points label the pixel they fall in.")
 INT_MAX = 2 ** 31 - 1  # QGIS keeps integer parameters in a C int
@@ -140,17 +140,16 @@ class TrainConfig:
                                     "nothing on the held-out seeds. The log and the model say which window and why. "
                                     "See the README, Accuracy.",
                                     advanced=True, choices=HEAD_WINDOWS, label="Spectral kernel head window")
-    smoothing: str = opt("auto", "Average each pixel's class probabilities over the 3x3 or 5x5 pixels around it before "
-                         "the most probable class is taken (pixels without data do not vote): a smoother map, "
-                         "which suits scenes of fields or parcels larger than the box and blurs small urban "
+    smoothing: str = opt("auto", "Average each pixel's class probabilities over the 3x3, 5x5 or 7x7 pixels around it "
+                         "before the most probable class is taken (pixels without data do not vote): a smoother "
+                         "map, which suits scenes of fields or parcels larger than the box and blurs small urban "
                          "objects. auto (the default): off, unless a box is right on clearly more validation "
                          "pixels (a sign test on the pixels where the two disagree, z >= 1.64): in the three-scene "
-                         "benchmark, on "
-                         "held-out seeds, +2.4 to +3.1 OA on an agricultural scene, -0.3 at worst on an urban "
-                         "one (where a fixed 5x5 lost 3-5), +0.9 on the mean of scenes and label counts. "
-                         "Classification then reads "
-                         "1-2 pixels more around each tile (the same map whatever the tiles). The log and the "
-                         "model say which box and why. See the README, Accuracy.",
+                         "benchmark, on held-out seeds, +2.7 to +4.3 OA on an agricultural scene, never smoothed "
+                         "on an urban one (where a fixed 5x5 lost 3-5), +1.2 on the mean of scenes and label "
+                         "counts. Classification then reads 1-3 pixels more around each tile (the same map "
+                         "whatever the tiles). The log and the model say which box and why. See the README, "
+                         "Accuracy.",
                          advanced=True, choices=SMOOTHINGS, label="Smooth the class probabilities")
     max_steps: int = opt(1000, "Cap on the classifier's optimiser steps (batches) with GAN none or wgan: with "
                          "many labels EPOCHS is lowered so that the training cost stops growing with them "

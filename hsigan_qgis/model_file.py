@@ -94,7 +94,7 @@ def open_archive(path, parameter, file_format, max_version, noun, missing_hint, 
 MAX_MODEL_BYTES = 512 << 20  # all tensors together; a model of this plugin is a few MB
 MAX_WIDTH = 4096  # layer widths a model may declare
 MAX_SUPPORT = 100000  # support spectra a spectral kernel head may declare (training caps them at 1000)
-MAX_BOX = 9  # the side of the smoothing box a model may declare (training chooses 3 or 5)
+MAX_BOX = 9  # the side of the smoothing box a model may declare (training chooses 3, 5 or 7)
 
 
 def expected_tensors(metadata, declared, parameter, bad, again):

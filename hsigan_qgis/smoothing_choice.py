@@ -3,12 +3,12 @@ or chosen on the spatially disjoint validation blocks like SPECTRAL_HEAD_WINDOW:
 right on clearly more validation pixels (head_choice.clearly_better). A smoothed prediction needs the
 probabilities of a pixel's neighbours, which the training patches do not hold, so the validation pixels'
 windows are read again from the raster with the larger halo, one validation block at a time (memory: one
-block). bench/RESULTS.md, round 27, gives the figures behind it."""
+block). bench/RESULTS.md, rounds 27 and 28, give the figures behind it (7x7 joined the candidates in round 28)."""
 import numpy as np
 
 from .head_choice import HEAD_Z, clearly_better
 
-BOXES = {"off": 1, "3x3": 3, "5x5": 5}  # SMOOTHING's choices (and "auto") and their box sides
+BOXES = {"off": 1, "3x3": 3, "5x5": 5, "7x7": 7}  # SMOOTHING's choices (and "auto") and their box sides
 
 
 def boxes_of(setting):

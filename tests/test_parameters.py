@@ -184,7 +184,7 @@ def test_a_bad_value_is_refused_everywhere_before_the_run(processing_run, scene_
                                                ("augment", "label_rule", "middle"), ("classify", "device", "tpu"),
                                                ("classify", "cog", 1), ("train", "learning_rate", float("nan")),
                                                ("train", "spectral_head_window", "7x7"),
-                                               ("train", "smoothing", "7x7")])
+                                               ("train", "smoothing", "9x9")])
 def test_a_wrong_kind_of_value_is_refused_by_the_engine(scene_files, job, field, value):
     from hostile import untouched
     values = job_values(job, scene_files)

@@ -187,8 +187,9 @@ def test_auto_records_the_choice_and_a_sample_file_leaves_it_off(tmp_path):
                       output_report=str(tmp_path / "auto.html"), samples_per_class=15, smoothing="auto", **FAST), log)
     metadata, _ = model_file.load(model)
     smoothing = metadata["smoothing"]
-    assert smoothing["box"] in (1, 3, 5) and smoothing["chosen"].startswith("automatic, over ")
-    assert "5x5 right on " in smoothing["chosen"] and "the smoothing" in metadata["validation"]["chose"]
+    assert smoothing["box"] in (1, 3, 5, 7) and smoothing["chosen"].startswith("automatic, over ")
+    assert "5x5 right on " in smoothing["chosen"] and "7x7 right on " in smoothing["chosen"]  # every candidate
+    assert "the smoothing" in metadata["validation"]["chose"]
     assert any(line.startswith("Smoothing: ") and smoothing["chosen"] in line for line in log.lines)
     assert smoothing["chosen"][:40] in (tmp_path / "auto.html").read_text()
     samples = str(tmp_path / "s.hsamples")
@@ -220,8 +221,8 @@ def test_a_model_file_with_an_invalid_box_is_refused(twin_models, tmp_path, box)
         model_file.load(crafted)
 
 
-@pytest.mark.parametrize("patch, smoothing, gap", [(3, "off", 1), (3, "5x5", 2), (3, "auto", 2), (3, "3x3", 1),
-                                                   (7, "auto", 3)])
+@pytest.mark.parametrize("patch, smoothing, gap", [(3, "off", 1), (3, "5x5", 2), (3, "auto", 3), (3, "3x3", 1),
+                                                   (5, "auto", 3), (3, "7x7", 3), (7, "auto", 3)])
 def test_no_smoothing_box_reaches_a_training_pixel_from_a_validation_pixel(tmp_path, monkeypatch, patch, smoothing,
                                                                            gap):
     """The gap between training and validation blocks is the patch radius, or half the largest box SMOOTHING
