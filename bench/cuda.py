@@ -88,26 +88,34 @@ def read(path, band=None):
         return src.read(band) if band else src.read()
 
 
+def cpu_against_cuda(cpu, cuda):
+    """The figures comparing two (labels, probabilities) maps of the same model: CPU's and CUDA's."""
+    return dict(labels_cpu_equal_cuda=bool((cpu[0] == cuda[0]).all()),
+                label_agreement_cpu_cuda=float((cpu[0] == cuda[0]).mean()),
+                max_probability_difference_cpu_cuda=float(np.abs(cpu[1] - cuda[1]).max()))
+
+
+def small_tiles_against(tiles, small, name):
+    """The figures comparing CUDA's map with tiles of 16 px in batches of 8 (small) to its map with tiles named
+    name (both (labels, probabilities))."""
+    return {f"cuda_tile16_batch8_equals_{name}": bool((tiles[0] == small[0]).all()),
+            f"max_probability_difference_tile16_vs_{name}": float(np.abs(tiles[1] - small[1]).max())}
+
+
 def check_classify(inputs, work):
     model = os.path.join(inputs, "salinas.hsigan")
-    runs = {}
+    runs, used = {}, None
     for name, device, kw in (("cpu", "cpu", {}), ("cuda", GPU, {}), ("cuda_again", GPU, {}),
                              ("cuda_tile16_batch8", GPU, dict(tile_size=16, batch_size=8))):
         out = os.path.join(work, f"salinas_{name}.tif")
         result = classify_to(SAMPLE, model, out, device, output_probabilities=os.path.join(work, f"p_{name}.tif"),
                              **kw)
-        runs[name] = dict(labels=read(out, 1), probs=read(os.path.join(work, f"p_{name}.tif")),
-                          device=result.device)
-    cpu, cuda = runs["cpu"], runs["cuda"]
-    return dict(
-        pixels=int(cpu["labels"].size), device_used=cuda["device"],
-        labels_cpu_equal_cuda=bool((cpu["labels"] == cuda["labels"]).all()),
-        label_agreement_cpu_cuda=float((cpu["labels"] == cuda["labels"]).mean()),
-        max_probability_difference_cpu_cuda=float(np.abs(cpu["probs"] - cuda["probs"]).max()),
-        cuda_runs_identical=bool((cuda["labels"] == runs["cuda_again"]["labels"]).all()
-                                 and (cuda["probs"] == runs["cuda_again"]["probs"]).all()),
-        cuda_tile16_batch8_equals_tile256=bool((cuda["labels"] == runs["cuda_tile16_batch8"]["labels"]).all()),
-        max_probability_difference_tile16_vs_256=float(np.abs(cuda["probs"] - runs["cuda_tile16_batch8"]["probs"]).max()))
+        runs[name] = (read(out, 1), read(os.path.join(work, f"p_{name}.tif")))
+        used = result.device if name == "cuda" else used
+    cuda, again = runs["cuda"], runs["cuda_again"]
+    return dict(pixels=int(runs["cpu"][0].size), device_used=used, **cpu_against_cuda(runs["cpu"], cuda),
+                cuda_runs_identical=bool((cuda[0] == again[0]).all() and (cuda[1] == again[1]).all()),
+                **small_tiles_against(cuda, runs["cuda_tile16_batch8"], "tile256"))
 
 
 def check_smoothing(inputs, work):
@@ -122,13 +130,9 @@ def check_smoothing(inputs, work):
             path = os.path.join(work, f"smoothed_{name}_{tta}.tif")
             classify_to(SAMPLE, model, path, device, output_probabilities=path + ".p.tif", tta=tta, **kw)
             maps[name] = (read(path, 1), read(path + ".p.tif"))
-        key = "tta" if tta else "plain"
-        out[key] = dict(labels_cpu_equal_cuda=bool((maps["cpu"][0] == maps["cuda"][0]).all()),
-                        label_agreement_cpu_cuda=float((maps["cpu"][0] == maps["cuda"][0]).mean()),
-                        max_probability_difference_cpu_cuda=float(np.abs(maps["cpu"][1] - maps["cuda"][1]).max()),
-                        cuda_tile16_batch8_equals_automatic=bool((maps["cuda"][0] == maps["cuda_tile16_batch8"][0]).all()),
-                        max_probability_difference_tile16_vs_automatic=float(
-                            np.abs(maps["cuda"][1] - maps["cuda_tile16_batch8"][1]).max()))
+        out["tta" if tta else "plain"] = dict(**cpu_against_cuda(maps["cpu"], maps["cuda"]),
+                                              **small_tiles_against(maps["cuda"], maps["cuda_tile16_batch8"],
+                                                                    "automatic"))
     return out
 
 

@@ -19,7 +19,7 @@ the reading threads queue on the default CUDA stream delay the forward passes (i
 The GPU timeline (kernels, copies, their streams) is whole; the CPU operators are the main thread's only (torch
 2.13 on this CPU recorded none of the computing thread's), so read the CPU threads from the phases above.
 """
-import json, os, subprocess, sys, time, statistics, threading
+import inspect, json, os, subprocess, sys, time, statistics, threading
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -94,7 +94,7 @@ def one(case):
     orig_classify_inner = C._classify
 
     def classify_inner(*a, **k):  # its stats dict (compute_wait_seconds: this thread waiting for the computing one)
-        engine_stats["stats"] = a[6]
+        engine_stats["stats"] = inspect.signature(orig_classify_inner).bind(*a, **k).arguments["stats"]
         event("setup_done", time.perf_counter(), time.perf_counter())
         return orig_classify_inner(*a, **k)
     C._classify = classify_inner
