@@ -19,7 +19,8 @@ def boxes_of(setting):
 def validation_predictions(cfg, model, pixels, norm, boxes, device, feedback):
     """{box: (n,) class index predicted at each validation pixel (raster coordinates, a PixelSet) by the model
     smoothed over that box}, the raster read around each validation block with the halo of the largest box and
-    judged and normalised as hsigan:classify does."""
+    judged and normalised as hsigan:classify does. The model runs once per block; each box averages its
+    probabilities (BoxSmoothed.smooth), so a candidate box costs a box filter, not a network pass."""
     import torch
 
     from .predict import dense_logits
@@ -29,8 +30,8 @@ def validation_predictions(cfg, model, pixels, norm, boxes, device, feedback):
 
     BoxSmoothed = torch_module("smoothing").BoxSmoothed
     model.eval()
-    models = {box: model if box == 1 else BoxSmoothed(model, box) for box in boxes}
-    halo = max(m.radius for m in models.values())
+    smoothed = {box: BoxSmoothed(model, box) for box in boxes if box > 1}
+    r, halo = model.radius, model.radius + max(boxes) // 2
     predicted = {box: np.zeros(len(pixels), dtype=np.int64) for box in boxes}
     with open_raster(cfg.input) as dataset:  # one raster-aligned block at a time: a window of at most block^2
         for group in groups_by_cell(pixels.rows, pixels.cols, (cfg.block_size, cfg.block_size)):
@@ -40,11 +41,17 @@ def validation_predictions(cfg, model, pixels, norm, boxes, device, feedback):
             h, w = int(rows.max()) - r0 + 1, int(cols.max()) - c0 + 1
             data, valid = read_window(dataset, r0, c0, h, w, halo=halo, skip_bands=norm.bad_bands)
             x = torch.from_numpy(np.ascontiguousarray(norm.apply(data, valid)))[None].to(device)
-            for box, m in models.items():
-                cut = halo - m.radius  # a smaller box needs less halo
-                part = x[:, :, cut:x.shape[2] - cut, cut:x.shape[3] - cut]
-                labels = dense_logits(m, part)[0].argmax(0).cpu().numpy()
-                predicted[box][group] = labels[rows - r0, cols - c0]
+            logits = dense_logits(model, x)  # (1, C, h + 2 (halo - r), ...)
+            probabilities = torch.softmax(logits, 1)
+            for box in boxes:
+                cut = halo - r - box // 2  # a smaller box needs less of the halo
+                if box == 1:
+                    labels = logits[:, :, cut:logits.shape[2] - cut, cut:logits.shape[3] - cut].argmax(1)
+                else:
+                    part = x[:, :, cut:x.shape[2] - cut, cut:x.shape[3] - cut]
+                    inner = probabilities[:, :, cut:probabilities.shape[2] - cut, cut:probabilities.shape[3] - cut]
+                    labels = smoothed[box].smooth(inner, part).argmax(1)
+                predicted[box][group] = labels[0].cpu().numpy()[rows - r0, cols - c0]
     return predicted
 
 

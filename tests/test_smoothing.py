@@ -143,9 +143,24 @@ def test_smoothed_map_is_the_box_mean_of_the_plain_probabilities_whatever_the_ti
     assert np.allclose(turned_probabilities[:, valid].sum(0), 1.0, atol=1e-5)
 
 
+def model_with_box(model, box, path):
+    """A copy of a smoothed model file (format version 2) that declares another smoothing box."""
+    import zipfile
+    with zipfile.ZipFile(model) as src, zipfile.ZipFile(path, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "metadata.json":
+                metadata = json.loads(data)
+                metadata["smoothing"]["box"] = box
+                data = json.dumps(metadata).encode()
+            dst.writestr(info, data)
+    return path
+
+
 def test_validation_reads_the_neighbours_as_classify_does(twin_models, tmp_path):
-    """smoothing_choice.validation_predictions (the raster read again around validation blocks) predicts what
-    classify's map says at those pixels, at the raster's edges and beside the hole too."""
+    """smoothing_choice.validation_predictions (the raster read again around validation blocks, the network
+    run once and its probabilities averaged over each box) predicts what classify's map of the model with that
+    box says at those pixels, at the raster's edges and beside the hole too, for every candidate box."""
     import torch
 
     from hsigan_qgis import model_file
@@ -156,20 +171,22 @@ def test_validation_reads_the_neighbours_as_classify_does(twin_models, tmp_path)
     from hsigan_qgis.smoothing_choice import validation_predictions
 
     models, holed = twin_models
-    expected = classify_to(models["5x5"], holed, str(tmp_path / "map.tif"))[0]
+    maps = {box: classify_to(model_with_box(models["5x5"], box, str(tmp_path / f"{box}.hsigan")), holed,
+                             str(tmp_path / f"map{box}.tif"))[0] for box in (3, 5, 7)}
+    maps[1] = classify_to(models["off"], holed, str(tmp_path / "plain.tif"))[0]
     metadata, tensors = model_file.load(models["off"])
     model = load_classifier(metadata, tensors, torch.device("cpu"))
     norm = Normalisation(metadata["mean"], metadata["std"], [int(b) for b in metadata["bad_bands"]])
     rows, cols = np.meshgrid(np.r_[0:83:7, 82, 39, 46], np.r_[0:86:7, 85, 29, 39], indexing="ij")
     rows, cols = rows.ravel(), cols.ravel()
-    keep = expected[rows, cols] != 0
+    keep = maps[5][rows, cols] != 0
     pixels = PixelSet(rows[keep], cols[keep], np.zeros(keep.sum(), dtype=np.int64))
     cfg = TrainConfig(input=holed, labels=TRAIN_LABELS, class_field="class_name", output_model="unused.hsigan")
-    predicted = validation_predictions(cfg, model, pixels, norm, [1, 5], torch.device("cpu"), Feedback())
+    predicted = validation_predictions(cfg, model, pixels, norm, [1, 3, 5, 7], torch.device("cpu"), Feedback())
     ids = np.asarray(metadata["class_ids"])
-    assert np.array_equal(ids[predicted[5]], expected[pixels.rows, pixels.cols])
-    plain = classify_to(models["off"], holed, str(tmp_path / "plain.tif"))[0]
-    assert np.array_equal(ids[predicted[1]], plain[pixels.rows, pixels.cols])
+    for box in (1, 3, 5, 7):
+        assert np.array_equal(ids[predicted[box]], maps[box][pixels.rows, pixels.cols]), box
+    assert not np.array_equal(maps[7], maps[1])  # the boxes give other maps: the comparison can fail
 
 
 def test_auto_records_the_choice_and_a_sample_file_leaves_it_off(tmp_path):
@@ -202,21 +219,11 @@ def test_auto_records_the_choice_and_a_sample_file_leaves_it_off(tmp_path):
 
 @pytest.mark.parametrize("box", [4, 11, "5", None])
 def test_a_model_file_with_an_invalid_box_is_refused(twin_models, tmp_path, box):
-    import zipfile
-
     from hsigan_qgis import model_file
     from hsigan_qgis.errors import InputError
 
     models, _ = twin_models
-    crafted = str(tmp_path / "crafted.hsigan")
-    with zipfile.ZipFile(models["5x5"]) as src, zipfile.ZipFile(crafted, "w") as dst:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename == "metadata.json":
-                metadata = json.loads(data)
-                metadata["smoothing"]["box"] = box
-                data = json.dumps(metadata).encode()
-            dst.writestr(info, data)
+    crafted = model_with_box(models["5x5"], box, str(tmp_path / "crafted.hsigan"))
     with pytest.raises(InputError, match="smoothing box is not valid"):
         model_file.load(crafted)
 
