@@ -245,8 +245,6 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
     else:
         net = fit_network(cfg, inputs, feedback)
         model, head = spectral_head(cfg, net.classifier, block, train_px, val_px, radius, len(classes.ids), feedback)
-    classifier, history, gan_history, generator = net.classifier, net.history, net.gan_history, net.generator
-    gan_steps, ratio, separability, pretrain_history = net.gan_steps, net.ratio, net.separability, net.pretrain_history
     box, box_why, smoothed = choose_smoothing(cfg, model, raster_px[1] if raster_px else None, norm, device,
                                              feedback)
     figures = {}
@@ -268,7 +266,8 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
     else:
         feedback.warning("no validation pixels (VALIDATION_FRACTION is 0 or every class sits in one block)")
     if refits_head(cfg, head, val_px):
-        model, head = refit_head(cfg, classifier, head, block, train_px, val_px, radius, len(classes.ids), feedback)
+        model, head = refit_head(cfg, net.classifier, head, block, train_px, val_px, radius, len(classes.ids),
+                                 feedback)
     seconds = time.perf_counter() - started
     metadata = dict(
         hsigan_version=__version__, torch_version=torch.__version__, created=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -282,9 +281,9 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
                       labels=os.path.basename((cfg.labels or stored["metadata"]["labels"]).split("|")[0]),
                       samples=os.path.basename(cfg.samples) or None,
                       class_field=cfg.class_field, gan=requested, epochs=cfg.epochs, max_steps=cfg.max_steps,
-                      epochs_run=len(history) if history else None,
-                      samples_per_class=cfg.samples_per_class, synthetic_ratio=ratio,
-                      gan_steps=gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, smoothing=cfg.smoothing, synthetic_separability=separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
+                      epochs_run=len(net.history) if net.history else None,
+                      samples_per_class=cfg.samples_per_class, synthetic_ratio=net.ratio,
+                      gan_steps=net.gan_steps, pretrain_steps=cfg.pretrain_steps, spectral_head=cfg.spectral_head, spectral_head_weight=cfg.spectral_head_weight, spectral_head_window=cfg.spectral_head_window, smoothing=cfg.smoothing, synthetic_separability=net.separability, class_balanced=cfg.class_balanced, batch_size=cfg.batch_size,
                       learning_rate=cfg.learning_rate,
                       validation_fraction=cfg.validation_fraction, block_size=cfg.block_size,
                       label_rule=cfg.label_rule, seed=cfg.seed, device=device.type,
@@ -293,16 +292,16 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
                       **({"gan_rule": dict(chosen=mode, reason=why)} if why else {})),
         validation={k: v for k, v in figures.items()},
         smoothing=dict(box=box, chosen=box_why),
-        history=history, gan_history=gan_history, pretrain_history=pretrain_history,
+        history=net.history, gan_history=net.gan_history, pretrain_history=net.pretrain_history,
     )
-    states = {"classifier": classifier.state_dict()}
+    states = {"classifier": net.classifier.state_dict()}
     if head is not None:
         states["spectral_head"] = model.head.state_dict()
         metadata["spectral_head"] = head
-    if generator is not None:
-        states["generator"] = generator.state_dict()
-        metadata["generator"] = dict(name="ConditionalGenerator", noise_dim=generator.noise_dim,
-                                     width=generator.width)
+    if net.generator is not None:
+        states["generator"] = net.generator.state_dict()
+        metadata["generator"] = dict(name="ConditionalGenerator", noise_dim=net.generator.noise_dim,
+                                     width=net.generator.width)
     feedback.check_cancel()
     try:
         model_file.save(cfg.output_model, metadata, states)
