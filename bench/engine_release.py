@@ -6,8 +6,10 @@ job: the scene (bench/scenes.py export's arrays) is written once as a GeoTIFF, i
 of points at the pixel centres (integer field `class`); train() draws SIZE px/class (SAMPLES_PER_CLASS; 0 for
 'all') and its validation blocks as it always does, with every other parameter at its default (GAN, kernel head,
 SMOOTHING, refit...), then classify() writes the map and the fixed test side is scored whole
-(hsigan_qgis.metrics, as bench/release.py scores). Rows: the defaults ('default') and GAN=none ('none, default
-pipeline'), beside the RBF-SVM and random forest of `bench/release.py run --stages baselines` (benchmark draw).
+(hsigan_qgis.metrics, as bench/release.py scores). Rows: the defaults ('default'), GAN=none ('none, default
+pipeline') and, to study the default's ssgan-or-none rule (bench/gan_rule.py), GAN ssgan without it ('ssgan':
+train(none_first=False), the network the rule trains where it does not keep GAN none), beside the RBF-SVM and
+random forest of `bench/release.py run --stages baselines` (benchmark draw).
 
   python bench/engine_release.py run --seeds 2090-2094 --out DIR [--methods default none] [--scenes ...] \
       [--sizes 15 50 all]     # two processes on two cores: two runs with disjoint seeds
@@ -29,8 +31,10 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-METHODS = {"default": {}, "none, default pipeline": dict(gan="none")}  # row name: TrainConfig settings
-SHORT = {"default": "default", "none": "none, default pipeline"}  # --methods names
+METHODS = {"default": {}, "none, default pipeline": dict(gan="none"),  # row name: TrainConfig settings
+           "ssgan, default pipeline": dict(gan="ssgan")}
+SHORT = {"default": "default", "none": "none, default pipeline", "ssgan": "ssgan, default pipeline"}  # --methods
+FORCED = {"ssgan, default pipeline"}  # rows trained with train(none_first=False): ssgan whatever the labels
 PIXEL = 30.0  # metres; any projected grid will do: the scenes' own georeferencing is not in the arrays
 
 
@@ -101,7 +105,8 @@ def run(args):
                     started = time.process_time()
                     trained = train(TrainConfig(input=raster, labels=labels, class_field="class", output_model=model,
                                                 samples_per_class=0 if size == "all" else int(size), seed=seed,
-                                                device="cpu", **METHODS[method]))
+                                                device="cpu", **METHODS[method]),
+                                    none_first=method not in FORCED)
                     middle = time.process_time()
                     classify(ClassifyConfig(input=raster, model=model, output=mapped, device="cpu"))
                     ended = time.process_time()
@@ -149,6 +154,7 @@ def report(args):
         sys.exit(f"report: {len(missing)} draw(s) missing:\n  " + "\n  ".join(missing))
     label = {"default": "**default** (hsigan:train and hsigan:classify at their defaults, on files)",
              "none, default pipeline": "GAN=none, every other parameter at its default",
+             "ssgan, default pipeline": "GAN=ssgan whatever the labels (no GAN none first), every other at its default",
              "svm": R.LABEL["svm"], "rf": R.LABEL["rf"]}
     order = [SHORT[m] for m in args.methods] + ["svm", "rf"]
     text = R.table(rows, args.seeds, order, label, kappa_std=True)
