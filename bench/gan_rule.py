@@ -3,7 +3,7 @@ files. With more than gan.FEW_LABELS training pixels in the median class the def
 keeps it where its automatic kernel head weight is at least gan.NONE_IF_HEAD, else trains ssgan. Every rule
 below picks one of those two jobs per draw, so the draws' files score it exactly:
 
-  python bench/gan_rule.py FOLDER --seeds 0-9            # rows 'none' and 'ssgan' (engine_release.py --methods
+  python bench/gan_rule.py FOLDER [FOLDER ...] --seeds 0-9  # rows 'none' and 'ssgan' (engine_release.py --methods
                                                           # none ssgan): every rule
   python bench/gan_rule.py FOLDER --seeds 2090-2099 --from-default   # rows 'default' and 'none': the ssgan job is
                                                           # the default's where it trained ssgan (every rule but
@@ -45,10 +45,13 @@ def rules():
     return out
 
 
-def draws(folder, scenes, sizes, seeds, from_default):
-    """{(scene, size, seed): (none row, ssgan row or None)}; exits naming what is missing."""
+def draws(folders, scenes, sizes, seeds, from_default):
+    """{(scene, size, seed): (none row, ssgan row or None)}, each draw from the first folder that holds it; exits
+    naming what is missing."""
     out, missing = {}, []
     for key in [(s, z, k) for s in scenes for z in sizes for k in seeds]:
+        folder = next((f for f in folders if os.path.exists(os.path.join(f, "{}_{}_{}_none.json".format(*key)))),
+                      folders[0])
         paths = [os.path.join(folder, "{}_{}_{}_{}.json".format(*key, m))
                  for m in ("none", "default" if from_default else "ssgan")]
         lost = [p for p in paths if not os.path.exists(p)]
@@ -103,17 +106,17 @@ def main(argv=None):
     from smoothing import seeds_of
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder")
-    parser.add_argument("--seeds", type=seeds_of, required=True)
+    parser.add_argument("folders", nargs="+")
+    parser.add_argument("--seeds", type=seeds_of, required=True, help="'0-9', '0-9,2100-2109'")
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
     parser.add_argument("--sizes", nargs="+", default=["50", "all"])
     parser.add_argument("--from-default", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
-    found = draws(args.folder, args.scenes, args.sizes, args.seeds, args.from_default)
+    found = draws(args.folders, args.scenes, args.sizes, args.seeds, args.from_default)
     scored = score(found, args.scenes, args.sizes, args.seeds)
     cells = list(next(iter(scored.values()))["cells"])
-    print(f"Seeds {args.seeds[0]}-{args.seeds[-1]} ({len(args.seeds)}), {args.folder}. OA % per cell (mean of "
+    print(f"{len(args.seeds)} seeds ({args.seeds[0]}...{args.seeds[-1]}), {', '.join(args.folders)}. OA % per cell (mean of "
           "seeds), against GAN none in brackets\n")
     print("| rule | " + " | ".join(cells) + " | mean of cells | worst against none | ssgan trained |")
     print("|---|" + "---|" * (len(cells) + 3))
@@ -124,7 +127,7 @@ def main(argv=None):
     print(f"\nCriterion's choice: {chosen}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(folder=args.folder, seeds=args.seeds, from_default=args.from_default, rules=scored,
+            json.dump(dict(folders=args.folders, seeds=args.seeds, from_default=args.from_default, rules=scored,
                            chosen=chosen, floor=FLOOR, tie=TIE), f, indent=1)
 
 

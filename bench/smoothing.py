@@ -230,7 +230,9 @@ def release(args):
     import scenes as S
 
     rows = release_rows(args)
-    label = {"default": "**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches 0.9 "
+    from hsigan_qgis.gan import NONE_IF_HEAD
+
+    label = {"default": f"**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches {NONE_IF_HEAD:g} "
                         "with more than 20 px/class; kernel head automatic; box: smoothing_choice.automatic_box)",
              "default, no smoothing": "default without smoothing (the previous default)",
              "none, default pipeline": "GAN none + kernel head, automatic, SMOOTHING=auto",
