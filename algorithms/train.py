@@ -40,7 +40,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "benchmark, with the spectral kernel head, +4.3 OA over none on an agricultural scene and +1.4 on an "
             "urban one at 15 labels per class; about 3x the training time of none; with more than 20 labels in the "
             "median class it trains none first and keeps it where the validation pixels give the kernel head a "
-            "weight of 0.9 or more, which the log says); <i>none</i> trains on the labelled pixels alone (the "
+            "weight of 0.5 or more, which the log says); <i>none</i> trains on the labelled pixels alone (the "
             "fastest); <i>wgan</i> "
             "adds labelled synthetic patches from a class-conditional WGAN-GP (helped on no scene); <i>spectral</i> "
             "adds patches whose centre spectrum is drawn from a Gaussian per class (no gain on the mean of scenes); <i>mixup</i> adds "

@@ -321,7 +321,7 @@ def rules(args):
         few = medians[(scene, size, seed)] <= FEW_LABELS
         if gan == "auto":  # auto-if-many: ssgan with few labels, else auto
             pipelines[(scene, size, seed, "auto-if-many")] = pipelines[(scene, size, seed, "ssgan")] if few else oa
-        if gan == "none":  # none-if-head (rounds 24, 29): none with many labels where its head weight is NONE_IF_HEAD or more
+        if gan == "none":  # none-if-head (rounds 24, 30): none with many labels where its head weight is NONE_IF_HEAD or more
             head = not few and none_weight[(scene, size, seed)] >= NONE_IF_HEAD
             pipelines[(scene, size, seed, "none-if-head")] = oa if head else pipelines[(scene, size, seed, "ssgan")]
     oa = seed_means((((scene, size, gan), oa) for (scene, size, _, gan), oa in pipelines.items()), args.seeds)

@@ -65,7 +65,7 @@ class TrainConfig:
                    "agricultural Indian Pines and +1.4 on an urban scene at 15 pixels per class on the decision "
                    "seeds; 41 s to train there on 2 CPU cores; when the median class has more than 20 training "
                    "pixels and the spectral kernel head's weight is automatic, GAN none trains first and is kept "
-                   "where the validation pixels give its head a weight of 0.9 or more, the log and the model say "
+                   "where the validation pixels give its head a weight of 0.5 or more, the log and the model say "
                    "which and why; from a sample file, which "
                    "has no unlabelled pixels, none trains instead, with a warning); none (the classifier alone: "
                    "about 3x faster than ssgan); wgan (conditional WGAN-GP augmentation: helped on no "
