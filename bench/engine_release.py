@@ -132,7 +132,7 @@ def rescored(rows, threshold):
     """rows with each default draw that trained ssgan under the ssgan-or-none rule (50 px/class and every pixel: the
     median class has more than gan.FEW_LABELS pixels) replaced by the same draw's GAN none row where that row's head
     weight is at least threshold: the default at a lower gan.NONE_IF_HEAD, exactly (bench/gan_rule.py), its CPU
-    seconds those of the none job alone (the default's would have been about 1.1x)."""
+    seconds those of the none job alone (the default's adds the choice between the two)."""
     none = {(r["scene"], r["size"], r["seed"]): r for r in rows if r["method"] == "none, default pipeline"}
     out = []
     for r in rows:
@@ -199,8 +199,7 @@ def report(args):
                        "where the run's default trained ssgan with more than 20 px/class and GAN none's head weight "
                        "reaches it, the draw's GAN none row stands in (bench/gan_rule.py; the CPU seconds of those "
                        "draws are GAN none's alone). " if args.none_if_head is not None else "")
-                    + 
-                    f"Sources: {args.folders[0]}, {args.baselines}.\n\n" + text + "\n")
+                    + f"Sources: {args.folders[0]}, {args.baselines}.\n\n" + text + "\n")
 
 
 def main(argv=None):

@@ -116,7 +116,8 @@ def main(argv=None):
     found = draws(args.folders, args.scenes, args.sizes, args.seeds, args.from_default)
     scored = score(found, args.scenes, args.sizes, args.seeds)
     cells = list(next(iter(scored.values()))["cells"])
-    print(f"{len(args.seeds)} seeds ({args.seeds[0]}...{args.seeds[-1]}), {', '.join(args.folders)}. OA % per cell (mean of "
+    print(f"{len(args.seeds)} seeds ({args.seeds[0]}...{args.seeds[-1]}), {', '.join(args.folders)}. "
+          "OA % per cell (mean of "
           "seeds), against GAN none in brackets\n")
     print("| rule | " + " | ".join(cells) + " | mean of cells | worst against none | ssgan trained |")
     print("|---|" + "---|" * (len(cells) + 3))

@@ -164,8 +164,8 @@ def auto_rows(rows, validation):
 ENGINE_RULE = "window-auto-refit-acc"  # bench/head_weight.py's name of the engine's head window and weight rule
 ORDER = ["default", "ssgan, default pipeline", "none, default pipeline", "auto, default pipeline", "ssgan, network alone",
          "none, network alone", "svm", "svm-engine-draw", "rf"]
-LABEL = {"default": f"**default** (GAN ssgan, or GAN none where its head weight reaches {NONE_IF_HEAD:g} with more than 20 "
-                    "px/class; kernel head automatic)",
+LABEL = {"default": f"**default** (GAN ssgan, or GAN none where its head weight reaches {NONE_IF_HEAD:g} with "
+                    "more than 20 px/class; kernel head automatic)",
          "ssgan, default pipeline": "GAN ssgan 550 steps always + kernel head, automatic",
          "none, default pipeline": "GAN none + kernel head, automatic",
          "auto, default pipeline": "GAN auto (none or ssgan by validation OA) + kernel head",
@@ -321,7 +321,7 @@ def rules(args):
         few = medians[(scene, size, seed)] <= FEW_LABELS
         if gan == "auto":  # auto-if-many: ssgan with few labels, else auto
             pipelines[(scene, size, seed, "auto-if-many")] = pipelines[(scene, size, seed, "ssgan")] if few else oa
-        if gan == "none":  # none-if-head (rounds 24, 30): none with many labels where its head weight is NONE_IF_HEAD or more
+        if gan == "none":  # none-if-head (rounds 24, 30): none with many labels where its head weight >= NONE_IF_HEAD
             head = not few and none_weight[(scene, size, seed)] >= NONE_IF_HEAD
             pipelines[(scene, size, seed, "none-if-head")] = oa if head else pipelines[(scene, size, seed, "ssgan")]
     oa = seed_means((((scene, size, gan), oa) for (scene, size, _, gan), oa in pipelines.items()), args.seeds)

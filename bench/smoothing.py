@@ -232,8 +232,8 @@ def release(args):
     rows = release_rows(args)
     from hsigan_qgis.gan import NONE_IF_HEAD
 
-    label = {"default": f"**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches {NONE_IF_HEAD:g} "
-                        "with more than 20 px/class; kernel head automatic; box: smoothing_choice.automatic_box)",
+    label = {"default": f"**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches "
+                        f"{NONE_IF_HEAD:g} with more than 20 px/class; kernel head automatic; box: smoothing_choice.automatic_box)",
              "default, no smoothing": "default without smoothing (the previous default)",
              "none, default pipeline": "GAN none + kernel head, automatic, SMOOTHING=auto",
              "svm": R.LABEL["svm"], "rf": R.LABEL["rf"]}

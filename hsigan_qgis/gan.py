@@ -29,7 +29,7 @@ WGAN_STEPS = 200         # automatic generator updates of the WGAN-GP
 SSGAN_STEPS = 550        # automatic ssgan steps (each one labelled + unlabelled + fake batch; round 14)
 MIXUP_RATIO = 2.0        # automatic SYNTHETIC_RATIO of GAN mixup (round 10: 2 fresh mixes per real sample beat 1)
 FEW_LABELS = 20          # GAN mixup-if-few: mixup when the median class has at most this many training pixels
-NONE_IF_HEAD = 0.5       # GAN ssgan with more labels keeps GAN none where its kernel head weight reaches this (round 30)
+NONE_IF_HEAD = 0.5       # GAN ssgan with many labels keeps GAN none where its head weight reaches this (round 30)
 
 
 def median_class(counts):
@@ -64,8 +64,8 @@ def tries_none_first(cfg, counts, n_validation):
     px/class and every pixel the default had stayed 0.6-1.3 OA below GAN none; where GAN none's head weight reached
     0.9 the head carried the model and ssgan's network did not help. On the engine's own map (rounds 29-30,
     bench/gan_rule.py) 0.9 still left the default 1.1 OA below GAN none on Berlin with every pixel over 20 seeds;
-    0.5 was chosen on those seeds and held on fresh ones (worst cell -0.41, +0.14 OA on the mean of six cells). With few labels ssgan's gain is largest
-    (+4 OA on Indian Pines at 15 px/class), so the rule leaves them alone."""
+    0.5 was chosen on those seeds and held on fresh ones (worst cell -0.41, +0.14 OA on the mean of six cells).
+    With few labels ssgan's gain is largest (+4 OA on Indian Pines at 15 px/class), so the rule leaves them alone."""
     median = median_class(counts)
     return (cfg.gan == "ssgan" and cfg.spectral_head and not cfg.spectral_head_weight and n_validation > 0
             and median is not None and median > FEW_LABELS)

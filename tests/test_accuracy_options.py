@@ -216,7 +216,7 @@ def same_tensors(a, b):
                                                                             for n, t in a[m].items()) for m in a)
 
 
-def test_ssgan_with_many_labels_keeps_gan_none_only_where_its_head_weight_reaches_0_9(tmp_path):
+def test_ssgan_with_many_labels_keeps_gan_none_only_where_its_head_weight_reaches_the_threshold(tmp_path):
     """GAN ssgan with a median class above 20 training pixels trains GAN none first, and keeps it when the
     validation pixels give its kernel head a weight of 0.5 or more (rounds 26 and 30); otherwise ssgan trains, and the
     model is exactly the one ssgan trains without the rule. The choice, logged and recorded, follows the head
