@@ -81,6 +81,7 @@ def run(args):
     from hsigan_qgis.classify import classify
     from hsigan_qgis.config import ClassifyConfig, TrainConfig
     from hsigan_qgis.metrics import confusion_matrix, summarise
+    from hsigan_qgis.gan import median_class
     from hsigan_qgis.train import train
 
     torch.set_num_threads(1)
@@ -121,6 +122,7 @@ def run(args):
                                gan=(m["training"].get("gan_rule") or {}).get("chosen", m["training"]["gan"]),
                                head_window=head.get("window"), head_weight=head.get("weight"),
                                smoothing_box=m["smoothing"]["box"], validation_oa=trained.oa,
+                               median_class=median_class(m["training"]["train_pixels_per_class"]),
                                train_pixels=trained.train_pixels, validation_pixels=trained.validation_pixels)
                     with open(path + ".part", "w") as f:
                         json.dump(row, f, indent=1)
@@ -128,18 +130,54 @@ def run(args):
                     print(json.dumps(row), flush=True)
 
 
+def backfill(args):
+    """Adds median_class (training pixels of the median class, gan.median_class) to run's files that lack it (runs
+    before round 30's review did not record it): the same draw, made again by a one-step GAN none job without
+    head or smoothing (the draw depends on SAMPLES_PER_CLASS, the validation blocks, the gap and SEED only)."""
+    import torch
+
+    from hsigan_qgis import model_file
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.gan import median_class
+    from hsigan_qgis.train import train
+
+    torch.set_num_threads(1)
+    medians = {}  # (scene, size, seed): the draw's median class, made once for every method's file
+    for folder in args.folders:
+        work = os.path.join(folder, "files")
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if not name.endswith(".json") or "median_class" in (row := json.load(open(path))):
+                continue
+            key = (row["scene"], row["size"], row["seed"])
+            if key not in medians:
+                raster, labels = scene_files(args.data, row["scene"], work)
+                model = os.path.join(work, f"{os.getpid()}-draw.hsigan")
+                train(TrainConfig(input=raster, labels=labels, class_field="class", output_model=model,
+                                  device="cpu", samples_per_class=0 if row["size"] == "all" else int(row["size"]),
+                                  seed=row["seed"], gan="none", epochs=1, max_steps=1, spectral_head=False,
+                                  smoothing="off"))
+                medians[key] = median_class(model_file.load(model)[0]["training"]["train_pixels_per_class"])
+            with open(path + ".part", "w") as f:
+                json.dump(dict(row, median_class=medians[key]), f, indent=1)
+            os.replace(path + ".part", path)
+
+
 def rescored(rows, threshold):
-    """rows with each default draw that trained ssgan under the ssgan-or-none rule (50 px/class and every pixel: the
-    median class has more than gan.FEW_LABELS pixels) replaced by the same draw's GAN none row where that row's head
-    weight is at least threshold: the default at a lower gan.NONE_IF_HEAD, exactly (bench/gan_rule.py), its CPU
+    """rows with each default draw that trained ssgan under the ssgan-or-none rule (the median class has more than
+    gan.FEW_LABELS pixels and there are validation pixels: gan_rule.applies) replaced by the same draw's GAN none row where that row's head
+    weight is at least threshold (gan_rule.threshold): the default at a lower gan.NONE_IF_HEAD, exactly, its CPU
     seconds those of the none job alone (the default's adds the choice between the two)."""
+    from gan_rule import applies, threshold as rule_at
+
+    keep = rule_at(threshold)
     none = {(r["scene"], r["size"], r["seed"]): r for r in rows if r["method"] == "none, default pipeline"}
     out = []
     for r in rows:
         twin = none.get((r["scene"], r["size"], r["seed"]))
-        if (r["method"] == "default" and r["size"] != "15" and r["gan"] == "ssgan"
-                and twin["head_weight"] >= threshold):
-            r = dict(twin, method="default", gan="none")
+        if r["method"] == "default" and r["gan"] == "ssgan" and applies(twin):
+            chosen, _ = keep(twin, r)
+            r = chosen if chosen is r else dict(chosen, method="default", gan="none")
         out.append(r)
     return out
 
@@ -207,12 +245,12 @@ def main(argv=None):
     from smoothing import seeds_of
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("command", choices=["run", "report", "backfill"])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".dev", "accuracy", "data"))
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
     parser.add_argument("--sizes", nargs="+", default=["15", "50", "all"])
-    parser.add_argument("--seeds", type=seeds_of, required=True)
+    parser.add_argument("--seeds", type=seeds_of)
     parser.add_argument("--methods", nargs="+", choices=list(SHORT), default=["default", "none"])
     parser.add_argument("--out")
     parser.add_argument("--baselines")
@@ -221,11 +259,15 @@ def main(argv=None):
     parser.add_argument("--none-if-head", type=float, help="report: the default row re-scored for this "
                         "gan.NONE_IF_HEAD, from the draws' GAN none rows (exact where it is lower than the run's)")
     args = parser.parse_args(argv)
+    if args.command != "backfill" and not args.seeds:
+        parser.error(f"{args.command} needs --seeds")
     if args.command == "run" and not args.out:
         parser.error("run needs --out")
     if args.command == "report" and not (args.folders and args.baselines):
         parser.error("report needs a run folder and --baselines")
-    {"run": run, "report": report}[args.command](args)
+    if args.command == "backfill" and not args.folders:
+        parser.error("backfill needs run folders")
+    {"run": run, "report": report, "backfill": backfill}[args.command](args)
 
 
 if __name__ == "__main__":

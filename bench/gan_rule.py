@@ -23,16 +23,30 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 THRESHOLDS = (0.9, 0.8, 0.7, 0.6, 0.5)
 FLOOR = -0.5   # the worst cell's OA against GAN none that a rule may have (issue 12)
 TIE = 0.05     # rules this close to the best mean: the one training ssgan in fewer draws wins
 
 
-def rules():
-    """{name: function(none row, ssgan row) -> (chosen row, whether ssgan trained)}."""
-    def threshold(t):
-        return lambda none, ssgan: (none, False) if none["head_weight"] >= t else (ssgan, True)
+def applies(none):
+    """Whether the engine's rule chooses at all in this draw (gan.tries_none_first): validation pixels and a median
+    class of more than FEW_LABELS training pixels (engine_release.py's median_class; `backfill` adds it to older
+    files). Elsewhere ssgan trains."""
+    from hsigan_qgis.gan import FEW_LABELS
 
+    return bool(none["validation_pixels"]) and none["median_class"] > FEW_LABELS
+
+
+def threshold(t):
+    """The ssgan-or-none rule at head weight t: function(none row, ssgan row) -> (chosen row, whether ssgan
+    trained)."""
+    return lambda none, ssgan: (none, False) if none["head_weight"] >= t else (ssgan, True)
+
+
+def rules():
+    """{name: function(none row, ssgan row) -> (chosen row, whether ssgan trained)}. 'today' is round 29's
+    starting point, head weight 0.9 (gan.NONE_IF_HEAD before round 30), whatever the engine's value now."""
     def val(none, ssgan):
         if none["head_weight"] >= THRESHOLDS[0]:
             return none, False
@@ -77,9 +91,12 @@ def score(found, scenes, sizes, seeds):
                 chosen, base = [], []
                 for k in seeds:
                     none, ssgan = found[(s, z, k)]
-                    if ssgan is None and none["head_weight"] < THRESHOLDS[0]:
+                    if ssgan is None and (none["head_weight"] < THRESHOLDS[0] or not applies(none)):
                         sys.exit(f"gan_rule: {s} {z} {k}: no ssgan job where today's rule trains one")
-                    row, ran = rule(none, ssgan) if ssgan is not None else (none, False)
+                    if not applies(none):
+                        row, ran = ssgan, True
+                    else:
+                        row, ran = rule(none, ssgan) if ssgan is not None else (none, False)
                     chosen.append(row["oa"])
                     base.append(none["oa"])
                     trained += ran
