@@ -130,37 +130,59 @@ def run(args):
                     print(json.dumps(row), flush=True)
 
 
+def draw_counts(data, scene, size, seed, work):
+    """(median class, validation pixels) of the draw train() makes for this scene, size and seed at its defaults
+    (train.draw_from_raster: SAMPLES_PER_CLASS, the validation blocks, the gap and SEED decide it), without
+    training: whether the ssgan-or-none rule applies (gan.tries_none_first) is known before any training."""
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.feedback import Feedback
+    from hsigan_qgis.gan import median_class
+    from hsigan_qgis.train import draw_from_raster
+
+    raster, labels = scene_files(data, scene, work)
+    cfg = TrainConfig(input=raster, labels=labels, class_field="class", output_model=os.path.join(work, "unused"),
+                      samples_per_class=0 if size == "all" else int(size), seed=seed, device="cpu")
+    drawn, _, (train, validation), _, _ = draw_from_raster(cfg, cfg.patch_size // 2, Feedback())
+    return median_class(np.bincount(train.labels, minlength=len(drawn.points.classes.ids))), len(validation)
+
+
 def backfill(args):
     """Adds median_class (training pixels of the median class, gan.median_class) to run's files that lack it (runs
-    before round 30's review did not record it): the same draw, made again by a one-step GAN none job without
-    head or smoothing (the draw depends on SAMPLES_PER_CLASS, the validation blocks, the gap and SEED only)."""
-    import torch
-
-    from hsigan_qgis import model_file
-    from hsigan_qgis.config import TrainConfig
-    from hsigan_qgis.gan import median_class
-    from hsigan_qgis.train import train
-
-    torch.set_num_threads(1)
+    before round 30's review did not record it), from draw_counts."""
     medians = {}  # (scene, size, seed): the draw's median class, made once for every method's file
     for folder in args.folders:
-        work = os.path.join(folder, "files")
         for name in sorted(os.listdir(folder)):
             path = os.path.join(folder, name)
             if not name.endswith(".json") or "median_class" in (row := json.load(open(path))):
                 continue
             key = (row["scene"], row["size"], row["seed"])
             if key not in medians:
-                raster, labels = scene_files(args.data, row["scene"], work)
-                model = os.path.join(work, f"{os.getpid()}-draw.hsigan")
-                train(TrainConfig(input=raster, labels=labels, class_field="class", output_model=model,
-                                  device="cpu", samples_per_class=0 if row["size"] == "all" else int(row["size"]),
-                                  seed=row["seed"], gan="none", epochs=1, max_steps=1, spectral_head=False,
-                                  smoothing="off"))
-                medians[key] = median_class(model_file.load(model)[0]["training"]["train_pixels_per_class"])
+                medians[key] = draw_counts(args.data, *key, os.path.join(folder, "files"))[0]
             with open(path + ".part", "w") as f:
                 json.dump(dict(row, median_class=medians[key]), f, indent=1)
             os.replace(path + ".part", path)
+
+
+def draws(args):
+    """Prints (and writes to --json) each draw's median class and validation pixels, and whether the default's
+    ssgan-or-none rule applies there (gan_rule.applies): round 31 picks its check draws this way."""
+    from gan_rule import applies
+
+    work = os.path.join(args.out, "files")
+    os.makedirs(work, exist_ok=True)
+    rows = []
+    for seed in args.seeds:
+        for scene in args.scenes:
+            for size in args.sizes:
+                median, validation = draw_counts(args.data, scene, size, seed, work)
+                row = dict(scene=scene, size=size, seed=seed, median_class=median, validation_pixels=validation,
+                           applies=applies(dict(median_class=median, validation_pixels=validation)))
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    if args.json:
+        with open(args.json + ".part", "w") as f:
+            json.dump(rows, f, indent=1)
+        os.replace(args.json + ".part", args.json)
 
 
 def rescored(rows, threshold):
@@ -245,7 +267,7 @@ def main(argv=None):
     from smoothing import seeds_of
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "report", "backfill"])
+    parser.add_argument("command", choices=["run", "report", "backfill", "draws"])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(HERE), ".dev", "accuracy", "data"))
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
@@ -261,13 +283,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command != "backfill" and not args.seeds:
         parser.error(f"{args.command} needs --seeds")
-    if args.command == "run" and not args.out:
-        parser.error("run needs --out")
+    if args.command in ("run", "draws") and not args.out:
+        parser.error(f"{args.command} needs --out")
     if args.command == "report" and not (args.folders and args.baselines):
         parser.error("report needs a run folder and --baselines")
     if args.command == "backfill" and not args.folders:
         parser.error("backfill needs run folders")
-    {"run": run, "report": report, "backfill": backfill}[args.command](args)
+    {"run": run, "report": report, "backfill": backfill, "draws": draws}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -29,13 +29,16 @@ FLOOR = -0.5   # the worst cell's OA against GAN none that a rule may have (issu
 TIE = 0.05     # rules this close to the best mean: the one training ssgan in fewer draws wins
 
 
-def applies(none):
-    """Whether the engine's rule chooses at all in this draw (gan.tries_none_first): validation pixels and a median
-    class of more than FEW_LABELS training pixels (engine_release.py's median_class; `backfill` adds it to older
-    files). Elsewhere ssgan trains."""
-    from hsigan_qgis.gan import FEW_LABELS
+def applies(none, median_from=None):
+    """Whether the engine's rule chooses at all in this draw (gan.many_labels, from the row's validation pixels and
+    median class: engine_release.py records both, `backfill` adds the median to older files); median_from: instead,
+    validation pixels and a median class of at least this many pixels (round 31's candidate). Elsewhere ssgan
+    trains."""
+    from hsigan_qgis.gan import many_labels
 
-    return bool(none["validation_pixels"]) and none["median_class"] > FEW_LABELS
+    if median_from is None:
+        return many_labels(none["median_class"], none["validation_pixels"])
+    return bool(none["validation_pixels"]) and none["median_class"] >= median_from
 
 
 def threshold(t):
@@ -81,8 +84,9 @@ def draws(folders, scenes, sizes, seeds, from_default):
     return out
 
 
-def score(found, scenes, sizes, seeds):
-    """{rule: dict(cells={'scene size': OA}, against_none={...}, mean, worst, ssgan_trained)}."""
+def score(found, scenes, sizes, seeds, median_from=None):
+    """{rule: dict(cells={'scene size': OA}, against_none={...}, mean, worst, ssgan_trained)}; median_from: see
+    applies."""
     out = {}
     for name, rule in rules().items():
         cells, against, trained = {}, {}, 0
@@ -91,9 +95,9 @@ def score(found, scenes, sizes, seeds):
                 chosen, base = [], []
                 for k in seeds:
                     none, ssgan = found[(s, z, k)]
-                    if ssgan is None and (none["head_weight"] < THRESHOLDS[0] or not applies(none)):
+                    if ssgan is None and (none["head_weight"] < THRESHOLDS[0] or not applies(none, median_from)):
                         sys.exit(f"gan_rule: {s} {z} {k}: no ssgan job where today's rule trains one")
-                    if not applies(none):
+                    if not applies(none, median_from):
                         row, ran = ssgan, True
                     else:
                         row, ran = rule(none, ssgan) if ssgan is not None else (none, False)
@@ -128,12 +132,15 @@ def main(argv=None):
     parser.add_argument("--scenes", nargs="+", default=S.SCENES)
     parser.add_argument("--sizes", nargs="+", default=["50", "all"])
     parser.add_argument("--from-default", action="store_true")
+    parser.add_argument("--median-from", type=float, help="the rule applies from this median class (with validation "
+                        "pixels) instead of the engine's gan.many_labels (round 31)")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
     found = draws(args.folders, args.scenes, args.sizes, args.seeds, args.from_default)
-    scored = score(found, args.scenes, args.sizes, args.seeds)
+    scored = score(found, args.scenes, args.sizes, args.seeds, args.median_from)
     cells = list(next(iter(scored.values()))["cells"])
-    print(f"{len(args.seeds)} seeds ({args.seeds[0]}...{args.seeds[-1]}), {', '.join(args.folders)}. "
+    print(f"{len(args.seeds)} seeds ({args.seeds[0]}...{args.seeds[-1]}), {', '.join(args.folders)}"
+          + (f", the rule from a median class of {args.median_from:g}" if args.median_from is not None else "") + ". "
           "OA % per cell (mean of "
           "seeds), against GAN none in brackets\n")
     print("| rule | " + " | ".join(cells) + " | mean of cells | worst against none | ssgan trained |")
@@ -145,7 +152,8 @@ def main(argv=None):
     print(f"\nCriterion's choice: {chosen}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(folders=args.folders, seeds=args.seeds, from_default=args.from_default, rules=scored,
+            json.dump(dict(folders=args.folders, seeds=args.seeds, from_default=args.from_default,
+                           median_from=args.median_from, rules=scored,
                            chosen=chosen, floor=FLOOR, tie=TIE), f, indent=1)
 
 

@@ -181,6 +181,24 @@ def ssgan_or_none(cfg, inputs, feedback):
     return net, model, head, "ssgan", why
 
 
+def draw_from_raster(cfg, radius, feedback):
+    """The labelled pixels train() learns from, drawn by cfg.seed (training and validation pixels in spatially
+    disjoint blocks), and the patches around them: (scene, store, (train, validation), raster pixels, norm)."""
+    from .sampling import choose_labelled
+    from .training_patches import read_training_patches, to_raster
+
+    # the gap between training and validation pixels: no patch, and no smoothing box (PATCH_SIZE 3 with 5x5),
+    # reaches from a validation pixel to a training pixel
+    gap = max(radius, max(boxes_of(cfg.smoothing)) // 2)
+
+    def pick(points, valid):
+        return [to_raster(p, points) for p in choose_labelled(
+            points.rows - points.row, points.cols - points.col, points.index, valid, points.width,
+            cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, gap, cfg.seed, points.classes.names)]
+
+    return read_training_patches(cfg, radius, feedback, pick)
+
+
 def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) -> TrainResult:
     """Run the whole training job; returns the model's path and validation figures. none_first=False: GAN ssgan
     trains ssgan whatever the labels (GAN auto's candidate)."""
@@ -203,21 +221,7 @@ def train(cfg: TrainConfig, feedback: Feedback = None, none_first: bool = True) 
         store, classes, wavelengths, bands = (stored[k] for k in ("store", "classes", "wavelengths", "bands"))
         train_px, val_px, norm = stored["train"], stored["validation"], stored["norm"]
     else:
-        from .sampling import choose_labelled
-        from .training_patches import to_raster
-
-        # the gap between training and validation pixels: no patch, and no smoothing box (PATCH_SIZE 3 with 5x5),
-        # reaches from a validation pixel to a training pixel
-        gap = max(radius, max(boxes_of(cfg.smoothing)) // 2)
-
-        def pick(points, valid):
-            return [to_raster(p, points) for p in choose_labelled(
-                points.rows - points.row, points.cols - points.col, points.index, valid, points.width,
-                cfg.samples_per_class, cfg.validation_fraction, cfg.block_size, gap, cfg.seed,
-                points.classes.names)]
-
-        from .training_patches import read_training_patches
-        scene, store, (train_px, val_px), raster_px, norm = read_training_patches(cfg, radius, feedback, pick)
+        scene, store, (train_px, val_px), raster_px, norm = draw_from_raster(cfg, radius, feedback)
         classes, wavelengths, bands = scene.points.classes, scene.wavelengths, scene.bands
         if cfg.class_names:
             classes.names = resolve_names(cfg.class_names, classes)
