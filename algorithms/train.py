@@ -38,7 +38,7 @@ class TrainAlgorithm(HsiGanAlgorithm):
             "points cover, helped by a GAN: <i>ssgan</i> (the default) makes the classifier the discriminator of "
             "a semi-supervised GAN that also learns from the raster's unlabelled pixels (in our three-scene "
             "benchmark, with the spectral kernel head, +4.3 OA over none on an agricultural scene and +1.4 on an "
-            "urban one at 15 labels per class; about 3x the training time of none; with more than 20 labels in the "
+            "urban one at 15 labels per class; about 3x the training time of none; with 20 labels or more in the "
             "median class it trains none first and keeps it where the validation pixels give the kernel head a "
             "weight of 0.5 or more, which the log says); <i>none</i> trains on the labelled pixels alone (the "
             "fastest); <i>wgan</i> "

@@ -186,10 +186,11 @@ def draws(args):
 
 
 def rescored(rows, threshold):
-    """rows with each default draw that trained ssgan under the ssgan-or-none rule (the median class has more than
-    gan.FEW_LABELS pixels and there are validation pixels: gan_rule.applies) replaced by the same draw's GAN none row where that row's head
-    weight is at least threshold (gan_rule.threshold): the default at a lower gan.NONE_IF_HEAD, exactly, its CPU
-    seconds those of the none job alone (the default's adds the choice between the two)."""
+    """rows with each default draw that trained ssgan where the engine's ssgan-or-none rule applies (gan.many_labels,
+    through gan_rule.applies) replaced by the same draw's GAN none row where that row's head weight is at least
+    threshold (gan_rule.threshold): the default at a lower gan.NONE_IF_HEAD, or (round 31) with the rule applying in
+    more draws, exactly; its CPU seconds those of the none job alone (the default's adds the choice between the
+    two)."""
     from gan_rule import applies, threshold as rule_at
 
     keep = rule_at(threshold)
@@ -208,6 +209,7 @@ def report(args):
     """The table (bench/release.py's) from run's files and the baselines' JSON, for every scene, size and seed
     asked for; exits naming what is missing."""
     import release as R
+    from hsigan_qgis.gan import MANY_LABELS
 
     wanted = [(s, z, k) for s in args.scenes for z in args.sizes for k in args.seeds]
     rows, missing = [], []
@@ -256,7 +258,8 @@ def report(args):
                     "but SAMPLES_PER_CLASS (15, 50, or 0 for every pixel), SEED and, on the GAN none row, GAN; the "
                     "test side scored whole. Baselines: bench/release.py's (benchmark draw). "
                     + (f"The default row is re-scored for the ssgan-or-none rule at head weight {args.none_if_head:g}: "
-                       "where the run's default trained ssgan with more than 20 px/class and GAN none's head weight "
+                       "where the run's default trained ssgan, the rule applies (gan.many_labels: validation pixels "
+                       f"and a median class of {MANY_LABELS} px or more) and GAN none's head weight "
                        "reaches it, the draw's GAN none row stands in (bench/gan_rule.py; the CPU seconds of those "
                        "draws are GAN none's alone). " if args.none_if_head is not None else "")
                     + f"Sources: {args.folders[0]}, {args.baselines}.\n\n" + text + "\n")

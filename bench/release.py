@@ -36,7 +36,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
 import head_weight  # noqa: E402
 import scenes  # noqa: E402
-from hsigan_qgis.gan import FEW_LABELS, NONE_IF_HEAD, median_class  # noqa: E402
+from hsigan_qgis.gan import FEW_LABELS, MANY_LABELS, NONE_IF_HEAD, median_class  # noqa: E402
 from hsigan_qgis.metrics import confusion_matrix, summarise  # noqa: E402
 
 SIZES = ["15", "50", "all"]
@@ -114,7 +114,7 @@ def score_networks(probs, data):
 
 def default_rows(rows, medians):
     """The default, GAN=ssgan, as hsigan:train runs it since round 26 (gan.tries_none_first): with a median class
-    of more than FEW_LABELS training pixels GAN none's pipeline where its head weight is NONE_IF_HEAD or more
+    of at least MANY_LABELS training pixels (more than 20 before round 31) GAN none's pipeline where its head weight is NONE_IF_HEAD or more
     (its seconds: GAN none's), else ssgan's (its seconds: both trainings); with fewer, ssgan's."""
     fused = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r for r in rows
              if r["method"].endswith("default pipeline")}
@@ -123,7 +123,7 @@ def default_rows(rows, medians):
         ssgan = fused.get((scene, size, seed, "ssgan"))
         if net != "none" or ssgan is None:
             continue
-        many = medians[(scene, size, seed)] > FEW_LABELS
+        many = medians[(scene, size, seed)] >= MANY_LABELS
         chosen = "none" if many and none["weight"] >= NONE_IF_HEAD else "ssgan"
         seconds = none["seconds"] + (ssgan["seconds"] if chosen == "ssgan" else 0) if many else ssgan["seconds"]
         out.append(dict(fused[(scene, size, seed, chosen)], method="default", chosen=chosen, seconds=seconds))

@@ -8,7 +8,7 @@
   python bench/smoothing.py cost --json bench/RESULTS-smoothing-cost.json
 
 run: per scene, size and seed, the default pipeline as hsigan:train runs it (GAN ssgan; with a median class
-above gan.FEW_LABELS training pixels GAN none first, kept at an automatic head weight of gan.NONE_IF_HEAD or
+of gan.MANY_LABELS training pixels or more (gan.many_labels) GAN none first, kept at an automatic head weight of gan.NONE_IF_HEAD or
 more), the network's and the kernel head's softmax fused at head_choice.automatic_head_weight (the head's
 window 1x1 and no refit with every pixel: the bench's map, not exactly the engine's), then averaged over boxes
 of 1 (none), 3, 5 and 7 px (scipy.ndimage.uniform_filter, mode 'reflect'; these scenes have no nodata). Saves
@@ -69,7 +69,7 @@ def run(args):
     from scipy import ndimage
 
     import scenes as S
-    from hsigan_qgis.gan import FEW_LABELS, NONE_IF_HEAD, median_class
+    from hsigan_qgis.gan import NONE_IF_HEAD, many_labels, median_class
     from hsigan_qgis.head_choice import automatic_head_weight
     from hsigan_qgis.predict import dense_logits, prepare_model
 
@@ -111,7 +111,7 @@ def run(args):
                     fused, weight = fused_of("none:1000")
                 else:
                     mode = "ssgan"
-                    if median_class(np.bincount(pixels.labels, minlength=len(ids))) > FEW_LABELS and len(val):
+                    if many_labels(median_class(np.bincount(pixels.labels, minlength=len(ids))), len(val)):
                         fused, weight = fused_of("none:1000")
                         if weight >= NONE_IF_HEAD:
                             mode = "none"
@@ -233,7 +233,8 @@ def release(args):
     from hsigan_qgis.gan import NONE_IF_HEAD
 
     label = {"default": f"**default, SMOOTHING=auto** (GAN ssgan, or GAN none where its head weight reaches "
-                        f"{NONE_IF_HEAD:g} with more than 20 px/class; kernel head automatic; box: smoothing_choice.automatic_box)",
+                        f"{NONE_IF_HEAD:g} with many px/class: gan.many_labels; kernel head automatic; box: "
+                        "smoothing_choice.automatic_box)",
              "default, no smoothing": "default without smoothing (the previous default)",
              "none, default pipeline": "GAN none + kernel head, automatic, SMOOTHING=auto",
              "svm": R.LABEL["svm"], "rf": R.LABEL["rf"]}

@@ -156,7 +156,7 @@ def ssgan_or_none(cfg, inputs, feedback):
     head weight is at least NONE_IF_HEAD (the head carries the model there, and round 26 found ssgan's network
     no better); else ssgan's, trained from the same seed as without the rule. Returns (network, fused model,
     head metadata, mode, why)."""
-    from .gan import FEW_LABELS, NONE_IF_HEAD
+    from .gan import MANY_LABELS, NONE_IF_HEAD
 
     candidates = head_candidates(cfg, inputs.block, inputs.train, inputs.validation, inputs.radius, inputs.classes)
 
@@ -170,7 +170,7 @@ def ssgan_or_none(cfg, inputs, feedback):
     net = fit_network(none_cfg, inputs, feedback.span(0, 15))
     model, head = fused(none_cfg, net, feedback)
     if head["weight"] >= NONE_IF_HEAD:
-        why = (f"the median class has more than {FEW_LABELS} training pixels and GAN none's kernel head weight is "
+        why = (f"the median class has at least {MANY_LABELS} training pixels and GAN none's kernel head weight is "
                f"{head['weight']:g}, at least {NONE_IF_HEAD:g}")
         feedback.info(f"GAN ssgan: none, because {why}")
         return net, model, head, "none", why

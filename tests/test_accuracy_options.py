@@ -263,10 +263,31 @@ def test_ssgan_rule_switches_at_0_5(tmp_path, monkeypatch, weight, kept):
     assert any(line == f"GAN ssgan: {kept}, because " + metadata["training"]["gan_rule"]["reason"] for line in log.lines)
 
 
+def test_ssgan_rule_applies_from_a_median_class_of_20_with_validation_pixels():
+    """Round 31: a draw whose median class has exactly 20 training pixels counts as many labels (it had been left
+    to ssgan, which lost up to 17 OA there on Berlin); 15 px/class, or no validation pixels, stays with ssgan.
+    Empty classes are left out of the median; the automatic head weight and GAN ssgan are required too."""
+    from dataclasses import replace
+
+    from hsigan_qgis.config import TrainConfig
+    from hsigan_qgis.gan import MANY_LABELS, many_labels, tries_none_first
+
+    assert MANY_LABELS == 20
+    assert many_labels(20.0, 99) and many_labels(55.0, 1)
+    assert not many_labels(19.5, 99) and not many_labels(15.0, 99)
+    assert not many_labels(48.5, 0) and not many_labels(None, 99)
+    cfg = TrainConfig(output_model="m.hsigan")
+    assert tries_none_first(cfg, [20, 0, 20, 40, 15], 99)           # median of 15, 20, 20, 40
+    assert not tries_none_first(cfg, [19, 20, 0, 18], 99)           # median 19
+    assert not tries_none_first(cfg, [20, 20, 20], 0)
+    assert not tries_none_first(replace(cfg, gan="none"), [20, 20, 20], 99)
+    assert not tries_none_first(replace(cfg, spectral_head_weight=0.5), [20, 20, 20], 99)
+
+
 @pytest.mark.parametrize("extra", [dict(samples_per_class=12), dict(spectral_head_weight=0.5),
                                    dict(spectral_head=False), dict(validation_fraction=0.0)])
 def test_ssgan_rule_stays_out_with_few_labels_a_fixed_weight_no_head_or_no_validation(tmp_path, monkeypatch, extra):
-    """The rule needs many labels (median class above 20), the head at an automatic weight and validation pixels
+    """The rule needs many labels (a median class of 20 or more), the head at an automatic weight and validation pixels
     to choose it; otherwise GAN ssgan trains as it always did, even where the head would get 0.9."""
     from hsigan_qgis import head_choice
 
