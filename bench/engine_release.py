@@ -15,6 +15,8 @@ random forest of `bench/release.py run --stages baselines` (benchmark draw).
       [--sizes 15 50 all]     # two processes on two cores: two runs with disjoint seeds
   python bench/engine_release.py report DIR --baselines bench/TAG-baselines.json --seeds 2090-2099 \
       --json OUT.json --md OUT.md
+  python bench/engine_release.py draws --seeds 2120-2219 --sizes 50 all --out DIR --json OUT.json   # each draw's
+      # median class and validation pixels, without training (round 31)
 
 run saves DIR/SCENE_SIZE_SEED_METHOD.json per draw (skipped when present): OA, AA, kappa, CPU seconds of train
 and classify, and what the training chose (GAN mode, head window and weight, smoothing box, validation OA).
@@ -139,6 +141,7 @@ def draw_counts(data, scene, size, seed, work):
     from hsigan_qgis.gan import median_class
     from hsigan_qgis.train import draw_from_raster
 
+    os.makedirs(work, exist_ok=True)
     raster, labels = scene_files(data, scene, work)
     cfg = TrainConfig(input=raster, labels=labels, class_field="class", output_model=os.path.join(work, "unused"),
                       samples_per_class=0 if size == "all" else int(size), seed=seed, device="cpu")
@@ -169,7 +172,6 @@ def draws(args):
     from gan_rule import applies
 
     work = os.path.join(args.out, "files")
-    os.makedirs(work, exist_ok=True)
     rows = []
     for seed in args.seeds:
         for scene in args.scenes:
