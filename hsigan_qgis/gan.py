@@ -61,10 +61,11 @@ def resolve_gan_mode(mode, counts, from_samples=False):
 def tries_none_first(cfg, counts, n_validation):
     """Whether GAN ssgan trains GAN none first and keeps it where its automatic kernel head weight is at least
     NONE_IF_HEAD (train.ssgan_or_none): with the head on at an automatic weight, validation pixels, and a median
-    class of at least MANY_LABELS training pixels (many_labels). Round 26 (bench/RESULTS.md): on the urban Berlin scene with 50
-    px/class and every pixel the default had stayed 0.6-1.3 OA below GAN none; where GAN none's head weight reached
-    0.9 the head carried the model and ssgan's network did not help. On the engine's own map (rounds 29-30,
-    bench/gan_rule.py) 0.9 still left the default 1.1 OA below GAN none on Berlin with every pixel over 20 seeds.
+    class of at least MANY_LABELS training pixels (many_labels). Round 26 (bench/RESULTS.md): on the urban Berlin
+    scene with 50 px/class and every pixel the default had stayed 0.6-1.3 OA below GAN none; where GAN none's head
+    weight reached 0.9 the head carried the model and ssgan's network did not help. On the engine's own map (rounds
+    29-30, bench/gan_rule.py) 0.9 still left the default 1.1 OA below GAN none on Berlin with every pixel over 20
+    seeds.
     0.5 passed a held-out check (worst cell -0.41, +0.14 OA on the mean of six cells) but, scored correctly, the
     decision seeds did not single it out: over 30 seeds it is level with 0.9 and trains ssgan less.
     Round 31: draws whose median class has exactly 20 pixels had been left to ssgan, which lost 0.7-17 OA to GAN none
