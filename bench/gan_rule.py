@@ -10,7 +10,8 @@ below picks one of those two jobs per draw, so the draws' files score it exactly
                                                           # 'today' keeps none wherever today's did)
 
 Rules: 'today' (none where its head weight >= 0.9), 'w0.8' ... 'w0.5' (a lower threshold), 'val' (today's, then
-none where its validation OA is at least ssgan's), 'none' (none whenever the rule applies). Prints per rule the
+none where its validation OA is at least ssgan's), 'w0.5+val' (the same from 0.5: where ssgan trains, the better
+of the two jobs on the validation pixels; round 32), 'none' (none whenever the rule applies). Prints per rule the
 OA per cell (scene, size; mean of seeds), against GAN none, the mean of the cells, the worst cell against none,
 the draws where ssgan trained, and the criterion's choice (bench/RESULTS.md, "Round 29"); --json writes it all.
 """
@@ -55,9 +56,15 @@ def rules():
             return none, False
         return (none if none["validation_oa"] >= ssgan["validation_oa"] else ssgan), True
 
+    def low_val(none, ssgan):  # round 32: the engine's 0.5, then the better on validation of the two trained jobs
+        if none["head_weight"] >= THRESHOLDS[-1]:
+            return none, False
+        return (none if none["validation_oa"] >= ssgan["validation_oa"] else ssgan), True
+
     out = {"today": threshold(THRESHOLDS[0])}
     out.update({f"w{t:g}": threshold(t) for t in THRESHOLDS[1:]})
     out["val"] = val
+    out["w0.5+val"] = low_val
     out["none"] = lambda none, ssgan: (none, False)
     return out
 
