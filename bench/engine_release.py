@@ -168,8 +168,8 @@ def backfill(args):
 
 def draws(args):
     """Prints (and writes to --json) each draw's median class and validation pixels, and whether the default's
-    ssgan-or-none rule applies there (gan_rule.applies): round 31 picks its check draws this way."""
-    from gan_rule import applies
+    ssgan-or-none rule applies there (gan.many_labels): round 31 picks its check draws this way."""
+    from hsigan_qgis.gan import many_labels
 
     work = os.path.join(args.out, "files")
     rows = []
@@ -178,7 +178,7 @@ def draws(args):
             for size in args.sizes:
                 median, validation = draw_counts(args.data, scene, size, seed, work)
                 row = dict(scene=scene, size=size, seed=seed, median_class=median, validation_pixels=validation,
-                           applies=applies(dict(median_class=median, validation_pixels=validation)))
+                           applies=many_labels(median, validation))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     if args.json:

@@ -35,11 +35,10 @@ def applies(none, median_from=None):
     median class: engine_release.py records both, `backfill` adds the median to older files); median_from: instead,
     validation pixels and a median class of at least this many pixels (round 31's candidate). Elsewhere ssgan
     trains."""
-    from hsigan_qgis.gan import many_labels
+    from hsigan_qgis.gan import MANY_LABELS, many_labels
 
-    if median_from is None:
-        return many_labels(none["median_class"], none["validation_pixels"])
-    return bool(none["validation_pixels"]) and none["median_class"] >= median_from
+    return many_labels(none["median_class"], none["validation_pixels"],
+                       MANY_LABELS if median_from is None else median_from)
 
 
 def threshold(t):
@@ -51,20 +50,17 @@ def threshold(t):
 def rules():
     """{name: function(none row, ssgan row) -> (chosen row, whether ssgan trained)}. 'today' is round 29's
     starting point, head weight 0.9 (gan.NONE_IF_HEAD before round 30), whatever the engine's value now."""
-    def val(none, ssgan):
-        if none["head_weight"] >= THRESHOLDS[0]:
-            return none, False
-        return (none if none["validation_oa"] >= ssgan["validation_oa"] else ssgan), True
-
-    def low_val(none, ssgan):  # round 32: the engine's 0.5, then the better on validation of the two trained jobs
-        if none["head_weight"] >= THRESHOLDS[-1]:
-            return none, False
-        return (none if none["validation_oa"] >= ssgan["validation_oa"] else ssgan), True
+    def then_validation(t):  # none from head weight t; below it the better of the two jobs on validation
+        def rule(none, ssgan):
+            if none["head_weight"] >= t:
+                return none, False
+            return (none if none["validation_oa"] >= ssgan["validation_oa"] else ssgan), True
+        return rule
 
     out = {"today": threshold(THRESHOLDS[0])}
     out.update({f"w{t:g}": threshold(t) for t in THRESHOLDS[1:]})
-    out["val"] = val
-    out["w0.5+val"] = low_val
+    out["val"] = then_validation(THRESHOLDS[0])
+    out["w0.5+val"] = then_validation(THRESHOLDS[-1])  # round 32
     out["none"] = lambda none, ssgan: (none, False)
     return out
 

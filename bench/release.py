@@ -114,8 +114,9 @@ def score_networks(probs, data):
 
 def default_rows(rows, medians):
     """The default, GAN=ssgan, as hsigan:train runs it since round 26 (gan.tries_none_first): with a median class
-    of at least MANY_LABELS training pixels (more than 20 before round 31) GAN none's pipeline where its head weight is NONE_IF_HEAD or more
-    (its seconds: GAN none's), else ssgan's (its seconds: both trainings); with fewer, ssgan's."""
+    of at least MANY_LABELS training pixels (more than 20 before round 31) GAN none's pipeline where its head weight
+    is NONE_IF_HEAD or more (its seconds: GAN none's), else ssgan's (its seconds: both trainings); with fewer,
+    ssgan's. The validation pixels, which gan.many_labels also asks for, are not in these rows."""
     fused = {(r["scene"], r["size"], r["seed"], r["method"].split(",")[0]): r for r in rows
              if r["method"].endswith("default pipeline")}
     out = []
@@ -165,7 +166,7 @@ ENGINE_RULE = "window-auto-refit-acc"  # bench/head_weight.py's name of the engi
 ORDER = ["default", "ssgan, default pipeline", "none, default pipeline", "auto, default pipeline", "ssgan, network alone",
          "none, network alone", "svm", "svm-engine-draw", "rf"]
 LABEL = {"default": f"**default** (GAN ssgan, or GAN none where its head weight reaches {NONE_IF_HEAD:g} with "
-                    "more than 20 px/class; kernel head automatic)",
+                    f"{MANY_LABELS} px/class or more; kernel head automatic)",
          "ssgan, default pipeline": "GAN ssgan 550 steps always + kernel head, automatic",
          "none, default pipeline": "GAN none + kernel head, automatic",
          "auto, default pipeline": "GAN auto (none or ssgan by validation OA) + kernel head",

@@ -8,9 +8,10 @@
   python bench/smoothing.py cost --json bench/RESULTS-smoothing-cost.json
 
 run: per scene, size and seed, the default pipeline as hsigan:train runs it (GAN ssgan; with a median class
-of gan.MANY_LABELS training pixels or more (gan.many_labels) GAN none first, kept at an automatic head weight of gan.NONE_IF_HEAD or
-more), the network's and the kernel head's softmax fused at head_choice.automatic_head_weight (the head's
-window 1x1 and no refit with every pixel: the bench's map, not exactly the engine's), then averaged over boxes
+of gan.MANY_LABELS training pixels or more (gan.many_labels) GAN none first, kept at an automatic head weight of
+gan.NONE_IF_HEAD or more), the network's and the kernel head's softmax fused at
+head_choice.automatic_head_weight (the head's window 1x1 and no refit with every pixel: the bench's map, not
+exactly the engine's), then averaged over boxes
 of 1 (none), 3, 5 and 7 px (scipy.ndimage.uniform_filter, mode 'reflect'; these scenes have no nodata). Saves
 FOLDER/SCENE_SIZE_SEED.npz: the predictions at the validation and test pixels for each box, the labels, the
 GAN mode kept and the head weight. Two processes on two cores: two runs with disjoint --seeds. `--pipeline none`:
